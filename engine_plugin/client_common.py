@@ -1,0 +1,168 @@
+"""What the sync and asyncio clients share: exceptions, results, and numpy <-> message conversion."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping
+
+import cv2
+import grpc
+import numpy as np
+
+from neurender.proto.neurender.v1 import render_pb2
+from neurender.proto.tensors import TensorError, from_tensor, to_tensor
+
+ENCODINGS = {"raw": render_pb2.RAW, "png": render_pb2.PNG, "jpeg": render_pb2.JPEG}
+INPUT_NAMES = ("labels", "instances", "depth", "motion", "keypoints", "pose_map", "edges")
+DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+
+
+# -- errors ---------------------------------------------------------------------------------------------------
+
+class NeurenderError(Exception):
+    """Base of every error the client raises."""
+
+
+class ServerError(NeurenderError):
+    """The server ended a call with a gRPC status; `code` is the grpc.StatusCode, `details` its message."""
+
+    def __init__(self, code: grpc.StatusCode, details: str) -> None:
+        super().__init__(f"{code.name}: {details}")
+        self.code = code
+        self.details = details
+
+
+class InvalidRequest(ServerError):
+    """INVALID_ARGUMENT / FAILED_PRECONDITION: the session or call asked for something the model cannot do."""
+
+
+class ModelNotFound(ServerError):
+    """NOT_FOUND: the server does not serve that model."""
+
+
+class Unauthenticated(ServerError):
+    """UNAUTHENTICATED / PERMISSION_DENIED: missing or wrong bearer token."""
+
+
+class ServerBusy(ServerError):
+    """RESOURCE_EXHAUSTED: too many sessions, or a message over the size limit."""
+
+
+class ServerUnavailable(ServerError):
+    """UNAVAILABLE: the server is down, unreachable or shutting down (sessions reconnect by themselves)."""
+
+
+class SessionExpired(ServerError):
+    """ABORTED: the server closed an idle session (sessions reconnect by themselves)."""
+
+
+_ERRORS: dict[grpc.StatusCode, type[ServerError]] = {
+    grpc.StatusCode.INVALID_ARGUMENT: InvalidRequest,
+    grpc.StatusCode.FAILED_PRECONDITION: InvalidRequest,
+    grpc.StatusCode.OUT_OF_RANGE: InvalidRequest,
+    grpc.StatusCode.NOT_FOUND: ModelNotFound,
+    grpc.StatusCode.UNAUTHENTICATED: Unauthenticated,
+    grpc.StatusCode.PERMISSION_DENIED: Unauthenticated,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: ServerBusy,
+    grpc.StatusCode.UNAVAILABLE: ServerUnavailable,
+    grpc.StatusCode.ABORTED: SessionExpired,
+}
+RECONNECTABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.ABORTED)
+
+
+def error_from_rpc(error: grpc.RpcError) -> ServerError:
+    code, details = error.code(), error.details() or ""
+    return _ERRORS.get(code, ServerError)(code, details)
+
+
+class FrameRejected(NeurenderError):
+    """The server refused one frame (in-band); the session lives on. `code` is a gRPC status name."""
+
+    def __init__(self, frame_id: int, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.frame_id = frame_id
+        self.code = code
+        self.message = message
+
+
+class FrameDropped(NeurenderError):
+    """A DROP_STALE session's frame that the server skipped because a newer one arrived."""
+
+    def __init__(self, frame_id: int) -> None:
+        super().__init__(f"frame {frame_id} was dropped: a newer frame replaced it (DROP_STALE)")
+        self.frame_id = frame_id
+
+
+class SessionClosed(NeurenderError):
+    """The session was closed, or its stream ended, before this frame was answered."""
+
+
+# -- results ----------------------------------------------------------------------------------------------------
+
+@dataclass
+class RenderResult:
+    frame_id: int
+    image: np.ndarray                 # uint8 [H, W, 3] sRGB, rows top to bottom
+    timings: render_pb2.Timings       # server side: queue, inference, encode, total (ms) and batch size
+    dropped: int                      # frames of this session the server has dropped so far
+    latency_ms: float                 # client side: frame sent to result decoded
+    encoded: bytes | None = field(default=None, repr=False)  # the PNG/JPEG bytes when the session asked for them
+
+
+def decode_image(frame: render_pb2.RenderedFrame) -> np.ndarray:
+    """The RGB image of a RenderedFrame, whatever its encoding."""
+    if frame.encoding == render_pb2.RAW:
+        return from_tensor(frame.rgb, "rgb").copy()
+    bgr = cv2.imdecode(np.frombuffer(frame.encoded, np.uint8), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise NeurenderError(f"frame {frame.frame_id}: the server's {render_pb2.ImageEncoding.Name(frame.encoding)} bytes do not decode")
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+# -- requests ------------------------------------------------------------------------------------------------------
+
+def open_message(
+    model: str,
+    size: tuple[int, int],
+    encoding: str = "raw",
+    jpeg_quality: int = 0,
+    style_seed: int = 0,
+    style_codes: Mapping[int, np.ndarray] | None = None,
+    label_remap: Mapping[int, int] | None = None,
+    drop_stale: bool = False,
+) -> render_pb2.OpenSession:
+    if encoding not in ENCODINGS:
+        raise ValueError(f"encoding {encoding!r}: expected one of {', '.join(ENCODINGS)}")
+    height, width = size
+    message = render_pb2.OpenSession(
+        model=model, height=height, width=width, encoding=ENCODINGS[encoding], jpeg_quality=jpeg_quality,
+        style_seed=style_seed, drop_policy=render_pb2.DROP_STALE if drop_stale else render_pb2.QUEUE,
+    )
+    for class_id, code in (style_codes or {}).items():
+        message.style_codes.add(class_id=int(class_id), code=np.asarray(code, np.float32).ravel().tolist())
+    for source, target in (label_remap or {}).items():
+        message.label_remap[int(source)] = int(target)
+    return message
+
+
+def frame_inputs(arrays: Mapping[str, np.ndarray | None]) -> render_pb2.FrameInputs:
+    """FrameInputs from named numpy arrays (None entries are left out)."""
+    inputs = render_pb2.FrameInputs()
+    for name, array in arrays.items():
+        if array is None:
+            continue
+        if name not in INPUT_NAMES:
+            raise ValueError(f"unknown frame input {name!r}; expected one of {', '.join(INPUT_NAMES)}")
+        try:
+            getattr(inputs, name).CopyFrom(to_tensor(array))
+        except TensorError as err:
+            raise ValueError(f"{name}: {err}") from None
+    return inputs
+
+
+def channel_options(max_message_bytes: int) -> list[tuple[str, int]]:
+    return [("grpc.max_receive_message_length", max_message_bytes), ("grpc.max_send_message_length", max_message_bytes)]
+
+
+def auth_metadata(token: str | None) -> tuple[tuple[str, str], ...]:
+    return (("authorization", f"Bearer {token}"),) if token else ()

@@ -1,0 +1,94 @@
+"""Inference backends: run one batched generator step on numpy arrays.
+
+Every backend takes the step graph's named inputs (batch first, wire dtypes) and returns
+(rgb, next_prev_labels, next_prev_frames). ONNX Runtime is the default and imports neither torch nor
+neurender.training; the PyTorch eager backend lives in torch_backend.py and is imported only when chosen.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Protocol
+
+import numpy as np
+
+from neurender.proto.bundle import Bundle
+
+log = logging.getLogger(__name__)
+
+StepOutputs = tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
+class BackendError(RuntimeError):
+    """A backend that cannot serve a bundle; the message says why."""
+
+
+class Backend(Protocol):
+    name: str
+    input_names: tuple[str, ...]  # the step's inputs, in graph order
+
+    def run(self, feeds: dict[str, np.ndarray]) -> StepOutputs: ...
+
+
+def choose_providers(wanted: tuple[str, ...], available: list[str]) -> list[str]:
+    """The configured providers this ONNX Runtime build has, best first; logs what it fell back from."""
+    chosen = [p for p in wanted if p in available]
+    if not chosen:
+        raise BackendError(f"none of the configured providers {list(wanted)} is in this ONNX Runtime build, which has {available}")
+    missing = list(wanted[: wanted.index(chosen[0])])
+    if missing:
+        log.warning(
+            "ONNX Runtime: falling back from %s to %s (not in this build, which has %s)",
+            " and ".join(missing), chosen[0], ", ".join(available),
+            extra={"fields": {"event": "provider_fallback", "missing": missing, "using": chosen[0]}},
+        )
+    return chosen
+
+
+class OrtBackend:
+    """The bundle's generator.onnx on ONNX Runtime with the configured providers and thread budget."""
+
+    name = "onnxruntime"
+
+    def __init__(self, bundle: Bundle, providers: tuple[str, ...], intra_op_threads: int) -> None:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = intra_op_threads
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        # Idle pool threads sleep instead of spinning: the cores are shared with the event loop, the encoders
+        # and the other workers, and spinning measurably slowed a 2-core machine down.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        candidates = choose_providers(providers, ort.get_available_providers())
+        while True:
+            try:
+                self.session = ort.InferenceSession(str(bundle.onnx_path), options, providers=candidates)
+                break
+            except Exception as err:  # a provider in the build whose runtime libraries are missing
+                if len(candidates) == 1:
+                    raise BackendError(f"{bundle.onnx_path}: ONNX Runtime cannot load it with {candidates[0]}: {err}") from err
+                log.warning("ONNX Runtime: %s failed to start (%s); falling back from it to %s", candidates[0], err, candidates[1],
+                            extra={"fields": {"event": "provider_fallback", "missing": [candidates[0]], "using": candidates[1]}})
+                candidates = candidates[1:]
+        active = self.session.get_providers()
+        if active[0] != candidates[0]:
+            log.warning("ONNX Runtime: falling back from %s to %s (the provider did not start)", candidates[0], active[0],
+                        extra={"fields": {"event": "provider_fallback", "missing": [candidates[0]], "using": active[0]}})
+        self.providers = tuple(active)
+        self.input_names = tuple(i.name for i in self.session.get_inputs())
+        self._outputs = ["rgb", "next_prev_labels", "next_prev_frames"]
+
+    def run(self, feeds: dict[str, np.ndarray]) -> StepOutputs:
+        rgb, labels, frames = self.session.run(self._outputs, feeds)
+        return rgb, labels, frames
+
+
+def make_backend(bundle: Bundle, backend: str, providers: tuple[str, ...], intra_op_threads: int) -> Backend:
+    if backend == "onnxruntime":
+        return OrtBackend(bundle, providers, intra_op_threads)
+    if backend == "torch":
+        from neurender.server.torch_backend import TorchBackend
+
+        return TorchBackend(bundle, intra_op_threads)
+    raise BackendError(f"backend {backend!r}: expected onnxruntime or torch")

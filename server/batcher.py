@@ -1,0 +1,192 @@
+"""The micro-batcher: stacks ready frames of different sessions into one generator step, off the event loop.
+
+Each session has a FIFO of waiting frames. A session is *ready* when it has a waiting frame and none in
+flight. A free worker thread takes the group of ready sessions (same model and frame size) whose oldest frame
+has waited longest; if the group is smaller than max_batch it waits up to max_wait for more to become ready,
+then runs one step on at most max_batch frames, one per session. Each row of the batch is one session's frame
+and that session's own history, and each row of the result goes back to its session only; a session is never
+in two batches at once, so its frames run in order and its history is never read while being written.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from neurender.server.metrics import Metrics
+from neurender.server.session import Session
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(eq=False)
+class Job:
+    """One frame of one session. `on_done` is called once, from a worker thread, with the outcome."""
+
+    session: Session
+    frame_id: int
+    inputs: dict[str, np.ndarray]
+    reset: bool
+    on_done: Callable[["Outcome"], None]
+    received: float = field(default_factory=time.perf_counter)
+
+
+@dataclass
+class Outcome:
+    job: Job
+    rgb: np.ndarray | None  # uint8 [H, W, 3]; None if the step failed
+    error: str | None
+    started: float          # perf_counter when the batch started
+    inference_s: float
+    batch_size: int
+
+
+class Batcher:
+    def __init__(self, max_batch: int, max_wait_s: float, workers: int, metrics: Metrics) -> None:
+        self.max_batch = max_batch
+        self.max_wait_s = max_wait_s
+        self.metrics = metrics
+        self._cond = threading.Condition()
+        self._waiting: dict[Session, deque[Job]] = {}
+        self._busy: set[Session] = set()
+        self._queued = 0
+        self._stopping = False
+        self._threads = [threading.Thread(target=self._work, name=f"neurender-infer-{i}", daemon=True) for i in range(workers)]
+
+    def start(self) -> None:
+        for thread in self._threads:
+            thread.start()
+
+    def stop(self) -> None:
+        """Finish what is queued, then end the worker threads."""
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        for thread in self._threads:
+            thread.join()
+
+    def submit(self, job: Job, replace_only: bool = False) -> tuple[bool, Job | None]:
+        """Queue a frame. For a DROP_STALE session the frame replaces the session's waiting frame (whose reset
+        flag it inherits, so a camera cut is never lost). With replace_only the frame is accepted only if it
+        replaces one. Returns (accepted, replaced job)."""
+        with self._cond:
+            queue = self._waiting.setdefault(job.session, deque())
+            replaced = None
+            if job.session.spec.drop_stale and queue:
+                replaced = queue.pop()
+                job.reset = job.reset or replaced.reset
+                self._queued -= 1
+            elif replace_only:
+                if not queue:
+                    del self._waiting[job.session]
+                return False, None
+            queue.append(job)
+            self._queued += 1
+            self.metrics.queue_depth.set(self._queued + len(self._busy))
+            self._cond.notify()
+            return True, replaced
+
+    def cancel(self, session: Session) -> list[Job]:
+        """Forget a session's waiting frames (its frame in flight, if any, finishes and is discarded)."""
+        with self._cond:
+            jobs = list(self._waiting.pop(session, ()))
+            self._queued -= len(jobs)
+            self.metrics.queue_depth.set(self._queued + len(self._busy))
+            return jobs
+
+    def pending(self) -> int:
+        """Frames waiting or in flight."""
+        with self._cond:
+            return self._queued + len(self._busy)
+
+    def _work(self) -> None:
+        while True:
+            with self._cond:
+                while True:
+                    picked = self._pick(time.perf_counter())
+                    if isinstance(picked, list):
+                        break
+                    if self._stopping and not self._queued:
+                        return
+                    self._cond.wait(picked)
+            self._run(picked)
+            with self._cond:
+                for job in picked:
+                    self._busy.discard(job.session)
+                self.metrics.queue_depth.set(self._queued + len(self._busy))
+                self._cond.notify_all()
+
+    def _pick(self, now: float) -> list[Job] | float | None:
+        """A batch to run now, or how long to wait before looking again (None: until notified)."""
+        groups: dict[tuple, list[Session]] = {}
+        for session, queue in self._waiting.items():
+            if queue and session not in self._busy:
+                groups.setdefault(session.spec.batch_key, []).append(session)
+        if not groups:
+            return None
+        oldest = min(groups.values(), key=lambda g: min(self._waiting[s][0].received for s in g))
+        oldest.sort(key=lambda s: self._waiting[s][0].received)
+        waited = now - self._waiting[oldest[0]][0].received
+        if len(oldest) < self.max_batch and waited < self.max_wait_s and not self._stopping:
+            return self.max_wait_s - waited
+        jobs = []
+        for session in oldest[: self.max_batch]:
+            queue = self._waiting[session]
+            jobs.append(queue.popleft())
+            if not queue:
+                del self._waiting[session]
+            self._busy.add(session)
+        self._queued -= len(jobs)
+        return jobs
+
+    def _run(self, jobs: list[Job]) -> None:
+        started = time.perf_counter()
+        model = jobs[0].session.spec.model
+        try:
+            feeds = _stack(jobs)
+            rgb, next_labels, next_frames = model.backend.run(feeds)
+            error = None
+        except Exception as err:  # a backend failure fails this batch's frames, never the server
+            log.exception("inference failed for %d frame(s) of model %s", len(jobs), model.name,
+                          extra={"fields": {"event": "inference_failed", "model": model.name}})
+            error = f"inference failed: {type(err).__name__}: {err}"
+        elapsed = time.perf_counter() - started
+        self.metrics.batch_size.labels(model.name).observe(len(jobs))
+        self.metrics.latency.labels(model.name, "inference").observe(elapsed)
+        for i, job in enumerate(jobs):
+            session, frame = job.session, None
+            if error is None:
+                frame = rgb[i].copy()
+                if not session.closed:
+                    session.history.prev_labels = next_labels[i].copy()
+                    session.history.prev_frames = next_frames[i].copy()
+                    session.history.valid = True
+            try:
+                job.on_done(Outcome(job, frame, error, started, elapsed, len(jobs)))
+            except Exception:
+                log.exception("delivering frame %d of session %s failed", job.frame_id, session.id)
+
+
+def _stack(jobs: list[Job]) -> dict[str, np.ndarray]:
+    """The step's batched inputs: row i is job i's frame with its own session's history."""
+    model = jobs[0].session.spec.model
+    feeds: dict[str, np.ndarray] = {}
+    for name in model.backend.input_names:
+        if name == "has_history":
+            rows = [np.uint8(job.session.history.valid and not job.reset) for job in jobs]
+        elif name == "prev_labels":
+            rows = [job.session.history.prev_labels for job in jobs]
+        elif name == "prev_frames":
+            rows = [job.session.history.prev_frames for job in jobs]
+        elif name == "style":
+            rows = [job.session.spec.style for job in jobs]
+        else:
+            rows = [job.inputs[name] for job in jobs]
+        feeds[name] = np.stack(rows)
+    return feeds

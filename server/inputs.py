@@ -1,0 +1,124 @@
+"""Decode and check one frame's tensors against its session, producing the step's per-frame inputs.
+
+Everything a client can get wrong in a frame is caught here, before the frame is queued, and reported in-band
+(FrameRejected) with what was wrong and what was expected; the session lives on. Class IDs are range-checked
+and passed through the session's label_remap table; keypoints are drawn with the project's one pose-drawing
+function; optional inputs the frame omits are zeros (no instance edges, zero depth, no motion).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from neurender.proto.neurender.v1 import render_pb2
+from neurender.proto.tensors import TensorError, from_tensor
+from neurender.retarget.draw import draw_pose_map
+from neurender.server.session import SessionSpec
+
+FIELDS = ("labels", "instances", "depth", "motion", "keypoints", "pose_map", "edges")
+
+# Wire dtypes accepted per input, and the dtype the step graph takes.
+_ACCEPTED = {
+    "labels": ((np.uint8, np.uint16), "UINT8 or UINT16 class IDs"),
+    "instances": ((np.uint8, np.uint16), "UINT16 (or UINT8) instance IDs"),
+    "depth": ((np.float16, np.float32), "FLOAT16 or FLOAT32 depth"),
+    "motion": ((np.float16, np.float32), "FLOAT16 or FLOAT32 motion vectors"),
+    "keypoints": ((np.float16, np.float32), "FLOAT32 (x, y, confidence) keypoints"),
+    "pose_map": ((np.uint8,), "UINT8 RGB pose map"),
+    "edges": ((np.uint8,), "UINT8 edge map"),
+}
+_GRAPH_DTYPE = {"instances": np.uint16, "depth": np.float16, "motion": np.float16, "pose_map": np.uint8, "edges": np.uint8}
+
+
+class FrameError(ValueError):
+    """A frame the session cannot render; `code` is a gRPC status name."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def _invalid(message: str) -> FrameError:
+    return FrameError("INVALID_ARGUMENT", message)
+
+
+def accepted_fields(spec: SessionSpec) -> list[str]:
+    """The FrameInputs fields a frame of this session may carry."""
+    model = spec.model
+    names = [model.label_input] + [s.name for s in model.optional_inputs]
+    if model.label_input == "pose_map":
+        names.insert(1, "keypoints")
+    return names
+
+
+def decode_frame(spec: SessionSpec, inputs: render_pb2.FrameInputs) -> dict[str, np.ndarray]:
+    """The step's per-frame inputs (no batch axis, graph dtypes) from a frame's tensors; raise FrameError."""
+    model = spec.model
+    present = [name for name in FIELDS if inputs.HasField(name)]
+    allowed = accepted_fields(spec)
+    extra = [name for name in present if name not in allowed]
+    if extra:
+        raise _invalid(f"model {model.name} takes no {', '.join(repr(n) for n in extra)}; a frame may carry {', '.join(allowed)}")
+    arrays = {name: _decode(spec, name, getattr(inputs, name)) for name in present}
+    label = model.label_input
+    if label == "pose_map":
+        if "keypoints" in arrays and "pose_map" in arrays:
+            raise _invalid("frame carries both keypoints and pose_map; expected one of them")
+        if "keypoints" in arrays:
+            arrays["pose_map"] = _draw(spec, arrays.pop("keypoints"))
+    if label not in arrays:
+        wanted = "keypoints or pose_map" if label == "pose_map" else label
+        raise _invalid(f"frame lacks {wanted}, which model {model.name} requires")
+    if label == "labels":
+        arrays["labels"] = _class_ids(spec, arrays["labels"])
+    for spec_input in model.optional_inputs:
+        if spec_input.name not in arrays:
+            arrays[spec_input.name] = _zeros(spec, spec_input.name)
+    return arrays
+
+
+def _expected_shape(spec: SessionSpec, name: str) -> tuple[int, ...] | None:
+    h, w = spec.height, spec.width
+    return {"motion": (h, w, 2), "pose_map": (h, w, 3), "keypoints": None}.get(name, (h, w))
+
+
+def _decode(spec: SessionSpec, name: str, tensor) -> np.ndarray:
+    try:
+        array = from_tensor(tensor, name)
+    except TensorError as err:
+        raise _invalid(str(err)) from None
+    dtypes, what = _ACCEPTED[name]
+    if array.dtype.type not in dtypes:
+        raise _invalid(f"{name} dtype is {array.dtype.name.upper()}, expected {what}")
+    shape = _expected_shape(spec, name)
+    if shape is not None and array.shape != shape:
+        raise _invalid(f"{name} shape is {list(array.shape)}, expected {list(shape)} for this session's "
+                       f"{spec.height}x{spec.width} (HxW) frames")
+    graph_dtype = _GRAPH_DTYPE.get(name)
+    return array.astype(graph_dtype, copy=False) if graph_dtype is not None else array
+
+
+def _class_ids(spec: SessionSpec, labels: np.ndarray) -> np.ndarray:
+    n = spec.model.num_classes
+    top = int(labels.max()) if labels.size else 0
+    if top >= n:
+        count = int(np.count_nonzero(labels >= n))
+        raise _invalid(f"labels hold class ID {top} ({count} pixels >= {n}); model {spec.model.name} has classes 0..{n - 1}")
+    return np.take(spec.label_lut, labels)
+
+
+def _draw(spec: SessionSpec, keypoints: np.ndarray) -> np.ndarray:
+    convention = spec.model.description.pose
+    if not convention.skeleton:
+        raise FrameError("FAILED_PRECONDITION", f"model {spec.model.name} has no pose convention in its bundle to draw "
+                                                "keypoints with; send pose_map instead")
+    try:
+        return draw_pose_map(keypoints, spec.height, spec.width, convention)
+    except ValueError as err:
+        raise _invalid(f"keypoints: {err}") from None
+
+
+def _zeros(spec: SessionSpec, name: str) -> np.ndarray:
+    return np.zeros(_expected_shape(spec, name), _GRAPH_DTYPE[name])
+
