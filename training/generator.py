@@ -156,8 +156,10 @@ class Vid2VidGenerator(nn.Module):
         self.scales = nn.ModuleList(ScaleGenerator(cfg, level) for level in range(cfg.n_scales))
         init_weights(self)
 
-    def forward(self, inputs: GeneratorInputs) -> list[ScaleOutput]:
-        n = self.cfg.n_scales
+    def forward(self, inputs: GeneratorInputs, scales: int | None = None) -> list[ScaleOutput]:
+        """`scales` < n_scales runs only the coarsest ones, the inputs being at the finest of those (training's
+        coarse-first phases); the default runs every scale on full-resolution inputs."""
+        n = self.cfg.n_scales if scales is None else scales
         labels, prev, extras, motion = inputs.labels, inputs.prev_frames, inputs.extras, inputs.motion
         pyramid = [(labels, prev, extras, motion)]
         for _ in range(n - 1):
@@ -170,7 +172,7 @@ class Vid2VidGenerator(nn.Module):
             pyramid.append((labels, prev, extras, motion))
         outputs: list[ScaleOutput] = []
         features = None
-        for level, scale in enumerate(self.scales):
+        for level, scale in enumerate(self.scales[:n]):
             lab, pre, ext, mot = pyramid[n - 1 - level]
             out, features = scale(lab, ext, pre, inputs.has_history, mot, features)
             outputs.append(out)
