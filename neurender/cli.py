@@ -16,6 +16,7 @@ import sys
 COMMAND_MODULES: tuple[str, ...] = (
     "neurender.server.commands",
     "neurender.retarget.commands",
+    "neurender.training.train_commands",
 )
 
 
