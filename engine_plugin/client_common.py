@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Mapping
 
-import cv2
 import grpc
 import numpy as np
 
@@ -113,6 +112,8 @@ def decode_image(frame: render_pb2.RenderedFrame) -> np.ndarray:
     """The RGB image of a RenderedFrame, whatever its encoding."""
     if frame.encoding == render_pb2.RAW:
         return from_tensor(frame.rgb, "rgb").copy()
+    import cv2  # only PNG/JPEG need it: RAW-only clients (the Blender add-on) run without OpenCV
+
     bgr = cv2.imdecode(np.frombuffer(frame.encoded, np.uint8), cv2.IMREAD_COLOR)
     if bgr is None:
         raise NeurenderError(f"frame {frame.frame_id}: the server's {render_pb2.ImageEncoding.Name(frame.encoding)} bytes do not decode")
