@@ -29,6 +29,8 @@ import cv2
 import numpy as np
 import torch
 
+from neurender.engine_plugin.scene import ClassInfo  # one class-table row type for renderer and datasets
+
 FORMAT_NAME = "neurender-dataset"
 FORMAT_VERSION = 1
 MODALITIES = ("segmentation", "edges", "pose")
@@ -57,16 +59,6 @@ MAX_PEOPLE = 8  # ClipDataset pads pose keypoints to this many people so clips s
 def frame_name(index: int) -> str:
     """The file stem of frame `index`: zero-padded to six digits."""
     return f"{index:06d}"
-
-
-@dataclass(frozen=True)
-class ClassInfo:
-    id: int
-    name: str
-    color: tuple[int, int, int]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "name": self.name, "color": list(self.color)}
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,233 @@
+"""The headless G-buffer renderer: a Scene along its camera path -> class IDs, instance IDs, depth, exact
+backward motion vectors, and optionally a shaded "photo" pass. The one renderer of the project: the engine
+plugin streams its frames and the synthetic dataset is made from it.
+
+Per frame (rows top to bottom, H x W):
+- classes   uint8 [H, W] (uint16 when a class ID exceeds 255), 0 where no object covers the pixel (sky)
+- instances uint16 [H, W], 0 for stuff and background
+- depth     float16 [H, W]: view depth (distance along the camera's -Z axis) in scene units; +inf where no
+            surface (background). Read from the depth buffer of the same pass as the IDs.
+- motion    float16 [H, W, 2]: backward motion in pixels, (x, y): pixel p of frame t shows the point that was
+            at p + motion in frame t-1. Exact, not estimated: each pixel's 3D point is carried back through
+            its object's transform and the camera of frame t-1 and projected (background pixels are
+            directions at infinity, moved by the camera rotation only). Zero on frame 0.
+- motion_valid bool [H, W]: the point was visible in frame t-1 (inside the frame and not hidden: its depth
+            there matches frame t-1's depth buffer); False on frame 0.
+- photo     uint8 [H, W, 3] (optional): textured, lit, anti-aliased shading with directional shadows.
+
+The geometry passes (IDs, depth, motion) come from one flat OpenGL draw (engine_plugin/id_pass.py): integer
+object indices with no lighting, blending or anti-aliasing, so every pixel holds exactly one object's IDs.
+The shaded pass uses pyrender. Rendering is headless through Mesa EGL (no GPU needed); set
+PYOPENGL_PLATFORM=osmesa before anything imports OpenGL to use OSMesa instead (apt-get install libosmesa6).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from neurender.engine_plugin.id_pass import IdPass, perspective
+from neurender.engine_plugin.scene import Camera, Scene, look_at
+
+os.environ.setdefault("PYOPENGL_PLATFORM", "egl")  # before pyrender (and so OpenGL) is first imported
+
+@dataclass
+class GBufferFrame:
+    """One rendered frame; see the module docstring for each pass's meaning and dtype."""
+
+    index: int
+    classes: np.ndarray
+    instances: np.ndarray
+    depth: np.ndarray
+    motion: np.ndarray
+    motion_valid: np.ndarray
+    photo: np.ndarray | None = None
+
+
+class RendererError(RuntimeError):
+    """The OpenGL context could not be created; the message says which platform was tried and what to do."""
+
+
+def _import_pyrender() -> Any:
+    try:
+        import pyrender
+    except ImportError as err:
+        raise RendererError(f"pyrender is not installed ({err}); install neurender[render]") from None
+    return pyrender
+
+
+@dataclass
+class _Prepared:
+    """A Scene made ready once: its geometry uploaded to the ID pass, lookup tables from object index
+    (0 = background) to class and instance IDs, and (for the shaded pass, built on first use) a pyrender scene."""
+
+    scene: Scene
+    class_lut: np.ndarray
+    instance_lut: np.ndarray
+    dynamic: list[int]
+    photo_scene: Any = None
+    photo_nodes: list[Any] | None = None
+    photo_camera: Any = None
+
+
+class GBufferRenderer:
+    """Renders Scenes at a fixed frame size. Reuse one renderer for many frames and scenes; close() it after
+    (or use it as a context manager): it owns OpenGL contexts."""
+
+    def __init__(self, height: int, width: int) -> None:
+        if height < 1 or width < 1:
+            raise ValueError(f"frame size {height}x{width}: both sides must be positive")
+        self.height, self.width = height, width
+        try:
+            self._ids = IdPass(height, width)
+        except Exception as err:  # EGL/OSMesa report failures with many exception types
+            platform = os.environ.get("PYOPENGL_PLATFORM")
+            raise RendererError(
+                f"could not create a headless OpenGL context with PYOPENGL_PLATFORM={platform} ({err}). "
+                "EGL needs Mesa's libEGL (apt-get install libegl1 libgl1-mesa-dri); to use OSMesa instead "
+                "install libosmesa6 and set PYOPENGL_PLATFORM=osmesa before starting Python."
+            ) from None
+        self._photo_renderer: Any = None
+        self._prepared: _Prepared | None = None
+        self._last: tuple[int, int] | None = None  # (id of scene, frame) whose geometry the ID pass holds
+
+    def __enter__(self) -> "GBufferRenderer":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._photo_renderer is not None:
+            self._ids.platform.make_current()
+            self._photo_renderer.delete()
+            self._photo_renderer = None
+        if self._ids is not None:
+            self._ids.delete()
+            self._ids = None
+        self._prepared = None
+
+    # ---- scene preparation ----
+
+    def _prepare(self, scene: Scene) -> _Prepared:
+        if self._prepared is not None and self._prepared.scene is scene:
+            return self._prepared
+        static, dynamic = [], []
+        class_lut = np.zeros(len(scene.objects) + 1, np.uint16)
+        instance_lut = np.zeros(len(scene.objects) + 1, np.uint16)
+        for k, obj in enumerate(scene.objects, start=1):
+            corners = np.concatenate([np.asarray(m.vertices, np.float64)[np.asarray(m.faces)].reshape(-1, 3) for m in obj.meshes])
+            if len(obj.poses) == 1:
+                static.append((k, corners @ obj.poses[0][:3, :3].T + obj.poses[0][:3, 3]))
+            else:
+                dynamic.append((k, corners))
+            class_lut[k], instance_lut[k] = obj.class_id, obj.instance_id
+        self._ids.upload(static, dynamic)
+        self._last = None
+        self._prepared = _Prepared(scene, class_lut, instance_lut, [k for k, _ in dynamic])
+        return self._prepared
+
+    # ---- rendering ----
+
+    def render_sequence(self, scene: Scene, photo: bool = False, frames: Iterable[int] | None = None) -> Iterator[GBufferFrame]:
+        """Frames of `scene` in order: all of them, or those in `frames`."""
+        for t in range(scene.num_frames) if frames is None else frames:
+            yield self.render(scene, t, photo=photo)
+
+    def render(self, scene: Scene, t: int, photo: bool = False) -> GBufferFrame:
+        """Frame `t` of `scene`. Rendering frames in order is cheapest: the visibility test reads frame t-1's
+        depth, which is kept from the last call or else drawn first."""
+        if not 0 <= t < scene.num_frames:
+            raise IndexError(f"frame {t} out of range 0..{scene.num_frames - 1}")
+        if self._ids is None:
+            raise RendererError("the renderer is closed")
+        p = self._prepare(scene)
+        if t > 0 and self._last != (id(scene), t - 1):
+            self._draw(p, t - 1, read=False)
+        index, geometry = self._draw(p, t, read=True)
+        surface = index > 0
+        classes = p.class_lut[index]
+        if int(p.class_lut.max()) < 256:
+            classes = classes.astype(np.uint8)
+        depth = geometry[..., 2]
+        return GBufferFrame(
+            index=t,
+            classes=classes,
+            instances=p.instance_lut[index],
+            depth=np.where(surface, depth, np.float32(np.inf)).astype(np.float16),
+            motion=geometry[..., :2].astype(np.float16),
+            motion_valid=geometry[..., 3] > 0.5,
+            photo=self._render_photo(p, t, surface) if photo else None,
+        )
+
+    def _draw(self, p: _Prepared, t: int, read: bool) -> tuple[np.ndarray, np.ndarray] | None:
+        cam = p.scene.camera
+        before = max(t - 1, 0)
+        models = {k: (p.scene.objects[k - 1].pose(t), p.scene.objects[k - 1].pose(before)) for k in p.dynamic}
+        projection = perspective(cam.yfov, self.width / self.height, cam.znear, cam.zfar)
+        result = self._ids.render(projection, cam.intrinsics(self.height, self.width), np.linalg.inv(cam.poses[t]),
+                                  np.linalg.inv(cam.poses[before]), models, has_previous=t > 0, read=read)
+        self._last = (id(p.scene), t)
+        return result
+
+    def _render_photo(self, p: _Prepared, t: int, surface: np.ndarray) -> np.ndarray:
+        pyrender = _import_pyrender()
+        if self._photo_renderer is None:  # pyrender's renderer on the shared context (see id_pass.acquire_context)
+            self._photo_renderer = pyrender.Renderer(self.width, self.height)
+        self._ids.platform.make_current()
+        if p.photo_scene is None:
+            self._build_photo_scene(p, pyrender)
+        for obj, node in zip(p.scene.objects, p.photo_nodes):
+            if len(obj.poses) > 1:
+                p.photo_scene.set_pose(node, obj.pose(t))
+        p.photo_scene.set_pose(p.photo_camera, p.scene.camera.poses[t])
+        flags = pyrender.RenderFlags.SHADOWS_DIRECTIONAL | pyrender.RenderFlags.OFFSCREEN
+        color, _ = self._photo_renderer.render(p.photo_scene, flags)
+        sky = sky_gradient(p.scene.camera, t, self.height, self.width, p.scene.background)
+        return np.where(surface[..., None], color[..., :3], sky).astype(np.uint8)
+
+    def _build_photo_scene(self, p: _Prepared, pyrender: Any) -> None:
+        scene = p.scene
+        bg = np.array([*scene.background, 255], dtype=np.float64) / 255.0
+        pr_scene = pyrender.Scene(bg_color=bg, ambient_light=np.full(3, scene.ambient))
+        nodes = []
+        for obj in scene.objects:
+            primitives = []
+            for m in obj.meshes:
+                primitives += pyrender.Mesh.from_trimesh(m, smooth=bool(m.metadata.get("smooth", False))).primitives
+            nodes.append(pr_scene.add(pyrender.Mesh(primitives=primitives, name=obj.name), pose=obj.pose(0)))
+        cam = scene.camera
+        camera = pyrender.PerspectiveCamera(yfov=cam.yfov, znear=cam.znear, zfar=cam.zfar, aspectRatio=self.width / self.height)
+        p.photo_camera = pr_scene.add(camera, pose=cam.poses[0])
+        pr_scene.add(pyrender.DirectionalLight(color=np.array([1.0, 0.96, 0.88]), intensity=3.2), pose=_sun_pose())
+        p.photo_scene, p.photo_nodes = pr_scene, nodes
+
+
+def _sun_pose() -> np.ndarray:
+    """A sun from the upper left-front: the light travels along the pose's -Z axis."""
+    return look_at(np.array([-0.5, 1.0, 0.35]), np.zeros(3))
+
+
+def pixel_rays(camera: Camera, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """Camera-space ray directions through pixel centres, scaled so their z is -1: (x [H,W], y [H,W])."""
+    fx, fy, cx, cy = camera.intrinsics(height, width)
+    x = (np.arange(width, dtype=np.float32) + 0.5 - cx) / fx
+    y = -(np.arange(height, dtype=np.float32) + 0.5 - cy) / fy
+    return np.broadcast_to(x[None, :], (height, width)), np.broadcast_to(y[:, None], (height, width))
+
+
+def sky_gradient(camera: Camera, t: int, height: int, width: int, horizon: tuple[int, int, int]) -> np.ndarray:
+    """A sky for the shaded pass: the horizon colour fading to a deeper blue with the view ray's elevation,
+    so it turns with the camera like a real sky."""
+    rx, ry = pixel_rays(camera, height, width)
+    directions = np.stack([rx, ry, -np.ones_like(rx)], axis=-1) @ camera.poses[t][:3, :3].T
+    elevation = np.clip(directions[..., 1] / np.linalg.norm(directions, axis=-1), 0.0, 1.0)[..., None]
+    zenith = np.array([40, 90, 170], np.float32)
+    return (np.asarray(horizon, np.float32) * (1 - elevation) + zenith * elevation).astype(np.uint8)
+
+
+__all__ = ["GBufferFrame", "GBufferRenderer", "RendererError", "pixel_rays"]
