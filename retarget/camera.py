@@ -57,22 +57,15 @@ def frame_camera(pose: Pose3D, height: int, width: int, fov_deg: float = 35.0, m
     focal = 0.5 * height / np.tan(0.5 * np.radians(fov_deg))
     principal = (0.5 * (width - 1), 0.5 * (height - 1))
     half = np.array([0.5 * width, 0.5 * height]) * (1.0 - 2.0 * margin)
-
-    def fits(distance: float) -> bool:
-        position = centre + distance * view
-        camera = Camera(focal, principal, look_at(position, centre), position)
-        pixels, depth = camera.project(points)
-        return bool((depth > 0).all() and (np.abs(pixels - principal) <= half).all())
-
-    extent = float(np.linalg.norm(hi - lo)) + 1e-9
-    near, far = 1e-3 * extent, extent
-    while not fits(far):
-        near, far = far, far * 2.0
-    for _ in range(40):
-        middle = 0.5 * (near + far)
-        near, far = (near, middle) if fits(middle) else (middle, far)
-    position = centre + far * view
-    return Camera(focal, principal, look_at(position, centre), position)
+    # The camera looks along -view from centre + d * view, so a point's camera coordinates are q + (0, 0, d)
+    # with q = R (p - centre): it fits when f |q_xy| / (q_z + d) <= half, i.e. d >= f |q_xy| / half - q_z.
+    rotation = look_at(centre + view, centre)
+    q = (points - centre) @ rotation.T
+    needed = focal * np.abs(q[:, :2]) / half - q[:, 2:3]
+    near_limit = 1e-3 * float(np.linalg.norm(hi - lo)) - q[:, 2]
+    distance = float(max(needed.max(), near_limit.max()))
+    position = centre + distance * view
+    return Camera(focal, principal, rotation, position)
 
 
 def project_pose(pose: Pose3D, camera: Camera) -> np.ndarray:

@@ -52,7 +52,7 @@ ORDER = _topological_order()                                    # parents before
 BONES: tuple[tuple[int, int], ...] = tuple((PARENTS[j], j) for j in ORDER if PARENTS[j] >= 0)
 FOOT_POINTS = tuple(INDEX[n] for n in ("l_big_toe", "l_small_toe", "l_heel", "r_big_toe", "r_small_toe", "r_heel"))
 FACE_POINTS = tuple(INDEX[n] for n in ("nose", "r_eye", "l_eye", "r_ear", "l_ear"))
-REQUIRED = ("mid_hip", "r_shoulder", "r_elbow", "r_wrist", "l_shoulder", "l_elbow", "l_wrist",
+REQUIRED = ("r_shoulder", "r_elbow", "r_wrist", "l_shoulder", "l_elbow", "l_wrist",
             "r_hip", "r_knee", "r_ankle", "l_hip", "l_knee", "l_ankle")
 
 
@@ -191,10 +191,10 @@ def body_axes(points: np.ndarray) -> np.ndarray:
     """Per frame, the body's [forward, up, left] unit vectors as columns: [..., 25, 3] -> [..., 3, 3]."""
     neck = 0.5 * (points[..., INDEX["r_shoulder"], :] + points[..., INDEX["l_shoulder"], :])
     up = neck - points[..., ROOT, :]
-    up /= np.linalg.norm(up, axis=-1, keepdims=True)
+    up /= np.maximum(np.linalg.norm(up, axis=-1, keepdims=True), 1e-12)
     left = points[..., INDEX["l_hip"], :] - points[..., INDEX["r_hip"], :]
     left -= np.sum(left * up, axis=-1, keepdims=True) * up
-    left /= np.linalg.norm(left, axis=-1, keepdims=True)
+    left /= np.maximum(np.linalg.norm(left, axis=-1, keepdims=True), 1e-12)
     forward = np.cross(left, up)
     return np.stack([forward, up, left], axis=-1)
 
@@ -216,9 +216,10 @@ def motion_to_canonical(motion: Motion, joint_map: JointMap | None = None) -> Po
     for p, j in mapped.items():
         points[:, INDEX[p]] = positions[:, j]
         rest[INDEX[p]] = rest_positions[j]
-    if "neck" not in mapped:
-        for arr in (points, rest):
-            arr[..., INDEX["neck"], :] = 0.5 * (arr[..., INDEX["r_shoulder"], :] + arr[..., INDEX["l_shoulder"], :])
+    for middle, (a, b) in (("neck", ("r_shoulder", "l_shoulder")), ("mid_hip", ("r_hip", "l_hip"))):
+        if middle not in mapped:  # OpenPose's neck and mid-hip lie midway between the shoulders and the hips
+            for arr in (points, rest):
+                arr[..., INDEX[middle], :] = 0.5 * (arr[..., INDEX[a], :] + arr[..., INDEX[b], :])
 
     # Sites: canonical rest offsets (leg lengths, body axes) from their anchor, carried by a joint's rotation.
     scale = float(leg_length(rest))

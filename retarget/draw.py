@@ -145,9 +145,8 @@ def draw_pose_map(
     present = np.isfinite(kp).all(axis=-1) & (kp[..., 2] > 0)
     xy = np.where(present[..., None], kp[..., :2], 0.0)
     points = np.rint(np.clip(xy, -limit, limit) * scale).astype(np.int64)
-    for person, visible in zip(points, present):
+    for person, visible in zip(points.tolist(), present.tolist()):
         for a, b, colour, thickness in layout.limbs:
             if visible[a] and visible[b]:
-                cv2.line(canvas, (int(person[a, 0]), int(person[a, 1])), (int(person[b, 0]), int(person[b, 1])),
-                         colour, thickness, cv2.LINE_8, SUBPIXEL_BITS)
+                cv2.line(canvas, person[a], person[b], colour, thickness, cv2.LINE_8, SUBPIXEL_BITS)
     return canvas
