@@ -17,6 +17,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "neurender.server.commands",
     "neurender.retarget.commands",
     "neurender.training.train_commands",
+    "neurender.training.dataset_commands",
 )
 
 

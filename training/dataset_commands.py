@@ -1,0 +1,99 @@
+"""`neurender dataset check | synth | from-video`: validate, render and convert paired video datasets."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from neurender.cli import UserError
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """'128x256' (height x width) -> (128, 256)."""
+    try:
+        h, w = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"size {text!r}: expected HEIGHTxWIDTH, e.g. 128x256") from None
+    if h < 8 or w < 8:
+        raise argparse.ArgumentTypeError(f"size {text!r}: both sides must be at least 8 pixels")
+    return h, w
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    dataset = subparsers.add_parser("dataset", help="check, synthesise or convert paired video datasets",
+                                    description="Paired video datasets (docs/dataset_format.md).")
+    sub = dataset.add_subparsers(dest="dataset_command", metavar="SUBCOMMAND", required=True)
+
+    check = sub.add_parser("check", help="validate a dataset folder and name every problem",
+                           description="Read every file of a dataset and list every problem; exit 1 if there are any.")
+    check.add_argument("dir", type=Path, help="dataset folder (holding dataset.json)")
+    check.set_defaults(handler=run_check)
+
+    synth = sub.add_parser("synth", help="render the procedural street into a dataset",
+                           description="Render seeded street scenes with the G-buffer renderer: class and instance "
+                                       "IDs, depth, exact backward motion and a shaded photo pass as the target.")
+    synth.add_argument("--out", type=Path, required=True, help="new dataset folder")
+    synth.add_argument("--sequences", type=int, default=8, help="number of sequences (default 8)")
+    synth.add_argument("--frames", type=int, default=30, help="frames per sequence (default 30)")
+    synth.add_argument("--size", type=parse_size, default=(128, 128), help="HEIGHTxWIDTH (default 128x128)")
+    synth.add_argument("--seed", type=int, default=0, help="scene seed; the same seed gives the same files (default 0)")
+    synth.add_argument("--fps", type=float, default=10.0, help="frame rate of the camera path (default 10)")
+    synth.set_defaults(handler=run_synth)
+
+    video = sub.add_parser("from-video", help="turn footage into edge or pose pairs with optical flow",
+                           description="Frames, Canny edges or pose keypoints, and backward DIS optical flow with a "
+                                       "forward-backward consistency mask, from a video file.")
+    video.add_argument("video", type=Path, help="video file (anything FFmpeg reads)")
+    video.add_argument("--out", type=Path, required=True, help="dataset folder (a sequence named after the video is added)")
+    video.add_argument("--modality", choices=("edges", "pose"), required=True, help="generator input to extract")
+    video.add_argument("--size", type=parse_size, default=None, help="resize frames to HEIGHTxWIDTH (default: as is)")
+    video.add_argument("--start", type=int, default=0, help="first frame to take (default 0)")
+    video.add_argument("--frames", type=int, default=0, help="number of frames (default 0: to the end)")
+    video.set_defaults(handler=run_from_video)
+
+
+def run_check(args: argparse.Namespace) -> int:
+    from neurender.training.dataset_check import check_dataset
+
+    problems = check_dataset(args.dir, progress=True)
+    for problem in problems:
+        print(problem)
+    print(f"{args.dir}: {'ok' if not problems else f'{len(problems)} problem(s)'}")
+    return 1 if problems else 0
+
+
+def _refuse_existing(out: Path) -> None:
+    if (out / "dataset.json").exists():
+        raise UserError(f"{out} already holds a dataset (dataset.json); choose a new --out folder")
+
+
+def run_synth(args: argparse.Namespace) -> int:
+    from neurender.training.synth import make_synth_dataset
+
+    if args.sequences < 1 or args.frames < 1:
+        raise UserError(f"--sequences and --frames must be at least 1 (got {args.sequences}, {args.frames})")
+    _refuse_existing(args.out)
+    meta = make_synth_dataset(args.out, args.sequences, args.frames, args.size, seed=args.seed, fps=args.fps)
+    print(f"{args.out}: {args.sequences} sequences x {args.frames} frames at {meta.size[0]}x{meta.size[1]}, "
+          f"{len(meta.classes)} classes")
+    return 0
+
+
+def run_from_video(args: argparse.Namespace) -> int:
+    from neurender.training.dataset import read_meta
+    from neurender.training.from_video import VideoError, video_to_dataset
+
+    if (args.out / "dataset.json").exists():
+        meta = read_meta(args.out)
+        if meta.modality != args.modality:
+            raise UserError(f"{args.out} is a {meta.modality} dataset; cannot add {args.modality} sequences")
+    if (args.out / args.video.stem).exists():
+        raise UserError(f"{args.out / args.video.stem} exists; choose another --out or rename the video")
+    if args.start < 0 or args.frames < 0:
+        raise UserError("--start and --frames must not be negative")
+    try:
+        meta = video_to_dataset(args.video, args.out, args.modality, size=args.size, start=args.start, frames=args.frames)
+    except VideoError as err:
+        raise UserError(str(err)) from None
+    print(f"{args.out / args.video.stem}: {args.modality} pairs at {meta.size[0]}x{meta.size[1]}, {meta.fps:g} fps")
+    return 0
