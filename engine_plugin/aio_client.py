@@ -62,6 +62,7 @@ class AsyncRenderClient:
         self._options = channel_options(max_message_bytes)
         self._channel: grpc.aio.Channel | None = None
         self._stub: render_pb2_grpc.NeuralRendererStub | None = None
+        self.sessions: set[AsyncSession] = set()  # open sessions, closed with the client
 
     @property
     def stub(self) -> render_pb2_grpc.NeuralRendererStub:
@@ -78,6 +79,9 @@ class AsyncRenderClient:
         return self._stub
 
     async def close(self) -> None:
+        """Close the open sessions (their sent frames are answered first), then the channel."""
+        for session in list(self.sessions):
+            await session.close()
         if self._channel is not None:
             await self._channel.close()
             self._channel = self._stub = None
@@ -152,6 +156,7 @@ class AsyncSession:
         self._lock: asyncio.Lock | None = None
         self._pending: OrderedDict[int, tuple[render_pb2.RenderRequest, asyncio.Future, float]] = OrderedDict()
         self._call: grpc.aio.StreamStreamCall | None = None
+        self._outbox: asyncio.Queue | None = None  # requests of the current call; None ends its request stream
         self._reader: asyncio.Task | None = None
         self._recovery: asyncio.Task | None = None
         self._broken: ServerError | None = None   # the stream broke; reopen before the next frame
@@ -179,6 +184,7 @@ class AsyncSession:
         self._lock = asyncio.Lock()
         async with self._lock:
             await self._connect()
+        self.client.sessions.add(self)
 
     def reset(self) -> None:
         """Forget the history before the next frame (a camera cut)."""
@@ -213,10 +219,7 @@ class AsyncSession:
                 self._next_id += 1
                 self._reset_next = False
                 self._pending[request.frame.frame_id] = (request, future, time.perf_counter())
-                try:
-                    await self._call.write(request)
-                except (grpc.RpcError, asyncio.InvalidStateError):
-                    pass  # the reader sees the broken stream; the frame is resent after reconnecting
+                self._outbox.put_nowait(request)  # if the stream broke, the frame is resent after reconnecting
         except BaseException:
             if not future.done():
                 future.cancel()
@@ -234,14 +237,12 @@ class AsyncSession:
             self._closed = True
             return
         self._closed = True
+        self.client.sessions.discard(self)
         async with self._lock:  # after any reconnect in progress
             call, reader = self._call, self._reader
             if call is not None and self._broken is None and self._failed is None:
-                try:
-                    await call.write(render_pb2.RenderRequest(end=render_pb2.EndSession()))
-                    await call.done_writing()
-                except (grpc.RpcError, asyncio.InvalidStateError):
-                    pass
+                self._outbox.put_nowait(render_pb2.RenderRequest(end=render_pb2.EndSession()))
+                self._outbox.put_nowait(None)
         if reader is not None:
             try:
                 await reader
@@ -255,30 +256,38 @@ class AsyncSession:
 
     async def _connect(self) -> None:
         """Open a stream and resend the unanswered frames (the first with reset). Caller holds the lock."""
-        call = self.client.stub.Render(metadata=self.client.metadata)
+        # Requests go through a queue that gRPC drains itself: writes never block or fail here, and a call the
+        # server ends at once (UNAUTHENTICATED, ...) reports its real status on read().
+        outbox: asyncio.Queue = asyncio.Queue()
+        outbox.put_nowait(render_pb2.RenderRequest(open=self.open_request))
+        call = self.client.stub.Render(_requests(outbox), metadata=self.client.metadata)
         try:
-            await call.write(render_pb2.RenderRequest(open=self.open_request))
             response = await call.read()
         except grpc.RpcError as err:
+            outbox.put_nowait(None)
             raise error_from_rpc(err) from None
         if response is grpc.aio.EOF or response.WhichOneof("kind") != "opened":
+            outbox.put_nowait(None)
             call.cancel()
             raise SessionClosed(f"the server ended the stream without opening the session ({response!r})")
         self.info = response.opened
-        self._call, self._broken = call, None
+        self._call, self._outbox, self._broken = call, outbox, None
         resend = [request for request, _, _ in self._pending.values()]
         if resend:
             resend[0].frame.reset = True
         elif self._next_id:
             self._reset_next = True  # a new stream has no history
-        self._reader = asyncio.create_task(self._read(call))
+        self._reader = asyncio.create_task(self._read(call, outbox))
         for request in resend:
-            try:
-                await call.write(request)
-            except (grpc.RpcError, asyncio.InvalidStateError):
-                break
+            outbox.put_nowait(request)
 
-    async def _read(self, call: grpc.aio.StreamStreamCall) -> None:
+    async def _read(self, call: grpc.aio.StreamStreamCall, outbox: asyncio.Queue) -> None:
+        try:
+            await self._read_responses(call)
+        finally:
+            outbox.put_nowait(None)  # lets the call's request generator finish
+
+    async def _read_responses(self, call: grpc.aio.StreamStreamCall) -> None:
         try:
             while True:
                 response = await call.read()
@@ -361,3 +370,8 @@ class AsyncSession:
     def _fail_pending(self, error: Exception) -> None:
         for frame_id in list(self._pending):
             self._settle(frame_id, error)
+
+
+async def _requests(outbox: asyncio.Queue):
+    while (request := await outbox.get()) is not None:
+        yield request

@@ -50,11 +50,20 @@ def _refusing(handler: grpc.RpcMethodHandler, problem: str) -> grpc.RpcMethodHan
     async def refuse(_request, context: grpc.aio.ServicerContext):
         await context.abort(grpc.StatusCode.UNAUTHENTICATED, problem)
 
+    async def refuse_streaming(requests, context: grpc.aio.ServicerContext):
+        if handler.request_streaming:
+            # Take the client's first message before failing the call: a grpc.aio client still writing it
+            # when the call ends would report INTERNAL instead of this status.
+            async for _ in requests:
+                break
+        await context.abort(grpc.StatusCode.UNAUTHENTICATED, problem)
+        yield  # never reached; makes this an async generator, as streaming-response handlers must be
+
     kwargs = dict(request_deserializer=handler.request_deserializer, response_serializer=handler.response_serializer)
     if handler.request_streaming and handler.response_streaming:
-        return grpc.stream_stream_rpc_method_handler(refuse, **kwargs)
+        return grpc.stream_stream_rpc_method_handler(refuse_streaming, **kwargs)
     if handler.request_streaming:
         return grpc.stream_unary_rpc_method_handler(refuse, **kwargs)
     if handler.response_streaming:
-        return grpc.unary_stream_rpc_method_handler(refuse, **kwargs)
+        return grpc.unary_stream_rpc_method_handler(refuse_streaming, **kwargs)
     return grpc.unary_unary_rpc_method_handler(refuse, **kwargs)

@@ -1,0 +1,56 @@
+"""Helpers for the server and client tests: a real server on 127.0.0.1, label sequences, and the step run
+directly on ONNX Runtime (the reference the server must reproduce bit for bit)."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import replace
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import onnxruntime as ort
+
+from neurender.server.app import ServerThread
+from neurender.server.config import ServerConfig
+from neurender.server.registry import load_registry
+
+TEST_CONFIG = ServerConfig(address="127.0.0.1:0", metrics_port=None, log_format="text", max_wait_ms=5.0)
+
+
+@contextlib.contextmanager
+def running_server(models_dir: Path, **settings: object) -> Iterator[ServerThread]:
+    """A real gRPC server on a free 127.0.0.1 port, in this process, stopped on exit."""
+    config = replace(TEST_CONFIG, **settings)
+    with ServerThread(load_registry(models_dir, config), config) as server:
+        yield server
+
+
+def label_sequence(frames: int, height: int, width: int, classes: int = 12, seed: int = 0) -> list[np.ndarray]:
+    """Class-ID maps of a scene that moves: blocks of classes sliding by a pixel per frame."""
+    rng = np.random.default_rng(seed)
+    base = rng.integers(0, classes, (height // 4 + 1, width // 4 + 1), dtype=np.uint8).repeat(4, 0).repeat(4, 1)
+    return [np.ascontiguousarray(np.roll(base, t, axis=1)[:height, :width]) for t in range(frames)]
+
+
+class DirectStep:
+    """The bundle's step on ONNX Runtime with the history kept here: what a session must compute."""
+
+    def __init__(self, bundle_dir: Path, history: int = 2) -> None:
+        self.session = ort.InferenceSession(str(bundle_dir / "generator.onnx"), providers=["CPUExecutionProvider"])
+        self.history = history
+        self.state: tuple[np.ndarray, np.ndarray] | None = None
+
+    def __call__(self, labels: np.ndarray, reset: bool = False) -> np.ndarray:
+        h, w = labels.shape
+        if self.state is None or reset:
+            prev_labels = np.zeros((1, self.history, h, w), labels.dtype)
+            prev_frames = np.zeros((1, self.history, h, w, 3), np.uint8)
+            has_history = np.zeros(1, np.uint8)
+        else:
+            prev_labels, prev_frames = self.state
+            has_history = np.ones(1, np.uint8)
+        rgb, next_labels, next_frames = self.session.run(None, {
+            "labels": labels[None], "prev_labels": prev_labels, "prev_frames": prev_frames, "has_history": has_history})
+        self.state = (next_labels, next_frames)
+        return rgb[0]
