@@ -11,6 +11,7 @@ Keypoint layout, per person, in this order (K = body + 70 if face + 42 if hands)
 Each keypoint is (x, y, confidence) in pixels; confidence 0 means "missing" and a limb is drawn only when both
 its ends have confidence > 0 (filter low-confidence detections before drawing).
 
+`limb_width` is OpenCV's line thickness (as OpenPose draws): a limb w thick covers w to w + 2 pixels across.
 Drawing is deterministic: no anti-aliasing (limb pixels carry exactly the convention's colours), subpixel
 end points, body limbs first then face then hands, later limbs over earlier ones. Face and hand lines are
 half the limb width (at least 1 px).

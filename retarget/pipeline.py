@@ -178,7 +178,8 @@ def resample(pose: Pose3D | Keypoints2D, fps: float | None) -> Pose3D | Keypoint
     if not fps or abs(fps - pose.fps) < 1e-6:
         return pose
     n = pose.points.shape[0] if isinstance(pose, Pose3D) else pose.body.shape[0]
-    index = np.unique(np.minimum(np.round(np.arange(0, n / pose.fps, 1.0 / fps) * pose.fps).astype(int), n - 1))
+    count = int(np.floor((n - 1) * fps / pose.fps + 1e-3)) + 1  # output times up to the last source frame's
+    index = np.minimum(np.round(np.arange(count) * pose.fps / fps).astype(int), n - 1)
     if isinstance(pose, Pose3D):
         return Pose3D(pose.points[index], pose.confidence[index], fps)
     return Keypoints2D(pose.body[index], pose.extras[index], fps, pose.size, pose.skeleton)

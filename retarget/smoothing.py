@@ -38,7 +38,7 @@ def _alpha(cutoff: np.ndarray | float, dt: float) -> np.ndarray:
     return 1.0 / (1.0 + tau / dt)
 
 
-def one_euro(keypoints: np.ndarray, fps: float, min_cutoff: float = 1.0, beta: float = 0.05, d_cutoff: float = 1.0) -> np.ndarray:
+def one_euro(keypoints: np.ndarray, fps: float, min_cutoff: float = 1.0, beta: float = 0.1, d_cutoff: float = 1.0) -> np.ndarray:
     """One-euro filter over frames. min_cutoff (Hz) sets smoothing at rest; beta how fast it opens with speed
     (per unit of the coordinates per second); d_cutoff (Hz) smooths the speed estimate."""
     if fps <= 0 or min_cutoff <= 0 or d_cutoff <= 0 or beta < 0:
