@@ -54,4 +54,7 @@ class UserError(Exception):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # `python -m neurender.cli`: run the imported module's main, whose UserError is the one commands raise.
+    from neurender.cli import main as package_main
+
+    sys.exit(package_main())
