@@ -182,7 +182,7 @@ class GBufferRenderer:
         if p.photo_scene is None:
             self._build_photo_scene(p, pyrender)
         for obj, node in zip(p.scene.objects, p.photo_nodes):
-            if len(obj.poses) > 1:
+            if node is not None:
                 p.photo_scene.set_pose(node, obj.pose(t))
         p.photo_scene.set_pose(p.photo_camera, p.scene.camera.poses[t])
         flags = pyrender.RenderFlags.SHADOWS_DIRECTIONAL | pyrender.RenderFlags.OFFSCREEN
@@ -191,13 +191,21 @@ class GBufferRenderer:
         return np.where(surface[..., None], color[..., :3], sky).astype(np.uint8)
 
     def _build_photo_scene(self, p: _Prepared, pyrender: Any) -> None:
+        """pyrender draws each primitive with dozens of Python GL calls, so meshes sharing a material are
+        merged: all static objects' per material (in world space), and each moving object's per material."""
         scene = p.scene
         bg = np.array([*scene.background, 255], dtype=np.float64) / 255.0
         pr_scene = pyrender.Scene(bg_color=bg, ambient_light=np.full(3, scene.ambient))
+        static = [(m, o.poses[0]) for o in scene.objects if len(o.poses) == 1 for m in o.meshes]
+        for mesh in merge_by_material(static):
+            pr_scene.add(pyrender.Mesh.from_trimesh(mesh, smooth=bool(mesh.metadata.get("smooth", False))))
         nodes = []
         for obj in scene.objects:
+            if len(obj.poses) == 1:
+                nodes.append(None)
+                continue
             primitives = []
-            for m in obj.meshes:
+            for m in merge_by_material([(m, None) for m in obj.meshes]):
                 primitives += pyrender.Mesh.from_trimesh(m, smooth=bool(m.metadata.get("smooth", False))).primitives
             nodes.append(pr_scene.add(pyrender.Mesh(primitives=primitives, name=obj.name), pose=obj.pose(0)))
         cam = scene.camera
@@ -205,6 +213,33 @@ class GBufferRenderer:
         p.photo_camera = pr_scene.add(camera, pose=cam.poses[0])
         pr_scene.add(pyrender.DirectionalLight(color=np.array([1.0, 0.96, 0.88]), intensity=3.2), pose=_sun_pose())
         p.photo_scene, p.photo_nodes = pr_scene, nodes
+
+
+def merge_by_material(meshes: list[tuple[Any, np.ndarray | None]]) -> list[Any]:
+    """(mesh, transform or None) pairs -> meshes, those sharing a textured material (and smoothing) merged
+    into one, transformed. Materials are compared by identity (trimesh's copy() duplicates them)."""
+    import trimesh
+
+    groups: dict[tuple[int, bool], list[tuple[Any, np.ndarray | None]]] = {}
+    rest = []
+    for m, transform in meshes:
+        if isinstance(m.visual, trimesh.visual.TextureVisuals) and m.visual.uv is not None:
+            groups.setdefault((id(m.visual.material), bool(m.metadata.get("smooth", False))), []).append((m, transform))
+        else:
+            rest.append(m if transform is None else m.copy().apply_transform(transform))
+    merged = []
+    for (_, smooth), group in groups.items():
+        vertices = [np.asarray(m.vertices) if t is None else np.asarray(m.vertices) @ t[:3, :3].T + t[:3, 3] for m, t in group]
+        offsets = np.cumsum([0] + [len(v) for v in vertices[:-1]])
+        mesh = trimesh.Trimesh(
+            vertices=np.concatenate(vertices),
+            faces=np.concatenate([m.faces + o for (m, _), o in zip(group, offsets)]),
+            visual=trimesh.visual.TextureVisuals(uv=np.concatenate([m.visual.uv for m, _ in group]), material=group[0][0].visual.material),
+            process=False,
+        )
+        mesh.metadata["smooth"] = smooth
+        merged.append(mesh)
+    return merged + rest
 
 
 def _sun_pose() -> np.ndarray:

@@ -95,10 +95,18 @@ def paint(rng: np.random.Generator, colour: tuple[int, int, int], size: int = 32
     return tint(fractal_noise(rng, size, 2, 4), tuple(c * (1 - grain)), tuple(np.minimum(c * (1 + grain), 255)))
 
 
-def box_uv(mesh: trimesh.Trimesh, texture: np.ndarray, metres_per_tile: tuple[float, float] = (1.0, 1.0),
-           offset: tuple[float, float] = (0.0, 0.0), smooth: bool = False, roughness: float = 0.85) -> trimesh.Trimesh:
-    """A copy of `mesh` with box-projected UVs (each face maps from the plane its normal faces most) and
-    `texture` as its base colour. UVs come from local coordinates, so the texture sticks to a moving object."""
+def material(texture: np.ndarray, roughness: float = 0.85) -> trimesh.visual.material.PBRMaterial:
+    """A matte PBR material with `texture` as base colour. Share one material between meshes that use the
+    same texture: the shaded pass merges meshes by material."""
+    return trimesh.visual.material.PBRMaterial(
+        baseColorTexture=Image.fromarray(texture), metallicFactor=0.0, roughnessFactor=roughness
+    )
+
+
+def box_uv(mesh: trimesh.Trimesh, surface: trimesh.visual.material.PBRMaterial, metres_per_tile: tuple[float, float] = (1.0, 1.0),
+           offset: tuple[float, float] = (0.0, 0.0), smooth: bool = False) -> trimesh.Trimesh:
+    """A copy of `mesh` with box-projected UVs (each face maps from the plane its normal faces most) and the
+    material `surface`. UVs come from local coordinates, so the texture sticks to a moving object."""
     m = mesh.copy()
     m.unmerge_vertices()
     normals = np.repeat(np.abs(m.face_normals), 3, axis=0)[np.argsort(m.faces.ravel())]
@@ -108,12 +116,9 @@ def box_uv(mesh: trimesh.Trimesh, texture: np.ndarray, metres_per_tile: tuple[fl
         (axis == 0)[:, None], v[:, [2, 1]], np.where((axis == 1)[:, None], v[:, [0, 2]], v[:, [0, 1]])
     )
     uv = (uv + np.asarray(offset)) / np.asarray(metres_per_tile)
-    material = trimesh.visual.material.PBRMaterial(
-        baseColorTexture=Image.fromarray(texture), metallicFactor=0.0, roughnessFactor=roughness
-    )
-    m.visual = trimesh.visual.TextureVisuals(uv=uv, material=material)
+    m.visual = trimesh.visual.TextureVisuals(uv=uv, material=surface)
     m.metadata["smooth"] = smooth
     return m
 
 
-__all__ = ["asphalt", "bark", "box_uv", "facade", "foliage", "fractal_noise", "grass", "paint", "paving", "value_noise"]
+__all__ = ["asphalt", "bark", "box_uv", "material", "facade", "foliage", "fractal_noise", "grass", "paint", "paving", "value_noise"]
