@@ -1,0 +1,188 @@
+"""Runs inside Blender's Python (the .venv-blender environment with bpy), started by tests/test_blender_addon.py.
+
+Installs the add-on's extension zip into a private user-resources folder (BLENDER_USER_RESOURCES), builds the
+scene described by the test's JSON spec, and drives the add-on's operators against the server the test runs:
+refresh the model list, render a frame (object and material pass indices), render the animation as PNGs and
+as an MP4, live mode, and the failures an artist can meet. It records what Blender shows and the add-on's
+messages in result.json and .npy files; the pytest side checks them against the scene and the server.
+
+    python tests/blender_addon_scene.py --addon ZIP --address HOST:PORT --token T --spec SPEC.json --out DIR
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import bpy
+import numpy as np
+from bpy_extras import anim_utils
+
+ADDON = "bl_ext.user_default.neurender"
+
+
+def build_scene(spec: dict) -> dict[str, bpy.types.Object]:
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    bpy.context.preferences.system.use_online_access = True
+    scene = bpy.context.scene
+    height, width = spec["size"]
+    scene.render.resolution_x, scene.render.resolution_y, scene.render.resolution_percentage = width, height, 100
+    scene.frame_start, scene.frame_end = spec["frames"]
+    camera = bpy.data.cameras.new("camera")
+    camera.type, camera.ortho_scale = "ORTHO", spec["ortho_scale"]
+    camera_object = bpy.data.objects.new("camera", camera)
+    camera_object.location = (0.0, 0.0, spec["camera_z"])  # looking down -Z: +X right, +Y up in the image
+    scene.collection.objects.link(camera_object)
+    scene.camera = camera_object
+    objects = {}
+    for item in spec["objects"]:
+        if item["kind"] == "plane":
+            bpy.ops.mesh.primitive_plane_add(size=item["size"], location=item["location"])
+        else:
+            bpy.ops.mesh.primitive_cube_add(size=item["size"], location=item["location"])
+        obj = bpy.context.object
+        obj.name = item["name"]
+        obj.pass_index = item["pass_index"]
+        if "material_index" in item:
+            material = bpy.data.materials.new(item["name"])
+            material.pass_index = item["material_index"]
+            obj.data.materials.append(material)
+        if "velocity" in item:  # linear keys at frame 0 and 10: constant motion through the frame range
+            start = np.asarray(item["location"], float)
+            for frame in (0, 10):
+                obj.location = start + np.asarray(item["velocity"], float) * (frame - 1)
+                obj.keyframe_insert("location", frame=frame)
+            for curve in anim_utils.action_get_channelbag_for_slot(obj.animation_data.action, obj.animation_data.action_slot).fcurves:
+                for key in curve.keyframe_points:
+                    key.interpolation = "LINEAR"
+        objects[item["name"]] = obj
+    return objects
+
+
+def image_rgb(name: str) -> np.ndarray:
+    """A Blender image's pixels as uint8 RGB, rows top to bottom (Blender stores them bottom-up)."""
+    image = bpy.data.images[name]
+    width, height = image.size
+    pixels = np.empty(width * height * 4, np.float32)
+    image.pixels.foreach_get(pixels)
+    return np.rint(pixels.reshape(height, width, 4)[::-1, :, :3] * 255).astype(np.uint8)
+
+
+def attempt(operator) -> dict:
+    """Run an operator; return its result or the error message it reported."""
+    try:
+        return {"result": sorted(operator()), "error": None}
+    except RuntimeError as err:
+        return {"result": None, "error": str(err)}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--addon", required=True)
+    parser.add_argument("--address", required=True)
+    parser.add_argument("--token", required=True)
+    parser.add_argument("--spec", required=True, type=Path)
+    parser.add_argument("--out", required=True, type=Path)
+    args = parser.parse_args()
+    spec = json.loads(args.spec.read_text())
+    out = args.out
+    result: dict = {"blender": bpy.app.version_string}
+
+    objects = build_scene(spec)  # first: loading factory settings would disable the add-on again
+    bpy.ops.extensions.package_install_files(filepath=args.addon, repo="user_default", enable_on_install=True)
+    addon = sys.modules[ADDON]
+    prefs = bpy.context.preferences.addons[ADDON].preferences
+    scene = bpy.context.scene
+    settings = scene.neurender
+    state = bpy.context.window_manager.neurender
+    prefs.address, prefs.token = args.address, args.token
+
+    result["refresh"] = attempt(bpy.ops.neurender.refresh_models)
+    result["models"] = [item.name for item in state.models]
+    result["picked_model"] = settings.model
+    settings.style_seed = spec["style_seed"]
+    for index, cls in spec["class_map"].items():
+        row = settings.class_map.add()
+        row.pass_index, row.class_id = int(index), cls
+
+    # Render Frame, classes from object pass indices.
+    scene.frame_set(spec["still_frame"])
+    settings.save_gbuffers, settings.output_path = True, str(out / "still") + os.sep
+    started = time.perf_counter()
+    result["render_frame"] = attempt(bpy.ops.neurender.render_frame)
+    result["render_frame"]["seconds"] = time.perf_counter() - started
+    result["render_frame"]["status"] = state.status
+    np.save(out / "still" / "image.npy", image_rgb("neurender"))
+
+    # Render Frame, classes from material pass indices through their own mapping.
+    settings.class_source = "MATERIAL"
+    settings.class_map.clear()
+    for index, cls in spec["material_class_map"].items():
+        row = settings.class_map.add()
+        row.pass_index, row.class_id = int(index), cls
+    settings.output_path = str(out / "material") + os.sep
+    result["render_frame_material"] = attempt(bpy.ops.neurender.render_frame)
+    np.save(out / "material" / "image.npy", image_rgb("neurender"))
+    settings.class_source = "OBJECT"
+    settings.class_map.clear()
+    for index, cls in spec["class_map"].items():
+        row = settings.class_map.add()
+        row.pass_index, row.class_id = int(index), cls
+
+    # Render Animation: a PNG sequence, then an MP4.
+    settings.output_path, settings.output_format = str(out / "animation") + os.sep, "PNG"
+    started = time.perf_counter()
+    result["render_animation"] = attempt(bpy.ops.neurender.render_animation)
+    result["render_animation"]["seconds"] = time.perf_counter() - started
+    result["render_animation"]["status"] = state.status
+    result["frame_after_animation"] = scene.frame_current
+    settings.save_gbuffers = False
+    settings.output_path, settings.output_format = str(out / "movie") + os.sep, "MOVIE"
+    result["render_movie"] = attempt(bpy.ops.neurender.render_animation)
+
+    # Live mode: in background mode no timer runs, so this script pumps the add-on's queue itself.
+    result["live"] = attempt(bpy.ops.neurender.live)
+    live_frames = []
+    for frame in range(spec["frames"][0], spec["frames"][1] + 1):
+        scene.frame_set(frame)
+        job = addon.runtime.current_job()
+        shown = job.shown
+        deadline = time.monotonic() + 30
+        while job.shown == shown and not job.done and time.monotonic() < deadline:
+            addon.runtime.pump()
+            time.sleep(0.005)
+        live_frames.append(frame)
+        np.save(out / f"live_{frame:04d}.npy", image_rgb("neurender live"))
+    result["live_frames"] = live_frames
+    result["live_error"] = job.error
+    result["live_stop"] = attempt(bpy.ops.neurender.live)
+    result["live_running_after_stop"] = addon.runtime.current_job() is not None
+
+    # What an artist can get wrong, and what the add-on then says.
+    objects[spec["unmapped_object"]].pass_index = spec["unmapped_index"]
+    result["unmapped_index"] = attempt(bpy.ops.neurender.render_frame)
+    objects[spec["unmapped_object"]].pass_index = next(o["pass_index"] for o in spec["objects"] if o["name"] == spec["unmapped_object"])
+    settings.model = "no-such-model"
+    result["unknown_model"] = attempt(bpy.ops.neurender.render_frame)
+    settings.model = result["picked_model"]
+    prefs.token = "wrong-token"
+    result["wrong_token"] = attempt(bpy.ops.neurender.refresh_models)
+    prefs.token, prefs.address = args.token, spec["unreachable_address"]
+    result["unreachable"] = attempt(bpy.ops.neurender.refresh_models)
+    prefs.address = args.address
+    bpy.context.preferences.system.use_online_access = False
+    result["offline"] = attempt(bpy.ops.neurender.render_frame)
+    bpy.context.preferences.system.use_online_access = True
+    result["after_errors"] = attempt(bpy.ops.neurender.render_frame)
+
+    (out / "result.json").write_text(json.dumps(result, indent=1))
+    addon.runtime.shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
