@@ -1,0 +1,77 @@
+"""`neurender render-video`: render a folder of label images through a server into an mp4."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "render-video",
+        help="render a folder of label PNGs through a neurender server into an H.264 mp4",
+        description="Render label images (sorted by file name) as one session through a running server, so every "
+                    "frame follows from the ones before it, and write the frames to an mp4. Single-channel PNGs are "
+                    "class IDs (or edge maps); colour PNGs are pose maps, or label maps in the model's class colours.",
+    )
+    parser.add_argument("--labels", required=True, type=Path, metavar="DIR", help="folder of label PNGs")
+    parser.add_argument("--out", required=True, type=Path, metavar="FILE", help="the mp4 to write")
+    parser.add_argument("--server", default="127.0.0.1:50051", metavar="HOST:PORT", help="server address (default %(default)s)")
+    parser.add_argument("--model", help="model to render with (default: the server's only model)")
+    parser.add_argument("--fps", type=float, default=30.0, help="frame rate of the video (default %(default)s)")
+    parser.add_argument("--style-seed", type=int, default=0, help="style pick, for models with style codes")
+    parser.add_argument("--in-flight", type=int, default=4, help="frames sent ahead of the results (default %(default)s)")
+    parser.add_argument("--token-file", type=Path, help="file with the server's bearer token")
+    parser.add_argument("--root-cert", type=Path, help="PEM CA certificate: connect with TLS")
+    parser.set_defaults(handler=render_video)
+
+
+def render_video(args: argparse.Namespace) -> int:
+    from collections import deque
+
+    from tqdm import tqdm
+
+    from neurender.cli import UserError
+    from neurender.engine_plugin.client import NeurenderError, RenderClient
+    from neurender.engine_plugin.label_images import LabelImageError, read_label_image
+    from neurender.engine_plugin.video import VideoWriter
+
+    paths = sorted(args.labels.glob("*.png")) if args.labels.is_dir() else []
+    if not paths:
+        raise UserError(f"{args.labels}: no .png label images found")
+    if args.in_flight < 1:
+        raise UserError(f"--in-flight is {args.in_flight}, expected at least 1")
+    token = args.token_file.read_text().strip() if args.token_file else None
+    roots = args.root_cert.read_bytes() if args.root_cert else None
+    try:
+        with RenderClient(args.server, token=token, root_certificates=roots) as client:
+            model = _pick_model(client, args.model)
+            description = client.get_model(model)
+            first = read_label_image(paths[0], description)
+            height, width = next(iter(first.values())).shape[:2]
+            with client.session(model, (height, width), style_seed=args.style_seed, max_in_flight=args.in_flight) as session, \
+                    VideoWriter(args.out, fps=args.fps) as video, tqdm(total=len(paths), desc="render-video", unit="frame") as bar:
+                waiting: deque = deque()
+                for path in paths:
+                    waiting.append(session.submit(**read_label_image(path, description)))
+                    if len(waiting) >= args.in_flight:
+                        video.write(waiting.popleft().result().image)
+                        bar.update()
+                while waiting:
+                    video.write(waiting.popleft().result().image)
+                    bar.update()
+    except (NeurenderError, LabelImageError, ValueError) as err:
+        raise UserError(str(err)) from None
+    print(f"wrote {video.frames} frames ({width}x{height}) to {args.out}")
+    return 0
+
+
+def _pick_model(client, name: str | None) -> str:
+    from neurender.cli import UserError
+
+    served = [m.name for m in client.list_models()]
+    if name is None:
+        if len(served) != 1:
+            raise UserError(f"the server serves {len(served)} models ({', '.join(served)}); choose one with --model")
+        return served[0]
+    return name
