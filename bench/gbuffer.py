@@ -1,0 +1,108 @@
+"""G-buffer cost beside the generator step: is the renderer cheap enough to sit in front of the network?
+
+    python -m neurender.bench.gbuffer [--sizes 256x256 512x256] [--frames 24] [--threads 2] [--photo]
+
+For each frame size (WIDTHxHEIGHT), renders the built-in street scene with the G-buffer renderer (class IDs,
+instance IDs, depth, motion vectors and visibility: everything one render() returns without the photo pass)
+and times it per frame in order, then times the tiny generators' step (exported through a model bundle, run
+by ONNX Runtime on the CPU) at the same size, fed with those rendered frames. Prints the table and the ratio;
+the goal is a G-buffer under 10% of the step. Nothing is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+
+import numpy as np
+import torch
+
+from neurender.bench.generator_speed import ort_session, time_call
+from neurender.engine_plugin.gbuffer import GBufferFrame, GBufferRenderer
+from neurender.engine_plugin.scenes import street_scene
+from neurender.training.bundle_export import BundleInfo, export_bundle
+from neurender.training.config import PRESETS
+from neurender.training.generator import Vid2VidGenerator
+from neurender.training.step import example_inputs, input_names
+
+GOAL = 0.10
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """'512x256' (width x height) -> (height, width)."""
+    w, h = (int(v) for v in text.lower().split("x"))
+    return h, w
+
+
+def time_gbuffer(height: int, width: int, frames: int, photo: bool) -> tuple[float, float, list[GBufferFrame]]:
+    """(median ms per frame, first-frame ms including scene upload, the rendered frames)."""
+    scene = street_scene(seed=0, num_frames=frames)
+    with GBufferRenderer(height, width) as renderer:
+        start = time.perf_counter()
+        rendered = [renderer.render(scene, 0, photo=photo)]
+        first = time.perf_counter() - start
+        times = []
+        for t in range(1, frames):
+            start = time.perf_counter()
+            rendered.append(renderer.render(scene, t, photo=photo))
+            times.append(time.perf_counter() - start)
+    return 1e3 * float(np.median(times)), 1e3 * first, rendered
+
+
+def step_feed(cfg, frame: GBufferFrame, previous: GBufferFrame) -> dict[str, np.ndarray]:
+    """The step's inputs from real G-buffer frames (history from the previous frame)."""
+    height, width = frame.classes.shape
+    inputs = {n: t.numpy() for n, t in example_inputs(cfg, 1, height, width).items()}
+    inputs["labels"] = frame.classes[None].astype(np.uint8)
+    inputs["prev_labels"] = np.repeat(previous.classes[None, None].astype(np.uint8), cfg.history, axis=1)
+    if cfg.use_instances:
+        inputs["instances"] = frame.instances[None]
+    if cfg.use_depth:
+        inputs["depth"] = np.where(np.isinf(frame.depth), np.float16(cfg.max_depth), frame.depth)[None]
+    if cfg.use_motion:
+        inputs["motion"] = frame.motion[None]
+    return {n: inputs[n] for n in input_names(cfg)}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", nargs="+", type=parse_size, default=[(256, 256), (256, 512)], help="WIDTHxHEIGHT")
+    parser.add_argument("--frames", type=int, default=24, help="frames of the street to render per size")
+    parser.add_argument("--configs", nargs="+", default=["tiny", "tiny-engine"], choices=sorted(PRESETS))
+    parser.add_argument("--threads", type=int, default=2, help="ONNX Runtime intra-op threads")
+    parser.add_argument("--photo", action="store_true", help="also time the shaded photo pass (not part of the G-buffer)")
+    args = parser.parse_args(argv)
+
+    torch.manual_seed(0)
+    sessions = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in args.configs:
+            generator = Vid2VidGenerator(PRESETS[name]).eval()
+            bundle = export_bundle(generator, f"{tmp}/{name}", BundleInfo(name=name), include_torch=False)
+            sessions[name] = (PRESETS[name], ort_session(bundle.onnx_path.read_bytes(), args.threads))
+
+    print(f"street scene, {args.frames} frames per size; ONNX Runtime CPU, {args.threads} threads; goal: G-buffer < {GOAL:.0%} of the step\n")
+    header = f"{'size (WxH)':<12}{'G-buffer ms':>12}{'1st frame ms':>13}" + "".join(f"{name + ' step ms':>20}{'ratio':>8}" for name in sessions)
+    if args.photo:
+        header += f"{'photo ms':>10}"
+    print(header)
+    print("-" * len(header))
+    for height, width in args.sizes:
+        gbuffer_ms, first_ms, frames = time_gbuffer(height, width, args.frames, photo=False)
+        row = f"{f'{width}x{height}':<12}{gbuffer_ms:>12.1f}{first_ms:>13.1f}"
+        for cfg, session in sessions.values():
+            feed = step_feed(cfg, frames[-1], frames[-2])
+            step_ms = 1e3 * time_call(lambda: session.run(None, feed))
+            ratio = gbuffer_ms / step_ms
+            row += f"{step_ms:>20.1f}{ratio:>7.1%}{'' if ratio < GOAL else '!'}"
+        if args.photo:
+            with_photo, _, _ = time_gbuffer(height, width, min(args.frames, 6), photo=True)
+            row += f"{with_photo - gbuffer_ms:>10.1f}"
+        print(row)
+    print("\n'!' marks a ratio over the goal. G-buffer ms: class + instance IDs, depth, motion and visibility of one frame, "
+          "rendered in order (median); 1st frame adds uploading the scene.")
+
+
+if __name__ == "__main__":
+    main()
