@@ -46,10 +46,6 @@ class Keypoints2D:
     size: tuple[int, int] | None = None  # (height, width) of the footage, when known
     skeleton: str = "body25"             # what the source was: body25, coco18 or mediapipe33
 
-    @property
-    def n_frames(self) -> int:
-        return int(self.body.shape[0])
-
     def person(self, index: int = 0) -> Keypoints2D:
         """One person's track (people are kept in the file's order)."""
         return Keypoints2D(self.body[:, index:index + 1], self.extras[:, index:index + 1], self.fps, self.size, self.skeleton)

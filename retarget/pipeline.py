@@ -12,6 +12,7 @@ the target's keypoints (OpenPose JSON, MediaPipe JSON, or footage) give bone len
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +30,8 @@ from neurender.retarget.retarget import Proportions, retarget
 from neurender.retarget.skeleton import Motion, MotionFormatError
 from neurender.retarget.smoothing import median_smooth, one_euro
 from neurender.retarget.smplx_io import load_smplx_motion
+
+log = logging.getLogger(__name__)
 
 # 2D bone lengths of a target seen in footage: a high percentile (limbs look shortest when foreshortened).
 FOOTAGE_LENGTH_PERCENTILE = 90.0
@@ -49,10 +52,6 @@ class Source:
 
     pose3d: Pose3D | None = None
     keypoints: Keypoints2D | None = None
-
-    @property
-    def fps(self) -> float:
-        return self.pose3d.fps if self.pose3d is not None else self.keypoints.fps  # type: ignore[union-attr]
 
 
 @dataclass
@@ -154,7 +153,12 @@ def load_target(path: str | Path, options: Options | None = None) -> Target:
         proportions = proportions_from_footage(person)
     body = person.body[:, 0].copy()
     body[..., 2] = np.where(body[..., 2] > MIN_CONFIDENCE, body[..., 2], 0.0)
-    return Target(proportions, placement_stats(body), keypoints.size)
+    try:
+        placement = placement_stats(body)
+    except ValueError as err:  # e.g. head-and-shoulders footage: proportions yes, placement no
+        log.warning("target %s: %s; the motion is framed by the camera instead", path, err)
+        placement = None
+    return Target(proportions, placement, keypoints.size)
 
 
 @dataclass

@@ -41,9 +41,6 @@ class Skeleton:
         if len(set(self.names)) != n:
             raise ValueError("skeleton joint names must be unique")
 
-    def index(self, name: str) -> int:
-        return self.names.index(name)
-
     def bones(self) -> list[tuple[int, int]]:
         """(parent, child) pairs."""
         return [(p, j) for j, p in enumerate(self.parents) if p >= 0]

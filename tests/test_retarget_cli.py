@@ -7,7 +7,6 @@ from pathlib import Path
 
 import av
 import cv2
-import numpy as np
 import pytest
 
 from neurender.cli import main

@@ -43,3 +43,17 @@ def test_extracts_the_talking_head_pose_from_real_footage(tmp_path):
     assert ((0 < nose[:, 0]) & (nose[:, 0] < 176) & (0 < nose[:, 1]) & (nose[:, 1] < 144)).all()
     assert (nose[:, 1] < right[:, 1]).all() and (right[:, 0] < nose[:, 0]).all() and (nose[:, 0] < left[:, 0]).all()
     assert pose3d is not None and np.isfinite(pose3d.points).all()
+
+
+@pytest.mark.skipif(not pose_env_ready(), reason=f"no MediaPipe environment at {default_env_path()}: run `make pose-env`")
+def test_retarget_onto_head_and_shoulders_footage_takes_its_size_and_frames_by_camera(tmp_path):
+    import json
+
+    from neurender.cli import main
+
+    walk = Path(__file__).parent / "data" / "mocap" / "humanoid3d_walk.txt"
+    assert main(["retarget", "--motion", str(walk), "--target", str(VIDEO), "--max-video-frames", "6", "--out", str(tmp_path)]) == 0
+    summary = json.loads((tmp_path / "retarget.json").read_text())
+    # No ankles in the footage: proportions from what shows, the frame size of the footage, camera framing.
+    assert (summary["height"], summary["width"]) == (144, 176) and not summary["placed_as_target_footage"]
+    assert summary["camera"] is not None and summary["frames"] == 39
