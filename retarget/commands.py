@@ -33,7 +33,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--face", action="store_true", help="draw face keypoints (without --bundle)")
     p.add_argument("--hands", action="store_true", help="draw hand keypoints (without --bundle)")
     p.add_argument("--limb-width", type=int, default=3, help="limb width in pixels (without --bundle)")
-    p.add_argument("--map", type=Path, help="joint map YAML for a skeleton that is not CMU, Mixamo, DeepMimic or SMPL-X")
+    p.add_argument("--map", type=Path, help="joint map YAML for a motion skeleton that is not CMU, Mixamo, DeepMimic or SMPL-X")
+    p.add_argument("--target-map", type=Path, help="joint map YAML for the target's skeleton, likewise")
     p.add_argument("--smplx-model", type=Path, help="SMPL-X model file or folder (for .npz clips; not shipped)")
     p.add_argument("--fps", type=float, help="output frame rate (default: the motion's)")
     p.add_argument("--smooth", choices=("none", "median", "one-euro"), default="none", help="temporal smoothing")
@@ -82,7 +83,9 @@ def run_retarget(args: argparse.Namespace) -> int:
 
     convention, bundle_size = _convention(args)
     try:
-        options = Options(load_joint_map(args.map) if args.map else None, args.smplx_model, args.pose_env, args.max_video_frames)
+        options = Options(load_joint_map(args.map) if args.map else None,
+                          load_joint_map(args.target_map) if args.target_map else None,
+                          args.smplx_model, args.pose_env, args.max_video_frames)
         source = load_source(args.motion, options)
         target = load_target(args.target, options)
         size = args.size or target.size or bundle_size or (256, 256)

@@ -40,7 +40,8 @@ MIN_CONFIDENCE = 0.3
 
 @dataclass
 class Options:
-    joint_map: JointMap | None = None
+    joint_map: JointMap | None = None         # for the motion's skeleton (None: recognise it by its names)
+    target_map: JointMap | None = None        # for the target's skeleton
     smplx_model: Path | None = None
     pose_env: Path | None = None
     max_video_frames: int = 0
@@ -134,14 +135,14 @@ def load_target(path: str | Path, options: Options | None = None) -> Target:
         character = load_urdf_character(path)
         motion = Motion(character.skeleton, np.broadcast_to(np.eye(3), (1, len(character.skeleton.names), 3, 3)).copy(),
                         character.skeleton.offsets[None].copy(), 30.0, str(path))
-        return Target(Proportions.from_pose(rest_pose(motion, options.joint_map)))
+        return Target(Proportions.from_pose(rest_pose(motion, options.target_map)))
     keypoints, pose3d = None, None
     if suffix in VIDEO_SUFFIXES:
         keypoints, pose3d = extract_poses(path, max_frames=options.max_video_frames, env=options.pose_env)
     elif path.is_dir() or (suffix == ".json" and not _is_deepmimic(path)):
         keypoints, pose3d = _load_json_keypoints(path)
     if keypoints is None:
-        return Target(Proportions.from_pose(rest_pose(load_motion(path, options), options.joint_map)))
+        return Target(Proportions.from_pose(rest_pose(load_motion(path, options), options.target_map)))
     person = keypoints.person(0)
     if pose3d is not None:
         pose3d = Pose3D(pose3d.points, np.where(pose3d.confidence > MIN_CONFIDENCE, pose3d.confidence, 0.0), pose3d.fps)

@@ -120,3 +120,9 @@ def test_cli_errors_name_the_joint_or_the_line(tmp_path, capsys):
 
     assert main(["retarget", "--motion", str(tmp_path / "missing.bvh"), "--target", target, "--out", str(tmp_path / "c")]) == 2
     assert "missing.bvh does not exist" in capsys.readouterr().err
+
+    joint_map = tmp_path / "map.yaml"
+    joint_map.write_text("head: pelvis_bone\njoints:\n  r_hip: thigh_bone\n  r_knee: knee_bone\n")
+    assert main(["retarget", "--motion", str(unknown), "--map", str(joint_map), "--target", target, "--out", str(tmp_path / "d")]) == 2
+    err = capsys.readouterr().err
+    assert "joint map 'map' names joints the skeleton lacks" in err and "r_knee (expected knee_bone)" in err and "r_shoulder (not in the map)" in err

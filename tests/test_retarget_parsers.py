@@ -61,6 +61,15 @@ def test_deepmimic_clips_joints_frames_and_rate():
     assert positions[:, expected.index("left_ankle"), 1].min() < 0.12
 
 
+def test_deepmimic_plain_text_rows_read_like_the_json(tmp_path):
+    frames = json.loads(WALK.read_text())["Frames"]
+    path = tmp_path / "walk.txt"
+    path.write_text("\n".join(" ".join(repr(v) for v in frame) for frame in frames) + "\n")
+    plain, original = load_deepmimic(path), load_deepmimic(WALK)
+    assert plain.n_frames == 39 and np.array_equal(plain.rotations, original.rotations)
+    assert np.array_equal(plain.translations, original.translations)
+
+
 def test_deepmimic_revolute_knee_bends_about_its_axis():
     character = load_urdf_character()
     knee = character.skeleton.names.index("right_knee")
