@@ -31,7 +31,7 @@ REPO_ROOT = ADDON_DIR.parents[1]
 PLATFORMS = {
     "linux-x64": "manylinux2014_x86_64",
     "macos-arm64": "macosx_11_0_arm64",
-    "macos-x64": "macosx_10_15_x86_64",
+    "macos-x64": "macosx_11_0_x86_64",  # grpcio ships universal2 wheels for macOS 11+: both Macs take them
     "windows-x64": "win_amd64",
 }
 # Python version -> the Blender releases that embed it (manifest keys).

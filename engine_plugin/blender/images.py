@@ -2,7 +2,7 @@
 """Frames that come back from the server -> Blender images, Image Editors, PNG files and movies.
 
 Frames arrive as uint8 RGB with rows top to bottom; Blender's Image.pixels are float RGBA with rows bottom to
-top, so rows are flipped here, on the way in and on the way out.
+top, so rows are flipped on the way in.
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ from pathlib import Path
 
 import bpy
 import numpy as np
+
+_WRITER = "neurender file writer"
 
 
 def show_frame(name: str, rgb: np.ndarray) -> bpy.types.Image:
@@ -31,14 +33,6 @@ def show_frame(name: str, rgb: np.ndarray) -> bpy.types.Image:
     return image
 
 
-def image_rgb(image: bpy.types.Image) -> np.ndarray:
-    """An image's pixels as uint8 RGB [H, W, 3], rows top to bottom."""
-    width, height = image.size
-    rgba = np.empty(width * height * 4, np.float32)
-    image.pixels.foreach_get(rgba)
-    return np.rint(rgba.reshape(height, width, 4)[::-1, :, :3] * 255.0).astype(np.uint8)
-
-
 def show_in_image_editors(image: bpy.types.Image) -> int:
     """Point every open Image Editor at `image` and redraw it; returns how many there were."""
     shown = 0
@@ -51,19 +45,22 @@ def show_in_image_editors(image: bpy.types.Image) -> int:
     return shown
 
 
-def save_png(image: bpy.types.Image, path: str | Path) -> None:
-    """Save an image as PNG without changing its own file path."""
+def save_png(rgb: np.ndarray, path: str | Path) -> None:
+    """Write an RGB frame as a PNG file, through an image of its own (saving re-points an image at its file,
+    which the images shown in editors must not be)."""
     os.makedirs(os.path.dirname(os.fspath(path)) or ".", exist_ok=True)
-    image.save(filepath=os.fspath(path), save_copy=True)
+    image = show_frame(_WRITER, rgb)
+    image.filepath_raw = os.fspath(path)
+    image.file_format = "PNG"
+    image.save()
 
 
-def encode_movie(frames: list[str], fps: float, path: str | Path) -> None:
-    """Encode PNG frames into an H.264 MP4 with Blender's own FFmpeg, through a temporary sequencer scene."""
+def encode_movie(frames: list[str], size: tuple[int, int], fps: float, path: str | Path) -> None:
+    """Encode PNG frames of `size` (height, width) into an H.264 MP4 with Blender's own FFmpeg, through a
+    temporary sequencer scene."""
     if not frames:
         raise ValueError("no frames to encode; expected at least one rendered frame")
-    first = bpy.data.images.load(frames[0], check_existing=False)
-    width, height = first.size
-    bpy.data.images.remove(first)
+    height, width = size
     scene = bpy.data.scenes.new("neurender-encode")
     try:
         editor = scene.sequence_editor_create()

@@ -320,10 +320,9 @@ class AnimationJob(Job):
             self.complete()
 
     def on_frame(self, frame: int, rgb: np.ndarray) -> None:
-        image = images.show_frame(RESULT_IMAGE, rgb)
-        images.show_in_image_editors(image)
+        images.show_in_image_editors(images.show_frame(RESULT_IMAGE, rgb))
         path = os.path.join(self.output_dir, f"frame_{frame:04d}.png")
-        images.save_png(image, path)
+        images.save_png(rgb, path)
         self.written.append(path)
         set_status(f"Rendered frame {frame} ({len(self.written)}/{len(self.frames)})...")
 
@@ -331,7 +330,7 @@ class AnimationJob(Job):
         self.scene.frame_set(self.restore_frame)
         if self.movie:
             path = os.path.join(self.output_dir, f"neurender_{self.frames[0]:04d}-{self.frames[-1]:04d}.mp4")
-            images.encode_movie(self.written, self.fps, path)
+            images.encode_movie(self.written, capture.render_size(self.scene), self.fps, path)
             for frame in self.written:
                 os.remove(frame)
             self.written = [path]
