@@ -10,7 +10,8 @@ Per frame (rows top to bottom, H x W):
 - motion    float16 [H, W, 2]: backward motion in pixels, (x, y): pixel p of frame t shows the point that was
             at p + motion in frame t-1. Exact, not estimated: each pixel's 3D point is carried back through
             its object's transform and the camera of frame t-1 and projected (background pixels are
-            directions at infinity, moved by the camera rotation only). Zero on frame 0.
+            directions at infinity, moved by the camera rotation only). Zero on frame 0. Offsets beyond
+            8 x max(H, W) (a source far outside frame t-1) are clipped to that; motion_valid is False there.
 - motion_valid bool [H, W]: the point was visible in frame t-1 (inside the frame and not hidden: its depth
             there matches frame t-1's depth buffer); False on frame 0.
 - photo     uint8 [H, W, 3] (optional): textured, lit, anti-aliased shading with directional shadows.
@@ -82,6 +83,8 @@ class GBufferRenderer:
         if height < 1 or width < 1:
             raise ValueError(f"frame size {height}x{width}: both sides must be positive")
         self.height, self.width = height, width
+        self._motion_limit = 8.0 * max(height, width)  # sources far outside frame t-1 (points that were near
+        # the previous camera's plane project to huge offsets): clipped so they fit float16; such pixels are not valid
         try:
             self._ids = IdPass(height, width)
         except Exception as err:  # EGL/OSMesa report failures with many exception types
@@ -159,7 +162,7 @@ class GBufferRenderer:
             classes=classes,
             instances=p.instance_lut[index],
             depth=np.where(surface, depth, np.float32(np.inf)).astype(np.float16),
-            motion=geometry[..., :2].astype(np.float16),
+            motion=np.clip(geometry[..., :2], -self._motion_limit, self._motion_limit).astype(np.float16),
             motion_valid=geometry[..., 3] > 0.5,
             photo=self._render_photo(p, t, surface) if photo else None,
         )

@@ -19,6 +19,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "neurender.retarget.commands",
     "neurender.training.train_commands",
     "neurender.training.dataset_commands",
+    "neurender.engine_plugin.scene_commands",
 )
 
 

@@ -102,3 +102,24 @@ def test_batch_mode_renders_many_sequences(server, tiny_bundle_dir):
         assert len(frames) == len(labels)
         for label, frame in zip(labels, frames):
             np.testing.assert_array_equal(frame, direct(label))
+
+
+def test_render_scene_command_streams_the_street_and_a_gltf(server, tmp_path):
+    import trimesh
+
+    from neurender.cli import main as cli_main
+    from neurender.engine_plugin.scene import translation
+
+    out = tmp_path / "street"
+    assert cli_main(["render-scene", "--server", server.address, "--model", "tiny", "--out", str(out),
+                     "--size", f"{SIZE}x{SIZE}", "--frames", "2"]) == 0
+    assert len(list((out / "frames").glob("*.png"))) == 2 and len(list((out / "labels").glob("*.png"))) == 2
+    s = trimesh.Scene()
+    s.add_geometry(trimesh.creation.box(extents=(6, 0.2, 6)), node_name="road")
+    s.add_geometry(trimesh.creation.box(extents=(1, 1, 2)), node_name="car.001", transform=translation(0, 0.6, 0))
+    glb = tmp_path / "scene.glb"
+    glb.write_bytes(s.export(file_type="glb"))
+    assert cli_main(["render-scene", "--server", server.address, "--model", "tiny", "--out", str(tmp_path / "g"),
+                     "--gltf", str(glb), "--size", f"{SIZE}x{SIZE}", "--frames", "2"]) == 0
+    assert cli_main(["render-scene", "--server", server.address, "--model", "no-such-model", "--out", str(tmp_path / "x"),
+                     "--frames", "1"]) == 2
