@@ -72,6 +72,15 @@ def image_rgb(name: str) -> np.ndarray:
     return np.rint(pixels.reshape(height, width, 4)[::-1, :, :3] * 255).astype(np.uint8)
 
 
+def render_settings(scene: bpy.types.Scene) -> dict:
+    """Settings the add-on changes while it captures passes, which it must give back."""
+    layer = scene.view_layers[0]
+    return {"engine": scene.render.engine, "samples": scene.cycles.samples, "filter": scene.cycles.filter_width,
+            "format": scene.render.image_settings.file_format, "filepath": scene.render.filepath,
+            "compositing": scene.render.use_compositing, "z": layer.use_pass_z, "vector": layer.use_pass_vector,
+            "combined": layer.use_pass_combined}
+
+
 def attempt(operator) -> dict:
     """Run an operator; return its result or the error message it reported."""
     try:
@@ -112,8 +121,10 @@ def main() -> int:
     # Render Frame, classes from object pass indices.
     scene.frame_set(spec["still_frame"])
     settings.save_gbuffers, settings.output_path = True, str(out / "still") + os.sep
+    result["settings_before"] = render_settings(scene)
     started = time.perf_counter()
     result["render_frame"] = attempt(bpy.ops.neurender.render_frame)
+    result["settings_after"] = render_settings(scene)
     result["render_frame"]["seconds"] = time.perf_counter() - started
     result["render_frame"]["status"] = state.status
     np.save(out / "still" / "image.npy", image_rgb("neurender"))

@@ -185,6 +185,12 @@ def test_sent_ids_depth_and_motion_match_the_scene(blender_run):
     assert cart.sum() == 16 * 16 and np.all(sent["motion"][cart] == (-8, 4))  # 8 px per unit; (1, 0.5) per frame
 
 
+def test_the_scenes_render_settings_are_given_back(blender_run):
+    result = blender_run[0]
+    assert result["settings_before"]["engine"] != "CYCLES"  # so the capture really had to change it
+    assert result["settings_after"] == result["settings_before"]
+
+
 def test_material_indices_pick_classes(blender_run):
     result, out, _ = blender_run
     assert result["render_frame_material"]["error"] is None, result["render_frame_material"]

@@ -51,11 +51,13 @@ def _settings(scene: bpy.types.Scene, view_layer: bpy.types.ViewLayer, path: str
         (cycles, "samples", 1),
         (cycles, "use_denoising", False),
         (cycles, "use_adaptive_sampling", False),
+        (cycles, "max_bounces", 0),  # the shaded image is not used: trace no more than the ID/depth/vector hits
         (cycles, "filter_width", _POINT_FILTER),
         (render, "use_motion_blur", False),  # Cycles writes no Vector pass with motion blur on
         (render, "use_compositing", False),
         (render, "use_sequencer", False),
         (render, "filepath", path),
+        (view_layer, "use_pass_combined", False),
         (view_layer, "use_pass_object_index", True),
         (view_layer, "use_pass_material_index", True),
         (view_layer, "use_pass_z", True),
