@@ -14,6 +14,7 @@ import sys
 
 # One line per package that contributes subcommands.
 COMMAND_MODULES: tuple[str, ...] = (
+    "neurender.demo",
     "neurender.server.commands",
     "neurender.engine_plugin.client_commands",
     "neurender.retarget.commands",
@@ -53,6 +54,18 @@ def main(argv: list[str] | None = None) -> int:
 
 class UserError(Exception):
     """A problem with what the user asked for (bad file, bad option); printed without a traceback."""
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """argparse type for frame sizes: "HEIGHTxWIDTH" (or one number for a square) -> (height, width)."""
+    parts = text.lower().split("x")
+    try:
+        height, width = (int(parts[0]), int(parts[-1])) if len(parts) <= 2 else (None, None)
+    except ValueError:
+        height = width = None
+    if height is None or height < 1 or width < 1:
+        raise argparse.ArgumentTypeError(f"size {text!r}: expected HEIGHTxWIDTH, e.g. 128x256")
+    return height, width
 
 
 if __name__ == "__main__":
