@@ -1,8 +1,8 @@
 """G-buffer cost beside the generator step: is the renderer cheap enough to sit in front of the network?
 
-    python -m neurender.bench.gbuffer [--sizes 256x256 512x256] [--frames 24] [--threads 2] [--photo]
+    python -m neurender.bench.gbuffer [--sizes 256x256 256x512] [--frames 24] [--threads 2] [--photo]
 
-For each frame size (WIDTHxHEIGHT), renders the built-in street scene with the G-buffer renderer (class IDs,
+For each frame size (HEIGHTxWIDTH), renders the built-in street scene with the G-buffer renderer (class IDs,
 instance IDs, depth, motion vectors and visibility: everything one render() returns without the photo pass)
 and times it per frame in order, then times the tiny generators' step (exported through a model bundle, run
 by ONNX Runtime on the CPU) at the same size, fed with those rendered frames. Prints the table and the ratio;
@@ -18,6 +18,7 @@ import time
 import numpy as np
 import torch
 
+from neurender.cli import parse_size
 from neurender.bench.generator_speed import ort_session, time_call
 from neurender.engine_plugin.gbuffer import GBufferFrame, GBufferRenderer
 from neurender.engine_plugin.scenes import street_scene
@@ -27,12 +28,6 @@ from neurender.training.generator import Vid2VidGenerator
 from neurender.training.step import example_inputs, input_names
 
 GOAL = 0.10
-
-
-def parse_size(text: str) -> tuple[int, int]:
-    """'512x256' (width x height) -> (height, width)."""
-    w, h = (int(v) for v in text.lower().split("x"))
-    return h, w
 
 
 def time_gbuffer(height: int, width: int, frames: int, photo: bool) -> tuple[float, float, list[GBufferFrame]]:
@@ -67,7 +62,7 @@ def step_feed(cfg, frame: GBufferFrame, previous: GBufferFrame) -> dict[str, np.
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", nargs="+", type=parse_size, default=[(256, 256), (256, 512)], help="WIDTHxHEIGHT")
+    parser.add_argument("--sizes", nargs="+", type=parse_size, default=[(256, 256), (256, 512)], help="HEIGHTxWIDTH")
     parser.add_argument("--frames", type=int, default=24, help="frames of the street to render per size")
     parser.add_argument("--configs", nargs="+", default=["tiny", "tiny-engine"], choices=sorted(PRESETS))
     parser.add_argument("--threads", type=int, default=2, help="ONNX Runtime intra-op threads")
@@ -83,7 +78,7 @@ def main(argv: list[str] | None = None) -> None:
             sessions[name] = (PRESETS[name], ort_session(bundle.onnx_path.read_bytes(), args.threads))
 
     print(f"street scene, {args.frames} frames per size; ONNX Runtime CPU, {args.threads} threads; goal: G-buffer < {GOAL:.0%} of the step\n")
-    header = f"{'size (WxH)':<12}{'G-buffer ms':>12}{'1st frame ms':>13}" + "".join(f"{name + ' step ms':>20}{'ratio':>8}" for name in sessions)
+    header = f"{'size (HxW)':<12}{'G-buffer ms':>12}{'1st frame ms':>13}" + "".join(f"{name + ' step ms':>20}{'ratio':>8}" for name in sessions)
     if args.photo:
         header += f"{'photo ms':>10}"
     print(header)

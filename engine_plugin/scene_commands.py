@@ -6,8 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from neurender.cli import UserError
-from neurender.training.dataset_commands import parse_size
+from neurender.cli import UserError, parse_size
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

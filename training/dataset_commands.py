@@ -5,18 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from neurender.cli import UserError
-
-
-def parse_size(text: str) -> tuple[int, int]:
-    """'128x256' (height x width) -> (128, 256)."""
-    try:
-        h, w = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"size {text!r}: expected HEIGHTxWIDTH, e.g. 128x256") from None
-    if h < 8 or w < 8:
-        raise argparse.ArgumentTypeError(f"size {text!r}: both sides must be at least 8 pixels")
-    return h, w
+from neurender.cli import UserError, parse_size
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
