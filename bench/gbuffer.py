@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> None:
     print("-" * len(header))
     for height, width in args.sizes:
         gbuffer_ms, first_ms, frames = time_gbuffer(height, width, args.frames, photo=False)
-        row = f"{f'{width}x{height}':<12}{gbuffer_ms:>12.1f}{first_ms:>13.1f}"
+        row = f"{f'{height}x{width}':<12}{gbuffer_ms:>12.1f}{first_ms:>13.1f}"
         for cfg, session in sessions.values():
             feed = step_feed(cfg, frames[-1], frames[-2])
             step_ms = 1e3 * time_call(lambda: session.run(None, feed))
