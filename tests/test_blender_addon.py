@@ -48,16 +48,16 @@ SPEC = {
 }
 
 
-def blender_python() -> Path | None:
+def blender_python() -> Path:
+    """The Python with bpy: $NEURENDER_BLENDER_PYTHON, else the one `make blender-env` makes."""
     configured = os.environ.get("NEURENDER_BLENDER_PYTHON")
-    path = Path(configured) if configured else REPO / ".venv-blender" / "bin" / "python"
-    return path if path.exists() else None
+    return Path(configured) if configured else REPO / ".venv-blender" / "bin" / "python"
 
 
 def _skip_reason() -> str | None:
     python = blender_python()
-    if python is None:
-        return "no Blender environment (.venv-blender): run `make blender-env` (installs bpy 5.0.1 from PyPI)"
+    if not python.exists():
+        return f"no Blender environment ({python} is missing): run `make blender-env` (installs bpy 5.0.1 from PyPI)"
     probe = subprocess.run([str(python), "-c", "import bpy, grpc, neurender.engine_plugin.client"],
                            capture_output=True, text=True, timeout=120)
     if probe.returncode != 0:
