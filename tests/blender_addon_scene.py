@@ -81,6 +81,72 @@ def render_settings(scene: bpy.types.Scene) -> dict:
             "combined": layer.use_pass_combined}
 
 
+class CheckingLayout:
+    """Stands in for a UILayout, which exists only in Blender's UI, and checks each call the add-on's draw code
+    makes against Blender's own RNA: the function and its keywords, property names, operators, icons, lists."""
+
+    _functions = bpy.types.UILayout.bl_rna.functions
+    _icons = {item.identifier for item in _functions["label"].parameters["icon"].enum_items}
+
+    def __init__(self, problems: list[str], drawn: list[str]) -> None:
+        self.problems, self.drawn = problems, drawn
+
+    def __getattr__(self, name: str):
+        if name not in self._functions:
+            raise AttributeError(name)
+
+        def call(*args, **kwargs):
+            known = self._functions[name].parameters.keys()
+            unknown = [k for k in kwargs if k not in known]
+            if unknown:
+                self.problems.append(f"{name}() has no parameter {unknown}")
+            if kwargs.get("icon", "NONE") not in self._icons:
+                self.problems.append(f"{name}(): no icon {kwargs['icon']!r}")
+            if name in {"prop", "prop_search"}:
+                self._check_property(args[0], args[1])
+            if name == "prop_search":
+                self._check_property(args[2], args[3])
+            if name == "operator":
+                group, op = args[0].split(".")
+                if not hasattr(getattr(bpy.ops, group), op):
+                    self.problems.append(f"operator {args[0]!r} is not registered")
+            if name == "template_list" and not hasattr(bpy.types, args[0]):
+                self.problems.append(f"UIList {args[0]!r} is not registered")
+            if name == "template_list":
+                self._check_property(args[2], args[3])
+            self.drawn.append(kwargs.get("text") or (args[0] if args and isinstance(args[0], str) else name))
+            return CheckingLayout(self.problems, self.drawn)
+        return call
+
+    def __setattr__(self, name: str, value) -> None:  # layout.enabled = ..., operator properties
+        object.__setattr__(self, name, value)
+
+    def _check_property(self, data, name: str) -> None:
+        if name not in data.bl_rna.properties:
+            self.problems.append(f"{type(data).__name__} has no property {name!r}")
+
+
+def check_ui(addon, context) -> dict:
+    """Draw the panel, the class map rows and the preferences with a CheckingLayout."""
+    problems: list[str] = []
+    drawn: list[str] = []
+    addon.ui.draw_panel(CheckingLayout(problems, drawn), context)
+    settings = context.scene.neurender
+    for index, item in enumerate(settings.class_map):
+        addon.ui.NEURENDER_UL_class_map.draw_item(None, context, CheckingLayout(problems, drawn), settings, item, 0,
+                                                  settings, "class_map_index", index)
+    prefs = context.preferences.addons[ADDON].preferences
+
+    class WithLayout:  # the preferences as their draw() sees them, with the checking layout
+        layout = CheckingLayout(problems, drawn)
+
+        def __getattr__(self, name: str):
+            return getattr(prefs, name)
+
+    type(prefs).draw(WithLayout(), context)
+    return {"problems": problems, "drawn": drawn}
+
+
 def attempt(operator) -> dict:
     """Run an operator; return its result or the error message it reported."""
     try:
@@ -117,6 +183,8 @@ def main() -> int:
     for index, cls in spec["class_map"].items():
         row = settings.class_map.add()
         row.pass_index, row.class_id = int(index), cls
+
+    result["ui_idle"] = check_ui(addon, bpy.context)
 
     # Render Frame, classes from object pass indices.
     scene.frame_set(spec["still_frame"])
@@ -168,6 +236,7 @@ def main() -> int:
             time.sleep(0.005)
         live_frames.append(frame)
         np.save(out / f"live_{frame:04d}.npy", image_rgb("neurender live"))
+    result["ui_live"] = check_ui(addon, bpy.context)
     result["live_frames"] = live_frames
     result["live_error"] = job.error
     result["live_stop"] = attempt(bpy.ops.neurender.live)
@@ -187,6 +256,7 @@ def main() -> int:
     prefs.address = args.address
     bpy.context.preferences.system.use_online_access = False
     result["offline"] = attempt(bpy.ops.neurender.render_frame)
+    result["ui_offline"] = check_ui(addon, bpy.context)
     bpy.context.preferences.system.use_online_access = True
     result["after_errors"] = attempt(bpy.ops.neurender.render_frame)
 

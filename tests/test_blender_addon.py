@@ -247,6 +247,17 @@ def test_live_mode_streams_timeline_frames(blender_run, client):
     assert result["live_stop"]["error"] is None and not result["live_running_after_stop"]
 
 
+def test_panel_draws_with_blenders_own_names(blender_run):
+    """The panel's draw code, run against Blender's RNA (no UI exists headless): every property, operator,
+    icon and list it names is real, and it shows what each state calls for."""
+    result = blender_run[0]
+    for state in ("ui_idle", "ui_live", "ui_offline"):
+        assert result[state]["problems"] == [], state
+    assert "neurender.render_frame" in result["ui_idle"]["drawn"] and "Live" in result["ui_idle"]["drawn"]
+    assert "Stop Live" in result["ui_live"]["drawn"]
+    assert any("Online access is off" in text for text in result["ui_offline"]["drawn"])
+
+
 @pytest.mark.parametrize("case, message", [
     ("unmapped_index", "object pass index 40 -> class 40: the model has classes 0..11"),
     ("unknown_model", "does not serve that model"),
