@@ -2,8 +2,9 @@
 
 Each session has a FIFO of waiting frames. A session is *ready* when it has a waiting frame and none in
 flight. A free worker thread takes the group of ready sessions (same model and frame size) whose oldest frame
-has waited longest; if the group is smaller than max_batch it waits up to max_wait for more to become ready,
-then runs one step on at most max_batch frames, one per session. Each row of the batch is one session's frame
+has waited longest. If other open sessions of that group are idle (they could send a frame any moment) and
+the group is smaller than max_batch, it waits up to max_wait for them; then it runs one step on at most
+max_batch frames, one per session. A lone session never waits. Each row of the batch is one session's frame
 and that session's own history, and each row of the result goes back to its session only; a session is never
 in two batches at once, so its frames run in order and its history is never read while being written.
 """
@@ -55,6 +56,7 @@ class Batcher:
         self._cond = threading.Condition()
         self._waiting: dict[Session, deque[Job]] = {}
         self._busy: set[Session] = set()
+        self._open: dict[tuple, int] = {}  # open sessions per batch key
         self._queued = 0
         self._stopping = False
         self._threads = [threading.Thread(target=self._work, name=f"neurender-infer-{i}", daemon=True) for i in range(workers)]
@@ -70,6 +72,25 @@ class Batcher:
             self._cond.notify_all()
         for thread in self._threads:
             thread.join()
+
+    def register(self, session: Session) -> None:
+        """A session that may send frames; the batcher waits for idle ones to fill a batch."""
+        with self._cond:
+            key = session.spec.batch_key
+            self._open[key] = self._open.get(key, 0) + 1
+
+    def unregister(self, session: Session) -> list[Job]:
+        """The session is gone: forget its waiting frames (a frame in flight finishes and is discarded)."""
+        with self._cond:
+            key = session.spec.batch_key
+            self._open[key] -= 1
+            if not self._open[key]:
+                del self._open[key]
+            jobs = list(self._waiting.pop(session, ()))
+            self._queued -= len(jobs)
+            self.metrics.queue_depth.set(self._queued + len(self._busy))
+            self._cond.notify_all()
+            return jobs
 
     def submit(self, job: Job, replace_only: bool = False) -> tuple[bool, Job | None]:
         """Queue a frame. For a DROP_STALE session the frame replaces the session's waiting frame (whose reset
@@ -91,14 +112,6 @@ class Batcher:
             self.metrics.queue_depth.set(self._queued + len(self._busy))
             self._cond.notify()
             return True, replaced
-
-    def cancel(self, session: Session) -> list[Job]:
-        """Forget a session's waiting frames (its frame in flight, if any, finishes and is discarded)."""
-        with self._cond:
-            jobs = list(self._waiting.pop(session, ()))
-            self._queued -= len(jobs)
-            self.metrics.queue_depth.set(self._queued + len(self._busy))
-            return jobs
 
     def pending(self) -> int:
         """Frames waiting or in flight."""
@@ -133,7 +146,9 @@ class Batcher:
         oldest = min(groups.values(), key=lambda g: min(self._waiting[s][0].received for s in g))
         oldest.sort(key=lambda s: self._waiting[s][0].received)
         waited = now - self._waiting[oldest[0]][0].received
-        if len(oldest) < self.max_batch and waited < self.max_wait_s and not self._stopping:
+        key = oldest[0].spec.batch_key
+        idle = self._open.get(key, 0) - len(oldest) - sum(1 for s in self._busy if s.spec.batch_key == key)
+        if idle > 0 and len(oldest) < self.max_batch and waited < self.max_wait_s and not self._stopping:
             return self.max_wait_s - waited
         jobs = []
         for session in oldest[: self.max_batch]:

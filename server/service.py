@@ -114,12 +114,13 @@ class RendererService(render_pb2_grpc.NeuralRendererServicer):
         loop = asyncio.get_running_loop()
         future = loop.create_future()
         job = Job(session, 0, inputs, reset=True, on_done=lambda outcome: loop.call_soon_threadsafe(_resolve, future, outcome))
+        self.batcher.register(session)
         self.batcher.submit(job)
         try:
             response = await self._answer(session, await future)
         finally:
             session.closed = True
-            self.batcher.cancel(session)
+            self.batcher.unregister(session)
         if response.WhichOneof("kind") == "error":
             await context.abort(grpc.StatusCode.INTERNAL, response.error.error.message)
         return render_pb2.RenderFrameResponse(frame=response.frame)
@@ -174,6 +175,7 @@ class RendererService(render_pb2_grpc.NeuralRendererServicer):
         session = Session.open(spec)
         stream = _Stream(session, asyncio.Semaphore(self.config.queue_per_session), context.peer())
         self.streams[session.id] = stream
+        self.batcher.register(session)
         self.metrics.sessions.labels(spec.model.name).inc()
         self.metrics.sessions_opened.labels(spec.model.name).inc()
         log.info("session %s opened: %s %dx%d", session.id, spec.model.name, spec.height, spec.width,
@@ -187,8 +189,8 @@ class RendererService(render_pb2_grpc.NeuralRendererServicer):
         if stream.reader is not None:
             stream.reader.cancel()
         session.closed = True
-        self.batcher.cancel(session)
         if self.streams.pop(session.id, None) is not None:
+            self.batcher.unregister(session)
             self.metrics.sessions.labels(session.spec.model.name).dec()
             log.info("session %s closed after %d frames (%d dropped)", session.id, session.frames, session.dropped,
                      extra={"fields": {"event": "session_closed", "session": session.id, "model": session.spec.model.name,

@@ -93,12 +93,17 @@ def test_metrics_endpoint(tiny_models_dir):
                 session.render(labels=np.full((32, 32), 99, np.uint8))
             text = urllib.request.urlopen(f"http://127.0.0.1:{server.server.metrics_port}/metrics", timeout=10).read().decode()
             assert 'neurender_sessions{model="tiny"} 1.0' in text
-        samples = {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line and line[0] != "#"}
+        samples = _samples(text)
         assert samples['neurender_frames_total{model="tiny",outcome="rendered"}'] == 3
         assert samples['neurender_frames_total{model="tiny",outcome="rejected"}'] == 1
         assert samples['neurender_batch_size_count{model="tiny"}'] == 3
         assert samples['neurender_frame_latency_seconds_count{model="tiny",stage="total"}'] == 3
         assert 'neurender_queue_depth' in samples
+
+
+def _samples(text: str) -> dict[str, float]:
+    """Prometheus text format -> {series: value}."""
+    return {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line and line[0] != "#"}
 
 
 def _self_signed(folder: Path) -> tuple[Path, Path]:
@@ -142,7 +147,7 @@ def test_the_onnx_runtime_path_imports_neither_torch_nor_training(tiny_models_di
 
 def test_sigterm_drains_in_flight_frames_then_exits(tiny_models_dir, tmp_path):
     config = tmp_path / "serve.yaml"
-    config.write_text("address: 127.0.0.1:0\nmetrics_port: null\nqueue_per_session: 64\nlog_format: json\n")
+    config.write_text("address: 127.0.0.1:0\nmetrics_port: 0\nqueue_per_session: 64\nlog_format: json\n")
     server = subprocess.Popen([sys.executable, "-m", "neurender.cli", "serve", "--models", str(tiny_models_dir), "--config", str(config)],
                               stderr=subprocess.PIPE, text=True)
     try:
@@ -151,13 +156,20 @@ def test_sigterm_drains_in_flight_frames_then_exits(tiny_models_dir, tmp_path):
             line = server.stderr.readline()
             assert line, f"server exited early with {server.wait()}"
             events.append(json.loads(line))
-        address = next(e["address"] for e in events if e.get("event") == "listening")
+        listening = next(e for e in events if e.get("event") == "listening")
+        address, metrics = listening["address"], f"http://127.0.0.1:{listening['metrics_port']}/metrics"
+
+        def received() -> int:  # frames the server has read: rendered or still queued
+            samples = _samples(urllib.request.urlopen(metrics, timeout=10).read().decode())
+            return int(samples.get('neurender_frames_total{model="tiny",outcome="rendered"}', 0) + samples["neurender_queue_depth"])
+
         labels = label_sequence(30, 64, 64)
         with RenderClient(address) as client, grpc.insecure_channel(address) as channel:
             health = health_pb2_grpc.HealthStub(channel)
             session = client.session("tiny", (64, 64), max_in_flight=30).open()
             futures = [session.submit(labels=frame) for frame in labels]
             futures[0].result(timeout=60)
+            wait_for(lambda: received() == 30, what="the server to read all 30 frames")
             server.send_signal(signal.SIGTERM)
             status = health.Check(health_pb2.HealthCheckRequest()).status
             assert not all(f.done() for f in futures), "the frames finished before the drain could be seen"
