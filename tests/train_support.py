@@ -101,3 +101,25 @@ def tiny_train_config(data_root: Path, log_dir: Path, **sections: dict) -> Train
         else:
             d[name] = values
     return train_config_from_dict(d)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def ddp_worker(rank: int, world_size: int, port: int, config: dict) -> None:
+    """One torchrun-like process of a gloo DDP run (for torch.multiprocessing.spawn)."""
+    import os
+
+    import torch
+
+    from neurender.training.run import train
+
+    os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world_size),
+                      MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    torch.set_num_threads(1)
+    train(train_config_from_dict(config), device="cpu")

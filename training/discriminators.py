@@ -33,7 +33,8 @@ class PatchDiscriminator(nn.Module):
         for n in range(1, n_layers + 1):
             out = min(ch * 2, 512)
             stride = 2 if n < n_layers else 1
-            layers.append(nn.Sequential(nn.Conv2d(ch, out, 4, stride, pad), norm_layer(norm, out), nn.LeakyReLU(0.2, True)))
+            conv = nn.Conv2d(ch, out, 4, stride, pad, bias=norm == "none")  # a norm follows: no bias (see layers.py)
+            layers.append(nn.Sequential(conv, norm_layer(norm, out), nn.LeakyReLU(0.2, True)))
             ch = out
         layers.append(nn.Sequential(nn.Conv2d(ch, 1, 4, 1, pad)))
         self.layers = nn.ModuleList(layers)
@@ -102,11 +103,15 @@ class VideoDiscriminator(nn.Module):
         """How many consecutive frames the clip of a temporal scale covers."""
         return self.stride(temporal_scale) * (self.frames - 1) + 1
 
-    def forward(self, frames: torch.Tensor, flows: torch.Tensor, temporal_scale: int) -> Features:
-        """frames [B, K, 3, H, W] oldest first; flows [B, K-1, 2, H, W], flows[:, i] maps frame i+1 back to frame i."""
-        b, k, _, h, w = frames.shape
-        if k != self.frames or flows.shape[1] != k - 1:
-            raise ValueError(f"video discriminator got {k} frames and {flows.shape[1]} flows, expected {self.frames} and {self.frames - 1}")
-        x = torch.cat((frames.reshape(b, 3 * k, h, w), flows.reshape(b, 2 * (k - 1), h, w) / self.flow_scale), dim=1)
-        return self.nets[temporal_scale](x)
-
+    def forward(self, clips: list[tuple[torch.Tensor, torch.Tensor, int]]) -> list[Features]:
+        """Each clip is (frames [B, K, 3, H, W] oldest first, flows [B, K-1, 2, H, W] where flows[:, i] maps
+        frame i+1 back to frame i, temporal scale). All clips go through one call, so one DDP forward covers
+        every temporal scale used at a frame."""
+        out = []
+        for frames, flows, temporal_scale in clips:
+            b, k, _, h, w = frames.shape
+            if k != self.frames or flows.shape[1] != k - 1:
+                raise ValueError(f"video discriminator got {k} frames and {flows.shape[1]} flows, expected {self.frames} and {self.frames - 1}")
+            x = torch.cat((frames.reshape(b, 3 * k, h, w), flows.reshape(b, 2 * (k - 1), h, w) / self.flow_scale), dim=1)
+            out.append(self.nets[temporal_scale](x))
+        return out

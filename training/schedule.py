@@ -9,7 +9,7 @@ elapsed / budget * epochs, so the same schedule stretches over whatever time is 
   warm-up, up to `clip_length_max`.
 - Spatial: scale s (0 = coarsest) joins at epoch s * coarse_epochs; for its first `fix_coarse_epochs` the
   coarser scales are frozen, then all active scales train together.
-- Learning rate: constant, then linear decay to 0 over the last `decay_epochs`.
+- Learning rate: constant, then linear decay to 0 over the last `decay_epochs` (default: the second half).
 """
 
 from __future__ import annotations
@@ -50,9 +50,10 @@ def phase_at(schedule: ScheduleConfig, position: float, n_scales: int, temporal:
         frozen = active - 1 if active > 1 and since_join < schedule.fix_coarse_epochs else 0
     else:
         active, frozen = n_scales, 0
-    decay_start = schedule.epochs - schedule.decay_epochs
-    if schedule.decay_epochs > 0 and position > decay_start:
-        lr_factor = max(0.0, 1.0 - (position - decay_start) / schedule.decay_epochs)
+    decay = schedule.epochs // 2 if schedule.decay_epochs is None else schedule.decay_epochs
+    decay_start = schedule.epochs - decay
+    if decay > 0 and position > decay_start:
+        lr_factor = max(0.0, 1.0 - (position - decay_start) / decay)
     else:
         lr_factor = 1.0
     return Phase(epoch, clip_length, active, frozen, single_frame, lr_factor)

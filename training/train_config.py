@@ -80,7 +80,7 @@ class OptimConfig:
 class ScheduleConfig:
     epochs: int = 20
     iters_per_epoch: int | None = None  # None: one pass over every clip window
-    decay_epochs: int = 10              # linear lr decay to 0 over the last N epochs
+    decay_epochs: int | None = None     # linear lr decay to 0 over the last N epochs (None: half of them)
     clip_length: int = 4                # frames per clip at first
     clip_length_max: int = 16
     clip_double_every: int = 5          # epochs
@@ -126,7 +126,7 @@ class TrainConfig:
             raise ValueError(f"schedule.clip_length {s.clip_length} / clip_length_max {s.clip_length_max}: expected 1 <= length <= max")
         if not 0.0 <= s.real_start_prob <= 1.0:
             raise ValueError(f"schedule.real_start_prob {s.real_start_prob}: expected 0..1")
-        if s.epochs < 1 or s.decay_epochs > s.epochs:
+        if s.epochs < 1 or not 0 <= (s.decay_epochs or 0) <= s.epochs:
             raise ValueError(f"schedule.epochs {s.epochs} / decay_epochs {s.decay_epochs}: expected 0 <= decay <= epochs")
         if self.optim.accumulate < 1 or self.data.batch_size < 1:
             raise ValueError("optim.accumulate and data.batch_size must be at least 1")

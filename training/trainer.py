@@ -65,7 +65,7 @@ class FrameState:
     labels: torch.Tensor         # [B, L, Cl, h, w]
     frames: torch.Tensor         # [B, L, 3, h, w], quantised
     has_history: torch.Tensor    # [B]
-    generated: dict[int, torch.Tensor] = field(default_factory=dict)  # t -> quantised output, detached
+    generated: dict[int, torch.Tensor] = field(default_factory=dict)  # t -> quantised frame (output, or real start)
 
 
 def split_features(features: Features, parts: int) -> list[Features]:
@@ -168,19 +168,23 @@ class Trainer:
 
     # ---- one frame ----
 
-    def _generate(self, clip: EncodedClip, t: int, state: FrameState, phase: Phase) -> ScaleOutput:
+    @staticmethod
+    def _inputs(clip: EncodedClip, t: int, state: FrameState) -> GeneratorInputs:
+        """The step's inputs for frame t: on a first frame the previous labels are the current ones."""
         current = clip.labels[:, t:t + 1]
         history = state.has_history.view(-1, 1, 1, 1, 1) > 0
         prev_labels = torch.where(history, state.labels, current.expand_as(state.labels))
-        inputs = GeneratorInputs(
+        return GeneratorInputs(
             labels=torch.cat((prev_labels, current), dim=1),
             prev_frames=state.frames,
             has_history=state.has_history,
             extras=clip.extras[:, t] if clip.extras is not None else None,
             motion=clip.motion[:, t] if clip.motion is not None else None,
         )
+
+    def _generate(self, clip: EncodedClip, t: int, state: FrameState, phase: Phase) -> ScaleOutput:
         regions = clip.regions[:, t] if clip.regions is not None else None
-        outputs = self._ddp["g"](inputs, clip.images[:, t], regions, phase.active_scales)
+        outputs = self._ddp["g"](self._inputs(clip, t, state), clip.images[:, t], regions, phase.active_scales)
         return outputs[-1]
 
     @staticmethod
@@ -206,9 +210,11 @@ class Trainer:
             return FrameState(clip.labels.new_zeros(b, L, cl, h, w), clip.images.new_zeros(b, L, 3, h, w),
                               clip.images.new_zeros(b))
         idx = [max(0, real_frames - L + i) for i in range(L)]
-        return FrameState(clip.labels[:, idx], quantise(clip.images[:, idx]), clip.images.new_ones(b))
+        # the real frames count as the clip's past for the video discriminator too (as in vid2vid)
+        past = {i: quantise(clip.images[:, i]) for i in range(real_frames)}
+        return FrameState(clip.labels[:, idx], quantise(clip.images[:, idx]), clip.images.new_ones(b), past)
 
-    def _video_windows(self, clip: EncodedClip, t: int, first_generated: int) -> list[tuple[int, list[int], torch.Tensor]]:
+    def _video_windows(self, clip: EncodedClip, t: int) -> list[tuple[int, list[int], torch.Tensor]]:
         """(temporal scale, frame indices, real flows [B, K-1, 2, h, w]) for every D_V stride that fits at t."""
         if self.d_video is None or clip.flow is None:
             return []
@@ -217,7 +223,7 @@ class Trainer:
         for s in range(len(self.d_video.nets)):
             stride = self.d_video.stride(s)
             indices = [t - (k - 1 - i) * stride for i in range(k)]
-            if indices[0] < first_generated:
+            if indices[0] < 0:
                 continue
             flows = []
             for a, b in zip(indices[:-1], indices[1:]):
@@ -253,14 +259,14 @@ class Trainer:
             terms["flow_warp"] = lc.flow_warp * flow_warp_loss(out.flow, real, clip.images[:, t - 1], conf)
             terms["output_warp"] = lc.output_warp * output_warp_loss(out.image, state.frames[:, -1], flow_gt, conf)
             terms["mask"] = lc.mask * mask_loss(out.mask, conf)
-        for s, indices, flows in windows:
-            fake_clip = torch.stack([state.generated[i] for i in indices[:-1]] + [out.image], dim=1)
-            real_clip = clip.images[:, indices]
+        if windows:
+            fake_clips = [(torch.stack([state.generated[i] for i in idx[:-1]] + [out.image], dim=1), flows, s) for s, idx, flows in windows]
             with torch.no_grad():
-                real_t = self.d_video(real_clip, flows, s)
-            fake_t = self.d_video(fake_clip, flows, s)
-            terms[f"temporal_gan_{s}"] = lc.temporal_gan * self.gan.generator(fake_t)
-            terms[f"temporal_feature_matching_{s}"] = lc.temporal_feature_matching * feature_matching(fake_t, real_t)
+                real_t = self.d_video([(clip.images[:, idx], flows, s) for s, idx, flows in windows])
+            fake_t = self.d_video(fake_clips)
+            for (s, _, _), fake_s, real_s in zip(windows, fake_t, real_t):
+                terms[f"temporal_gan_{s}"] = lc.temporal_gan * self.gan.generator(fake_s)
+                terms[f"temporal_feature_matching_{s}"] = lc.temporal_feature_matching * feature_matching(fake_s, real_s)
         total = sum(terms.values())
         return total, {k: float(v.detach()) for k, v in terms.items()}
 
@@ -272,16 +278,32 @@ class Trainer:
         features = split_features(self._ddp["di"](torch.cat((cond,) * len(images)), torch.cat(images)), len(images))
         terms = {"d_image": sum(self.gan.discriminator(features[0], f) for f in features[1:])}
         if windows:
-            loss_t = fake.new_zeros(())
+            both = []
             for s, indices, flows in windows:
                 fake_clip = torch.stack([state.generated[i] if i != t else fake for i in indices], dim=1)
-                real_clip = clip.images[:, indices]
-                both = self._ddp["dv"](torch.cat((real_clip, fake_clip)), torch.cat((flows, flows)), s)
-                r, f = split_features(both, 2)
-                loss_t = loss_t + self.gan.discriminator(r, f)
-            terms["d_video"] = loss_t
+                both.append((torch.cat((clip.images[:, indices], fake_clip)), torch.cat((flows, flows)), s))
+            terms["d_video"] = sum(self.gan.discriminator(*split_features(f, 2)) for f in self._ddp["dv"](both))
         total = sum(terms.values())
         return total, {k: float(v.detach()) for k, v in terms.items()}
+
+    @torch.no_grad()
+    def generate(self, batch: dict[str, torch.Tensor], real_start: int = 0, use_ema: bool = True) -> list[torch.Tensor]:
+        """The frames [B, 3, H, W] the generator makes for a ClipDataset batch at full resolution, in eval
+        mode, from a fresh session (real_start=0) or after `real_start` real frames."""
+        synthesis = self.ema.module if use_ema and self.ema is not None else self.synthesis
+        was_training = synthesis.training
+        synthesis.eval()
+        clip = encode_clip(self.model_cfg, batch, 0, False, self.cfg.loss.confidence_threshold, self.cfg.encoder.pool, self.device)
+        state = self._start_state(clip, real_start)
+        frames = []
+        for t in range(real_start, clip.length):
+            inputs = self._inputs(clip, t, state)
+            regions = clip.regions[:, t] if clip.regions is not None else None
+            image = synthesis(inputs, clip.images[:, t], regions)[-1].image
+            frames.append(image)
+            state = self._advance(state, clip, t, image)
+        synthesis.train(was_training)
+        return frames
 
     # ---- one iteration: a batch of clips, frame by frame ----
 
@@ -312,7 +334,7 @@ class Trainer:
                 self.d_video.requires_grad_(False)
             saved = []
             for m, (clip, state) in enumerate(zip(clips, states)):
-                windows = self._video_windows(clip, t, real_start) if not phase.single_frame else []
+                windows = self._video_windows(clip, t) if not phase.single_frame else []
                 with self._sync_context("g", m == k - 1):
                     with self._autocast():
                         out = self._generate(clip, t, state, phase)
@@ -469,6 +491,7 @@ class Trainer:
             "mode_rng": self.mode_rng.bit_generator.state,
             "classes": [(c.id, c.name, list(c.color)) for c in self.dataset.meta.classes],
             "dataset_root": str(self.dataset.root),
+            "data_size": list(self.dataset.meta.size),
         }
 
     def save(self) -> None:

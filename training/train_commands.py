@@ -1,0 +1,119 @@
+"""CLI: `neurender train`, `neurender export`, `neurender evaluate` (heavy imports inside the handlers)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "train", help="train a vid2vid generator (or the per-frame baseline) from a YAML config",
+        description="Train from a YAML config (training/configs/*.yaml). Under torchrun every process runs this "
+                    "command; DDP uses NCCL on GPUs and gloo on CPUs.")
+    p.add_argument("--config", required=True, help="training config YAML")
+    p.add_argument("--set", action="append", default=[], metavar="SECTION.OPTION=VALUE",
+                   help="override a config option, e.g. --set schedule.epochs=4 (repeatable)")
+    p.add_argument("--resume", nargs="?", const=True, default=False, metavar="CHECKPOINT",
+                   help="continue from the run folder's checkpoint.pt (or the given checkpoint)")
+    p.add_argument("--baseline", action="store_true", help="train the per-frame baseline of the config's generator")
+    p.add_argument("--minutes", type=float, help="wall-time budget; the schedule stretches over it")
+    p.add_argument("--device", help="cpu or cuda (default: cuda when available)")
+    p.add_argument("--threads", type=int, help="torch CPU threads per process (1 is fastest on a busy machine)")
+    p.set_defaults(handler=_train)
+
+    p = subparsers.add_parser("export", help="write a model bundle from a training checkpoint (EMA weights)",
+                              description="Export a checkpoint (checkpoint.pt or its run folder) as a model bundle: "
+                                          "generator.onnx, model.json (class table, style clusters) and generator.pt.")
+    p.add_argument("checkpoint", help="checkpoint.pt or a run folder")
+    p.add_argument("--out", required=True, help="bundle folder to write")
+    p.add_argument("--name", help="model name (default: the config's name)")
+    p.add_argument("--raw-weights", action="store_true", help="export the raw weights instead of the EMA")
+    p.add_argument("--clusters", type=int, default=10, help="style clusters per class (style models)")
+    p.add_argument("--data", help="dataset for the style clusters (default: the one trained on)")
+    p.add_argument("--no-torch", action="store_true", help="leave generator.pt out of the bundle")
+    p.set_defaults(handler=_export)
+
+    p = subparsers.add_parser("evaluate", help="score a bundle on a dataset (PSNR, SSIM, E_warp, tOF, sharpness)",
+                              description="Run BUNDLE through ONNX Runtime frame by frame on DATASET and write "
+                                          "report.json and contact_sheet.png. LPIPS and FID only with TorchScript "
+                                          "backbones you supply; nothing is downloaded.")
+    p.add_argument("bundle")
+    p.add_argument("dataset")
+    p.add_argument("--out", default="eval", help="output folder (default: eval)")
+    p.add_argument("--sequences", nargs="*", default=[], help="only these sequences")
+    p.add_argument("--exclude", nargs="*", default=[], help="leave these sequences out")
+    p.add_argument("--frames", help="frame range FIRST:END of every sequence (negative counts from the end; END 0 = the end)")
+    p.add_argument("--max-frames", type=int, help="at most this many frames per sequence")
+    p.add_argument("--lpips", help="TorchScript LPIPS: (x, y) in [-1,1] -> distances")
+    p.add_argument("--fid", help="TorchScript FID backbone: images in [0,1] -> [N, D] features")
+    p.add_argument("--threads", type=int, help="ONNX Runtime threads")
+    p.set_defaults(handler=_evaluate)
+
+
+def _train(args: argparse.Namespace) -> int:
+    from neurender.cli import UserError
+
+    import torch
+
+    from neurender.training.dataset import DatasetError
+    from neurender.training.run import train
+    from neurender.training.train_config import load_train_config, with_changes
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    try:
+        cfg = load_train_config(args.config, args.set)
+    except (OSError, ValueError, TypeError) as err:
+        raise UserError(str(err)) from None
+    if args.baseline:
+        cfg = with_changes(cfg, baseline=True)
+    if args.minutes is not None:
+        cfg = with_changes(cfg, schedule={"minutes": args.minutes})
+    try:
+        trainer = train(cfg, resume=args.resume, device=args.device)
+    except (DatasetError, FileNotFoundError) as err:
+        raise UserError(str(err)) from None
+    if trainer.dist.is_main:
+        print(f"trained {cfg.name}: {trainer.position.iteration} iterations, {trainer.position.g_steps} generator updates, "
+              f"{trainer.position.elapsed / 60:.1f} min; checkpoint in {cfg.log.dir}")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from neurender.cli import UserError
+    from neurender.training.export import export_checkpoint
+
+    try:
+        bundle = export_checkpoint(args.checkpoint, args.out, name=args.name, use_ema=not args.raw_weights,
+                                   n_clusters=args.clusters, data_root=args.data, include_torch=not args.no_torch)
+    except (FileNotFoundError, ValueError) as err:
+        raise UserError(str(err)) from None
+    size = bundle.onnx_path.stat().st_size / 1e6
+    print(f"wrote {bundle.path} ({bundle.description.name}, generator.onnx {size:.1f} MB)")
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from neurender.cli import UserError
+    from neurender.proto.bundle import BundleError
+    from neurender.training.dataset import DatasetError
+    from neurender.training.evaluate import EvalOptions, evaluate
+
+    frames = None
+    if args.frames:
+        try:
+            first, end = (int(v) for v in args.frames.split(":"))
+        except ValueError:
+            raise UserError(f"--frames {args.frames!r}: expected FIRST:END, e.g. 100:120 or -20:0") from None
+        frames = (first, end)
+    options = EvalOptions(sequences=tuple(args.sequences), exclude=tuple(args.exclude), frames=frames,
+                          max_frames=args.max_frames, lpips=args.lpips, fid=args.fid, threads=args.threads)
+    try:
+        report = evaluate(args.bundle, args.dataset, args.out, options)
+    except (BundleError, DatasetError, FileNotFoundError, ValueError) as err:
+        raise UserError(str(err)) from None
+    print(json.dumps(report["overall"], indent=2))
+    print(f"report: {Path(args.out) / 'report.json'}; contact sheet: {Path(args.out) / 'contact_sheet.png'}")
+    return 0
