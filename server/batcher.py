@@ -80,8 +80,11 @@ class Batcher:
             self._open[key] = self._open.get(key, 0) + 1
 
     def unregister(self, session: Session) -> list[Job]:
-        """The session is gone: forget its waiting frames (a frame in flight finishes and is discarded)."""
+        """The session is closed: forget its waiting frames and free its history (after its frame in flight,
+        if any, finishes; that frame's result is still delivered)."""
         with self._cond:
+            if session not in self._busy:
+                session.history.free()
             key = session.spec.batch_key
             self._open[key] -= 1
             if not self._open[key]:
@@ -132,6 +135,8 @@ class Batcher:
             with self._cond:
                 for job in picked:
                     self._busy.discard(job.session)
+                    if job.session.closed:  # unregistered while in flight
+                        job.session.history.free()
                 self.metrics.queue_depth.set(self._queued + len(self._busy))
                 self._cond.notify_all()
 

@@ -195,8 +195,6 @@ class RendererService(render_pb2_grpc.NeuralRendererServicer):
             log.info("session %s closed after %d frames (%d dropped)", session.id, session.frames, session.dropped,
                      extra={"fields": {"event": "session_closed", "session": session.id, "model": session.spec.model.name,
                                        "frames": session.frames, "dropped": session.dropped}})
-        # Free the history now, even if gRPC keeps the finished call object around for a while.
-        session.history.prev_labels = session.history.prev_frames = None
 
     async def _read(self, requests: AsyncIterator[render_pb2.RenderRequest], stream: _Stream) -> None:
         try:

@@ -58,6 +58,11 @@ class History:
     prev_frames: np.ndarray
     valid: bool = False
 
+    def free(self) -> None:
+        """Drop the arrays now, even if gRPC keeps the finished call (and so the session) around a while."""
+        self.prev_labels = self.prev_frames = None
+        self.valid = False
+
     @classmethod
     def empty(cls, spec: SessionSpec) -> "History":
         model, length = spec.model, spec.model.description.history_length

@@ -155,7 +155,8 @@ def test_sigterm_drains_in_flight_frames_then_exits(tiny_models_dir, tmp_path):
         while not any(e.get("event") == "listening" for e in events):
             line = server.stderr.readline()
             assert line, f"server exited early with {server.wait()}"
-            events.append(json.loads(line))
+            if line.startswith("{"):  # log lines are JSON; libraries may print other lines
+                events.append(json.loads(line))
         listening = next(e for e in events if e.get("event") == "listening")
         address, metrics = listening["address"], f"http://127.0.0.1:{listening['metrics_port']}/metrics"
 
