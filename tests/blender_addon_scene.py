@@ -246,6 +246,9 @@ def main() -> int:
     objects[spec["unmapped_object"]].pass_index = spec["unmapped_index"]
     result["unmapped_index"] = attempt(bpy.ops.neurender.render_frame)
     objects[spec["unmapped_object"]].pass_index = next(o["pass_index"] for o in spec["objects"] if o["name"] == spec["unmapped_object"])
+    scene.render.resolution_x += 2  # no longer a multiple of 4, as the model needs
+    result["bad_size"] = attempt(bpy.ops.neurender.render_frame)
+    scene.render.resolution_x -= 2
     settings.model = "no-such-model"
     result["unknown_model"] = attempt(bpy.ops.neurender.render_frame)
     settings.model = result["picked_model"]

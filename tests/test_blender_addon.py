@@ -260,6 +260,7 @@ def test_panel_draws_with_blenders_own_names(blender_run):
 
 @pytest.mark.parametrize("case, message", [
     ("unmapped_index", "object pass index 40 -> class 40: the model has classes 0..11"),
+    ("bad_size", "refused: model tiny-engine: frame size 64x130 (HxW) must have both sides a multiple of 4"),
     ("unknown_model", "does not serve that model"),
     ("wrong_token", "refused the token"),
     ("unreachable", f"Cannot reach the neurender server at {SPEC['unreachable_address']}"),

@@ -63,7 +63,7 @@ def connection() -> Connection:
     global _connection
     if _connection is None or (_connection.address, _connection.token) != (address, prefs.token):
         if _connection is not None:
-            _connection.shutdown()
+            _connection.shutdown(timeout=0)  # its worker ends after its current call; the UI does not wait
         _connection = Connection(address, prefs.token)
     return _connection
 
