@@ -73,6 +73,9 @@ class RenderServer:
             self.port = self._grpc.add_insecure_port(config.address)
         if not self.port:
             raise OSError(f"cannot listen on {config.address}")
+        problem = config.oversubscription()
+        if problem:
+            log.warning(problem, extra={"fields": {"event": "oversubscribed"}})
         self.batcher.start()
         await self._grpc.start()
         for service in ("", SERVICE_NAME):

@@ -87,6 +87,14 @@ class ServerConfig:
             return self.intra_op_threads
         return max(1, available_cores() // self.workers)
 
+    def oversubscription(self) -> str | None:
+        """None if workers x intra-op threads fit the cores, else a warning saying by how much they do not."""
+        cores, threads = available_cores(), self.resolved_intra_op_threads()
+        if self.workers * threads <= cores:
+            return None
+        return (f"workers {self.workers} x intra_op_threads {threads} = {self.workers * threads} threads on {cores} cores: "
+                f"inference threads will compete; use intra_op_threads: 0 (auto) or fewer workers")
+
     def token(self) -> str | None:
         """The bearer token clients must send, read from token_file (surrounding whitespace stripped)."""
         if not self.token_file:

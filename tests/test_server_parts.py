@@ -64,7 +64,10 @@ def test_thread_budget_fits_the_cores(tiny_models_dir):
     assert config.resolved_intra_op_threads() * workers <= max(available_cores(), workers)
     model = load_registry(tiny_models_dir, config).get("tiny")
     assert model.backend.session.get_session_options().intra_op_num_threads == config.resolved_intra_op_threads()
-    assert replace(config, intra_op_threads=3).resolved_intra_op_threads() == 3
+    assert config.oversubscription() is None or available_cores() < workers
+    crowded = replace(config, intra_op_threads=available_cores() + 1)
+    assert crowded.resolved_intra_op_threads() == available_cores() + 1
+    assert f"= {2 * (available_cores() + 1)} threads on {available_cores()} cores" in crowded.oversubscription()
 
 
 def test_provider_fallback_names_what_it_fell_back_from(caplog):
