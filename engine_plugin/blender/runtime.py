@@ -138,6 +138,11 @@ def shutdown() -> None:
         _connection = None
 
 
+def _where(editors: int, image: str) -> str:
+    """A hint when no Image Editor is open to show the result (none exist in background mode)."""
+    return "" if editors or bpy.app.background else f' Open an Image Editor to see the image "{image}".'
+
+
 # -- tasks ------------------------------------------------------------------------------------------------------
 
 class Task:
@@ -288,8 +293,8 @@ class RenderFrameJob(Job):
             self.send(self.frame, reset=True)
 
     def on_frame(self, frame: int, rgb: np.ndarray) -> None:
-        images.show_in_image_editors(images.show_frame(RESULT_IMAGE, rgb))
-        self.finish(f"Rendered frame {frame} with {self.model_name}{self.timing()}.")
+        shown = images.show_in_image_editors(images.show_frame(RESULT_IMAGE, rgb))
+        self.finish(f"Rendered frame {frame} with {self.model_name}{self.timing()}.{_where(shown, RESULT_IMAGE)}")
 
 
 class AnimationJob(Job):
@@ -364,6 +369,6 @@ class LiveJob(Job):
         self.last = frame
 
     def on_frame(self, frame: int, rgb: np.ndarray) -> None:
-        images.show_in_image_editors(images.show_frame(LIVE_IMAGE, rgb))
+        editors = images.show_in_image_editors(images.show_frame(LIVE_IMAGE, rgb))
         self.shown += 1
-        set_status(f"Live: frame {frame}{self.timing()}.")
+        set_status(f"Live: frame {frame}{self.timing()}.{_where(editors, LIVE_IMAGE)}")
