@@ -1,8 +1,10 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The add-on's settings: preferences (server, token), per-scene settings (saved with the .blend) and the
-window manager's runtime state (model list, status; not saved)."""
+window manager's runtime state (model list, status; not saved).
 
-from __future__ import annotations
+No `from __future__ import annotations` here: Blender reads the property definitions from the class
+annotations, which must stay evaluated objects rather than strings.
+"""
 
 import bpy
 from bpy.props import BoolProperty, CollectionProperty, EnumProperty, IntProperty, PointerProperty, StringProperty
