@@ -8,9 +8,10 @@ For each frame size it measures
   - gRPC: N concurrent sessions, each a Render stream with one frame in flight (an engine waiting for its
     frame), against a `neurender serve` subprocess with batching on (max_batch = the largest session count)
     and off (max_batch 1), raw output; and PNG/JPEG output with batching on;
-and prints one table and the serving goals as measured ratios. Without --models it exports the tiny preset
-with random weights (needs the [train] extra). The machine's load average is printed: other processes on the
-cores skew every figure.
+and prints one table and the serving goals as measured ratios. Every measurement is split into --rounds short
+runs, interleaved across all the configurations, so a change in the machine's load touches them alike; the
+load average is printed too, since other processes on the cores skew every figure. Without --models it
+exports the tiny preset with random weights (needs the [train] extra).
 """
 
 from __future__ import annotations
@@ -24,12 +25,23 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
 from neurender.proto.bundle import read_bundle
+
+
+@dataclass
+class Sample:
+    """One short run: per-frame latencies (s), its wall time (s) and the batch size of each frame."""
+
+    latencies: list[float]
+    elapsed: float
+    batches: list[int]
 
 
 @dataclass
@@ -61,7 +73,7 @@ def label_frames(model, size: int, count: int = 8, seed: int = 0) -> list[dict[s
     return [{name: f} for f in frames]
 
 
-def in_process_row(model, size: int, sessions: int, seconds: float) -> Row:
+def in_process_sample(model, size: int, sessions: int, seconds: float) -> Sample:
     from neurender.server.session import History, SessionSpec
 
     spec = SessionSpec(model, size, size, 0, 90, False, None, None)
@@ -90,12 +102,10 @@ def in_process_row(model, size: int, sessions: int, seconds: float) -> Row:
         for i, h in enumerate(histories):
             h.prev_labels, h.prev_frames, h.valid = next_labels[i], next_frames[i], True
         t += 1
-    elapsed = time.perf_counter() - start
-    return _row(size, "in-process", sessions, "stacked" if sessions > 1 else "-", "-", latencies, elapsed, [sessions] * t)
+    return Sample(latencies, time.perf_counter() - start, [sessions] * len(latencies))
 
 
-async def _grpc_row(address: str, model_name: str, model, size: int, sessions: int, encoding: str, seconds: float,
-                    batching: str) -> Row:
+async def grpc_sample(address: str, model_name: str, model, size: int, sessions: int, encoding: str, seconds: float) -> Sample:
     from neurender.engine_plugin.aio_client import AsyncRenderClient
 
     frames = label_frames(model, size)
@@ -119,13 +129,14 @@ async def _grpc_row(address: str, model_name: str, model, size: int, sessions: i
 
         await asyncio.gather(*(drive(s, i) for i, s in enumerate(opened)))
         await asyncio.gather(*(s.close() for s in opened))
-    return _row(size, "gRPC", sessions, batching, encoding, latencies, max(finished) - start, batches)
+    return Sample(latencies, max(finished) - start, batches)
 
 
-def _row(size, path, sessions, batching, encoding, latencies, elapsed, batches) -> Row:
-    lat = np.array(latencies) * 1e3
-    return Row(size, path, sessions, batching, encoding, len(latencies), len(latencies) / elapsed,
-               float(np.percentile(lat, 50)), float(np.percentile(lat, 95)), float(np.mean(batches)))
+def merge(key: tuple, samples: list[Sample]) -> Row:
+    latencies = np.array([x for s in samples for x in s.latencies]) * 1e3
+    frames, elapsed = len(latencies), sum(s.elapsed for s in samples)
+    return Row(*key, frames, frames / elapsed, float(np.percentile(latencies, 50)), float(np.percentile(latencies, 95)),
+               float(np.mean([b for s in samples for b in s.batches])))
 
 
 class ServerProcess:
@@ -195,7 +206,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", type=int, nargs="+", default=[128, 256])
     parser.add_argument("--sessions", type=int, nargs="+", default=[1, 4, 16])
     parser.add_argument("--encodings", nargs="+", default=["png", "jpeg"], help="outputs besides raw (batching on)")
-    parser.add_argument("--seconds", type=float, default=3.0, help="time per measurement (at least 2 frames per session)")
+    parser.add_argument("--seconds", type=float, default=1.5, help="time per run (at least 2 frames per session)")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved runs per configuration")
     args = parser.parse_args(argv)
 
     from neurender.server.config import ServerConfig
@@ -214,23 +226,27 @@ def main(argv: list[str] | None = None) -> int:
         print(f"model {name} ({read_bundle(model.bundle.path).description.provenance.get('parameters', '?')} parameters), "
               f"{os.cpu_count()} cores, {config.workers} worker x {config.resolved_intra_op_threads()} intra-op threads; "
               f"load average before: {os.getloadavg()[0]:.2f}")
-        rows: list[Row] = []
-        for size in args.sizes:
-            for n in args.sessions:
-                rows.append(in_process_row(model, size, n, args.seconds))
-        for batching, max_batch in (("on", max(args.sessions)), ("off", 1)):
-            server = ServerProcess(models, max_batch, folder)
-            try:
-                for size in args.sizes:
-                    for n in args.sessions:
-                        rows.append(asyncio.run(_grpc_row(server.address, name, model, size, n, "raw", args.seconds, batching)))
-                    if batching == "on":
-                        for encoding in args.encodings:
-                            for n in sorted({1, max(args.sessions)}):
-                                rows.append(asyncio.run(_grpc_row(server.address, name, model, size, n, encoding, args.seconds, batching)))
-            finally:
+        servers = {"on": ServerProcess(models, max(args.sessions), folder), "off": ServerProcess(models, 1, folder)}
+        try:
+            runs: list[tuple[tuple, Callable[[], Sample]]] = []
+            for size in args.sizes:
+                for n in args.sessions:
+                    runs.append(((size, "in-process", n, "stacked" if n > 1 else "-", "-"),
+                                 lambda size=size, n=n: in_process_sample(model, size, n, args.seconds)))
+                outputs = [("on", "raw", n) for n in args.sessions] + [("off", "raw", n) for n in args.sessions]
+                outputs += [("on", e, n) for e in args.encodings for n in sorted({1, max(args.sessions)})]
+                for batching, encoding, n in outputs:
+                    address = servers[batching].address
+                    runs.append(((size, "gRPC", n, batching, encoding),
+                                 lambda a=address, size=size, n=n, e=encoding: asyncio.run(grpc_sample(a, name, model, size, n, e, args.seconds))))
+            samples: dict[tuple, list[Sample]] = defaultdict(list)
+            for r in range(args.rounds):
+                for key, run in runs if r % 2 == 0 else runs[::-1]:  # alternate the order: drift cancels out
+                    samples[key].append(run())
+        finally:
+            for server in servers.values():
                 server.stop()
-        rows.sort(key=lambda r: (r.size, r.path != "in-process", r.encoding != "raw" and r.encoding != "-", r.encoding, r.batching, r.sessions))
+        rows = [merge(key, samples[key]) for key, _ in runs]
         print()
         print_table(rows)
         print_goals(rows, args.sizes, args.sessions)
