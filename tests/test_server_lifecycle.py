@@ -4,7 +4,6 @@ TLS, and the ONNX Runtime path staying free of torch."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import subprocess
