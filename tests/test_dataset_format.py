@@ -13,7 +13,7 @@ from neurender.engine_plugin.scene import ClassInfo
 from neurender.training.dataset import ClipDataset, DatasetError, DatasetMeta, SequenceWriter, open_dataset, write_meta
 from neurender.training.dataset_check import check_dataset
 
-CARPHONE = Path(__file__).resolve().parents[2] / "shared" / "data" / "video" / "carphone_pristine.mp4"
+CARPHONE = Path(__file__).resolve().parent / "data" / "video" / "carphone_pristine.mp4"  # copied with its provenance
 CLASSES = (ClassInfo(0, "sky", (0, 0, 0)), ClassInfo(1, "road", (128, 64, 128)), ClassInfo(2, "car", (0, 0, 142)))
 H, W = 24, 32
 

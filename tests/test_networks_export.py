@@ -31,11 +31,6 @@ def exported(request):
     return cfg, generator, onnx_bytes, session, label_dtype
 
 
-def close(a: np.ndarray, b: np.ndarray) -> tuple[int, float]:
-    diff = np.abs(a.astype(np.int32) - b.astype(np.int32))
-    return int(diff.max()), float((diff > 0).mean())
-
-
 def test_checker_and_opset(exported) -> None:
     _, _, onnx_bytes, session, _ = exported
     model = onnx.load_from_string(onnx_bytes)
@@ -57,14 +52,17 @@ def test_graph_takes_raw_protocol_tensors(exported) -> None:
 
 
 def test_parity_per_step_and_chained(exported) -> None:
-    """ORT matches PyTorch at every step of a 10-step chain that feeds ORT's own state back.
+    """ORT matches PyTorch within 1e-3 at every step of a 10-step chain that feeds ORT's own state back.
 
-    Outputs are uint8, so agreement means at most one quantisation level, on under 0.1% of pixels (where the
-    float value sits on a rounding boundary). Two chains run apart (ORT's and torch's, each on its own state)
-    are not compared: with random weights instance norm amplifies a one-level difference chaotically."""
+    The graph returns uint8, so ORT's frame is compared with PyTorch's float frame before rounding: in [-1, 1]
+    units it may differ by half a quantisation level (rounding) plus 1e-3. Two chains run apart (ORT's and
+    torch's, each on its own state) are not compared: with random weights, instance norm amplifies a
+    one-level difference in the history chaotically."""
     cfg, generator, _, session, label_dtype = exported
     names = input_names(cfg)
     step = GeneratorStep(generator)
+    float_frames: list[torch.Tensor] = []
+    hook = generator.register_forward_hook(lambda module, args, out: float_frames.append(out[-1].image))
     inputs = example_inputs(cfg, batch=2, height=32, width=64, seed=1, label_dtype=label_dtype)
     inputs["has_history"][:] = 0
     ort_state = (inputs["prev_labels"], inputs["prev_frames"])
@@ -75,10 +73,13 @@ def test_parity_per_step_and_chained(exported) -> None:
         ort_out = session.run(None, {n: ours[n].numpy() for n in names})
         with torch.no_grad():
             ref = step(**step_arguments(cfg, ours))
-        worst, fraction = close(ort_out[0], ref[0].numpy())
-        assert worst <= 1 and fraction < 1e-3, f"step {t}: max diff {worst}, {fraction:.2%} of pixels differ"
+        torch_frame = float_frames.pop().permute(0, 2, 3, 1).numpy()  # [-1, 1]
+        ort_frame = ort_out[0].astype(np.float64) / 127.5 - 1.0
+        worst = float(np.abs(ort_frame - torch_frame).max())
+        assert worst <= 0.5 / 127.5 + 1e-3, f"step {t}: ORT differs from PyTorch by {worst:.5f} (beyond rounding + 1e-3)"
         assert np.array_equal(ort_out[1], ref[1].numpy())
         ort_state = (torch.from_numpy(ort_out[1]), torch.from_numpy(ort_out[2]))
+    hook.remove()
 
 
 def test_ort_batch_rows_equal_single_runs(exported) -> None:
