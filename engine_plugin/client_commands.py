@@ -34,7 +34,7 @@ def render_video(args: argparse.Namespace) -> int:
     from neurender.cli import UserError
     from neurender.engine_plugin.client import NeurenderError, RenderClient
     from neurender.engine_plugin.label_images import LabelImageError, read_label_image
-    from neurender.engine_plugin.video import VideoWriter
+    from neurender.media import VideoWriter
 
     paths = sorted(args.labels.glob("*.png")) if args.labels.is_dir() else []
     if not paths:

@@ -68,8 +68,7 @@ def run_demo(out: Path, model: Path, frames: int, size: tuple[int, int] | None, 
     from neurender.engine_plugin.gbuffer import GBufferRenderer
     from neurender.engine_plugin.scenes import street_scene
     from neurender.engine_plugin.stream import colourise, frame_inputs
-    from neurender.engine_plugin.video import VideoWriter
-    from neurender.media import contact_sheet
+    from neurender.media import VideoWriter, contact_sheet
     from neurender.proto.bundle import BundleError, read_bundle
     from neurender.server.app import ServerThread
     from neurender.server.config import ServerConfig
@@ -95,7 +94,7 @@ def run_demo(out: Path, model: Path, frames: int, size: tuple[int, int] | None, 
     (out / "frames").mkdir(exist_ok=True)
     (out / "labels").mkdir(exist_ok=True)
     gbuffer_s, inference_ms, server_ms, round_trip_ms = [], [], [], []
-    sheet_labels, sheet_frames = [], []
+    sheet_labels, sheet_frames, sheet_captions = [], [], []
     every = max(1, frames // 8)
     start = time.perf_counter()
     try:
@@ -117,11 +116,12 @@ def run_demo(out: Path, model: Path, frames: int, size: tuple[int, int] | None, 
                 if t % every == 0:
                     sheet_labels.append(labels_rgb)
                     sheet_frames.append(result.image)
+                    sheet_captions.append(f"#{t}")
     except NeurenderError as err:
         raise UserError(f"demo server refused: {err}") from None
     wall = time.perf_counter() - start
     cv2.imwrite(str(out / "contact_sheet.png"),
-                cv2.cvtColor(contact_sheet([sheet_labels, sheet_frames], ["labels", "neural"]), cv2.COLOR_RGB2BGR))
+                cv2.cvtColor(contact_sheet([sheet_labels, sheet_frames], [sheet_captions, sheet_captions]), cv2.COLOR_RGB2BGR))
     timing = DemoTiming(
         frames=frames, size=tuple(size),
         gbuffer_ms=1e3 * float(np.mean(gbuffer_s)),

@@ -1,7 +1,14 @@
-"""Previews people look at: contact sheets (PNG grids). Used by the demo, evaluation and retargeting."""
+"""Previews people look at: H.264 mp4s (PyAV; OpenCV's writer cannot do H.264) and PNG contact sheets.
+
+One writer and one sheet for every job that makes previews: the demo, render-video, evaluation, retargeting.
+"""
 
 from __future__ import annotations
 
+from fractions import Fraction
+from pathlib import Path
+
+import av
 import cv2
 import numpy as np
 
@@ -27,3 +34,54 @@ def contact_sheet(rows: list[list[np.ndarray]], captions: list[list[str]] | None
             y, x = r * (h + gap), c * (w + gap)
             sheet[y:y + h, x:x + w] = tile
     return sheet
+
+
+class VideoWriter:
+    """    with VideoWriter("out.mp4", fps=30) as video:
+               video.write(rgb)   # uint8 [H, W, 3], every frame the same size
+
+    Odd sides are padded by one black row or column (yuv420p needs even sides)."""
+
+    def __init__(self, path: str | Path, fps: float = 30.0, crf: int = 18) -> None:
+        self.path = Path(path)
+        self.fps = fps
+        self.crf = crf
+        self.frames = 0
+        self._container: av.container.OutputContainer | None = None
+        self._stream: av.VideoStream | None = None
+        self._size: tuple[int, int] | None = None
+
+    def write(self, rgb: np.ndarray) -> None:
+        if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
+            raise ValueError(f"frame is {rgb.dtype} {list(rgb.shape)}, expected uint8 [H, W, 3]")
+        if self._container is None:
+            self._open(rgb.shape[0], rgb.shape[1])
+        if rgb.shape[:2] != self._size:
+            raise ValueError(f"frame {self.frames} is {rgb.shape[0]}x{rgb.shape[1]}, the video is {self._size[0]}x{self._size[1]}")
+        padded = np.pad(rgb, ((0, self._stream.height - rgb.shape[0]), (0, self._stream.width - rgb.shape[1]), (0, 0)))
+        for packet in self._stream.encode(av.VideoFrame.from_ndarray(padded, format="rgb24")):
+            self._container.mux(packet)
+        self.frames += 1
+
+    def close(self) -> None:
+        if self._container is None:
+            return
+        for packet in self._stream.encode():
+            self._container.mux(packet)
+        self._container.close()
+        self._container = None
+
+    def __enter__(self) -> "VideoWriter":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _open(self, height: int, width: int) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._container = av.open(str(self.path), mode="w")
+        self._stream = self._container.add_stream("libx264", rate=Fraction(self.fps).limit_denominator(1001),
+                                                  options={"crf": str(self.crf)})
+        self._stream.width, self._stream.height = width + width % 2, height + height % 2
+        self._stream.pix_fmt = "yuv420p"
+        self._size = (height, width)

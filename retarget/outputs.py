@@ -11,14 +11,13 @@
 from __future__ import annotations
 
 import json
-from fractions import Fraction
 from pathlib import Path
 
-import av
 import cv2
 import numpy as np
 from tqdm import tqdm
 
+from neurender.media import VideoWriter, contact_sheet
 from neurender.proto.neurender.v1 import model_pb2
 from neurender.retarget.draw import draw_pose_map
 from neurender.retarget.keypoints_io import openpose_frame
@@ -26,28 +25,7 @@ from neurender.retarget.part_maps import draw_part_map
 from neurender.retarget.pipeline import Retargeted
 
 SHEET_FRAMES = 16
-
-
-def contact_sheet(frames: list[np.ndarray], labels: list[str], columns: int = 4) -> np.ndarray:
-    """Frames [H, W, 3] tiled in a grid with a label in each tile's corner."""
-    h, w = frames[0].shape[:2]
-    rows = -(-len(frames) // columns)
-    sheet = np.zeros((rows * h, columns * w, 3), np.uint8)
-    for i, (frame, label) in enumerate(zip(frames, labels)):
-        r, c = divmod(i, columns)
-        tile = frame.copy()
-        cv2.putText(tile, label, (4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 255), 1, cv2.LINE_AA)
-        sheet[r * h:(r + 1) * h, c * w:(c + 1) * w] = tile
-    return sheet
-
-
-def _open_video(path: Path, height: int, width: int, fps: float) -> tuple[av.container.OutputContainer, av.VideoStream]:
-    container = av.open(str(path), mode="w")
-    rate = Fraction(fps).limit_denominator(1001)
-    stream = container.add_stream("libx264" if "libx264" in av.codecs_available else "mpeg4", rate=rate)
-    stream.width, stream.height = width + width % 2, height + height % 2  # yuv420p needs even sides
-    stream.pix_fmt = "yuv420p"
-    return container, stream
+SHEET_COLUMNS = 4
 
 
 def write_outputs(result: Retargeted, convention: model_pb2.PoseConvention, out: Path, summary: dict,
@@ -60,8 +38,7 @@ def write_outputs(result: Retargeted, convention: model_pb2.PoseConvention, out:
         (out / folder).mkdir(parents=True, exist_ok=True)
     sheet_index = set(np.linspace(0, n - 1, min(SHEET_FRAMES, n)).round().astype(int).tolist())
     sheet: list[np.ndarray] = []
-    container, stream = _open_video(out / "preview.mp4", height, width, result.fps)
-    try:
+    with VideoWriter(out / "preview.mp4", fps=result.fps) as video:
         for f in tqdm(range(n), desc="pose maps", unit="frame"):
             pose_map = draw_pose_map(keypoints[f], height, width, convention)
             cv2.imwrite(str(out / "pose" / f"{f:06d}.png"), cv2.cvtColor(pose_map, cv2.COLOR_RGB2BGR))
@@ -69,15 +46,11 @@ def write_outputs(result: Retargeted, convention: model_pb2.PoseConvention, out:
             if part_maps:
                 depth = result.depth[f] if result.depth is not None else None
                 cv2.imwrite(str(out / "parts" / f"{f:06d}.png"), draw_part_map(result.body[f], height, width, depth))
-            padded = np.pad(pose_map, ((0, stream.height - height), (0, stream.width - width), (0, 0)))
-            for packet in stream.encode(av.VideoFrame.from_ndarray(padded, format="rgb24")):
-                container.mux(packet)
+            video.write(pose_map)
             if f in sheet_index:
                 sheet.append(pose_map)
-        for packet in stream.encode():
-            container.mux(packet)
-    finally:
-        container.close()
-    labels = [f"#{i}" for i in sorted(sheet_index)]
-    cv2.imwrite(str(out / "contact_sheet.png"), cv2.cvtColor(contact_sheet(sheet, labels), cv2.COLOR_RGB2BGR))
+    captions = [f"#{i}" for i in sorted(sheet_index)]
+    rows = [sheet[i:i + SHEET_COLUMNS] for i in range(0, len(sheet), SHEET_COLUMNS)]
+    caption_rows = [captions[i:i + SHEET_COLUMNS] for i in range(0, len(captions), SHEET_COLUMNS)]
+    cv2.imwrite(str(out / "contact_sheet.png"), cv2.cvtColor(contact_sheet(rows, caption_rows), cv2.COLOR_RGB2BGR))
     (out / "retarget.json").write_text(json.dumps(summary, indent=2) + "\n")

@@ -40,7 +40,7 @@ def test_retarget_writes_pose_maps_keypoints_video_and_sheet(walk_on_cmu):
         frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
     assert len(frames) == 39 and frames[0].shape == (96, 64, 3)
     sheet = cv2.imread(str(out / "contact_sheet.png"))
-    assert sheet.shape == (4 * 96, 4 * 64, 3)
+    assert sheet.shape == (4 * 96 + 3 * 2, 4 * 64 + 3 * 2, 3)  # 4x4 tiles, 2-pixel gaps
     # The PNGs are what the one drawing function makes of the keypoints written beside them.
     convention = model_pb2.PoseConvention(skeleton="body25", limb_width=3)
     keypoints = load_openpose(out / "keypoints")
