@@ -172,6 +172,7 @@ class Retargeted:
     size: tuple[int, int]
     camera: Camera | None = None
     depth: np.ndarray | None = None  # [F, 25] camera depth of each body point (3D sources)
+    points3d: np.ndarray | None = None  # [F, 25, 3] retargeted 3D points the camera saw (3D sources, unplaced)
 
     def keypoints(self, convention: model_pb2.PoseConvention) -> np.ndarray:
         """[F, 1, K, 3] in the convention's layout, ready for draw_pose_map frame by frame."""
@@ -204,7 +205,7 @@ def retarget_source(source: Source, target: Target, size: tuple[int, int], fps: 
                     smoothing: str = "none", yaw_deg: float = 0.0) -> Retargeted:
     """The source's motion on the target, as 2D keypoints in a `size` (height, width) frame."""
     height, width = size
-    camera, depth = None, None
+    camera, depth, points3d = None, None, None
     if source.pose3d is not None:
         pose = resample(source.pose3d, fps)
         assert isinstance(pose, Pose3D)
@@ -213,6 +214,7 @@ def retarget_source(source: Source, target: Target, size: tuple[int, int], fps: 
         camera = frame_camera(pose, height, width, yaw_deg=yaw_deg)
         body = project_pose(pose, camera)
         depth = camera.project(pose.points)[1]
+        points3d = pose.points
         extras = np.zeros((body.shape[0], N_EXTRA, 3))
         out_fps = pose.fps
     else:
@@ -223,4 +225,4 @@ def retarget_source(source: Source, target: Target, size: tuple[int, int], fps: 
         body, extras = normalise(body, placement_stats(body), target.placement, extras)
     body = smooth(body, smoothing, out_fps)
     extras = smooth(extras, smoothing, out_fps)
-    return Retargeted(body, extras, out_fps, size, camera, depth)
+    return Retargeted(body, extras, out_fps, size, camera, depth, points3d)

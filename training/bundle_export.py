@@ -38,7 +38,7 @@ class BundleInfo:
     description: str = ""
     provenance: dict[str, str] = field(default_factory=dict)
     style_clusters: dict[int, list[list[float]]] = field(default_factory=dict)  # class -> centres
-    pose_skeleton: str = "body25"
+    pose: model_pb2.PoseConvention | None = None  # pose models: how keypoints were drawn (None: BODY_25, 3 px limbs)
 
 
 def default_classes(n: int) -> list[ClassEntry]:
@@ -89,7 +89,8 @@ def describe(cfg: GeneratorConfig, info: BundleInfo, label_dtype: int) -> model_
     for class_id, centres in sorted(info.style_clusters.items()):
         d.style.clusters.add(class_id=class_id, n_clusters=len(centres), centres=[v for c in centres for v in c])
     if cfg.modality == "pose":
-        d.pose.CopyFrom(model_pb2.PoseConvention(skeleton=info.pose_skeleton, face=False, hands=False, limb_width=3))
+        default = model_pb2.PoseConvention(skeleton="body25", face=False, hands=False, limb_width=3)
+        d.pose.CopyFrom(info.pose if info.pose is not None else default)
     d.provenance.update({
         "exported_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "torch": torch.__version__,

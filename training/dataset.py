@@ -3,7 +3,8 @@
 Layout (docs/dataset_format.md is the full description)::
 
     ROOT/dataset.json            {"format": "neurender-dataset", "version": 1, "modality": ...,
-                                  "classes": [{"id", "name", "color"}], "fps": ..., "size": [H, W]}
+                                  "classes": [{"id", "name", "color"}], "fps": ..., "size": [H, W],
+                                  optional "pose_convention": {"skeleton", "face", "hands", "limb_width"}}
     ROOT/<sequence>/images/000000.png|jpg     target footage, RGB uint8          (always)
     ROOT/<sequence>/labels/000000.png         class IDs, uint8 or uint16         (segmentation)
     ROOT/<sequence>/edges/000000.png          edge map, uint8                    (edges)
@@ -30,6 +31,8 @@ import numpy as np
 import torch
 
 from neurender.engine_plugin.scene import ClassInfo  # one class-table row type for renderer and datasets
+from neurender.proto.neurender.v1 import model_pb2
+from neurender.retarget.draw import pose_layout
 
 FORMAT_NAME = "neurender-dataset"
 FORMAT_VERSION = 1
@@ -53,6 +56,8 @@ FRAME_KEYS = {
     "images": "image", "labels": "labels", "edges": "edges", "poses": "pose", "instances": "instances",
     "depth": "depth", "motion": "motion", "flow": "flow", "flow_valid": "flow_valid",
 }
+# How a pose dataset's keypoints are drawn into the generator's pose maps when dataset.json does not say.
+DEFAULT_POSE_CONVENTION = {"skeleton": "body25", "face": False, "hands": False, "limb_width": 3}
 MAX_PEOPLE = 8  # ClipDataset pads pose keypoints to this many people so clips stack into batches
 
 
@@ -132,11 +137,41 @@ def parse_meta(d: Any) -> tuple[DatasetMeta | None, list[str]]:
     duplicates = sorted({i for i in ids if ids.count(i) > 1})
     if duplicates:
         problems.append(f"dataset.json: class ids {duplicates} appear more than once")
+    convention = d.get("pose_convention")
+    if convention is not None:
+        try:
+            pose_convention_from_dict(convention)
+        except ValueError as err:
+            problems.append(f"dataset.json: pose_convention is {convention!r}: {err}")
     if problems:
         return None, problems
     known = {"format", "version", "modality", "classes", "fps", "size"}
     extra = {k: v for k, v in d.items() if k not in known}
     return DatasetMeta(modality, tuple(classes), float(fps), (size[0], size[1]), extra), []
+
+
+def pose_convention_from_dict(d: Any) -> model_pb2.PoseConvention:
+    """{"skeleton", "face", "hands", "limb_width"} -> PoseConvention; ValueError naming what is wrong."""
+    if not isinstance(d, dict) or set(d) - set(DEFAULT_POSE_CONVENTION):
+        raise ValueError(f"expected an object with keys {sorted(DEFAULT_POSE_CONVENTION)}")
+    d = {**DEFAULT_POSE_CONVENTION, **d}
+    if not (isinstance(d["face"], bool) and isinstance(d["hands"], bool) and isinstance(d["limb_width"], int)
+            and isinstance(d["skeleton"], str)):
+        raise ValueError("expected skeleton a string, face and hands true/false, limb_width an integer")
+    convention = model_pb2.PoseConvention(**d)
+    pose_layout(convention)  # refuses an unknown skeleton or a limb width below 1
+    return convention
+
+
+def pose_convention_dict(convention: model_pb2.PoseConvention) -> dict[str, Any]:
+    return {"skeleton": convention.skeleton, "face": convention.face, "hands": convention.hands,
+            "limb_width": int(convention.limb_width)}
+
+
+def pose_convention(meta: DatasetMeta) -> model_pb2.PoseConvention:
+    """The convention a pose dataset's keypoints are drawn in for training (and so the bundle's):
+    dataset.json's "pose_convention", else DEFAULT_POSE_CONVENTION."""
+    return pose_convention_from_dict(meta.extra.get("pose_convention", DEFAULT_POSE_CONVENTION))
 
 
 def read_meta(root: Path) -> DatasetMeta:
@@ -412,5 +447,5 @@ def pose_transform(clip: list[np.ndarray], top: int, left: int, width: int, flip
 __all__ = [
     "ClassInfo", "ClipDataset", "DatasetError", "DatasetMeta", "FOLDERS", "FRAME_KEYS", "INPUT_FOLDER",
     "MODALITIES", "Sequence", "SequenceWriter", "VideoDataset", "frame_name", "open_dataset", "parse_meta",
-    "read_file", "read_meta", "write_meta",
+    "pose_convention", "pose_convention_dict", "pose_convention_from_dict", "read_file", "read_meta", "write_meta",
 ]

@@ -1,4 +1,4 @@
-"""`neurender dataset check | synth | from-video`: validate, render and convert paired video datasets."""
+"""`neurender dataset check | synth | dance-synth | from-video`: validate, render and convert paired video datasets."""
 
 from __future__ import annotations
 
@@ -28,6 +28,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     synth.add_argument("--seed", type=int, default=0, help="scene seed; the same seed gives the same files (default 0)")
     synth.add_argument("--fps", type=float, default=10.0, help="frame rate of the camera path (default 10)")
     synth.set_defaults(handler=run_synth)
+
+    dance = sub.add_parser("dance-synth", help="render a clothed body dancing mocap clips into pose-to-body pairs",
+                           description="Retarget mocap clips onto a target skeleton, render a textured, clothed body "
+                                       "performing them with the G-buffer renderer (fixed camera per sequence) and "
+                                       "write pose pairs: BODY_25 keypoints (drawn as pose maps in the convention "
+                                       "dataset.json names) and the body's photo pass, with exact motion.")
+    dance.add_argument("--out", type=Path, required=True, help="new dataset folder")
+    dance.add_argument("--motions", type=Path, nargs="+", default=None,
+                       help="motion files (BVH, DeepMimic clips) or folders of them (default: the repository's "
+                            "tests/data/mocap clips)")
+    dance.add_argument("--sequences", type=int, default=8, help="sequences per motion (default 8)")
+    dance.add_argument("--frames", type=int, default=24, help="frames per sequence, at most a clip's (default 24)")
+    dance.add_argument("--size", type=parse_size, default=(128, 128), help="HEIGHTxWIDTH (default 128x128)")
+    dance.add_argument("--fps", type=float, default=15.0, help="frame rate the clips are resampled to (default 15)")
+    dance.add_argument("--target", type=Path, default=None,
+                       help="target skeleton giving the body's proportions (default: the DeepMimic humanoid)")
+    dance.add_argument("--seed", type=int, default=0, help="the same seed gives the same files (default 0)")
+    dance.set_defaults(handler=run_dance_synth)
 
     video = sub.add_parser("from-video", help="turn footage into edge or pose pairs with optical flow",
                            description="Frames, Canny edges or pose keypoints, and backward DIS optical flow with a "
@@ -65,6 +83,24 @@ def run_synth(args: argparse.Namespace) -> int:
     meta = make_synth_dataset(args.out, args.sequences, args.frames, args.size, seed=args.seed, fps=args.fps)
     print(f"{args.out}: {args.sequences} sequences x {args.frames} frames at {meta.size[0]}x{meta.size[1]}, "
           f"{len(meta.classes)} classes")
+    return 0
+
+
+def run_dance_synth(args: argparse.Namespace) -> int:
+    from neurender.training.dance_synth import DEFAULT_TARGET, make_dance_dataset, motion_files
+
+    if args.sequences < 1 or args.frames < 1 or args.fps <= 0:
+        raise UserError(f"--sequences and --frames must be at least 1 and --fps positive (got {args.sequences}, "
+                        f"{args.frames}, {args.fps})")
+    _refuse_existing(args.out)
+    try:
+        motions = motion_files(args.motions)
+        meta = make_dance_dataset(args.out, motions, args.size, args.frames, args.sequences, args.seed, args.fps,
+                                  args.target or DEFAULT_TARGET)
+    except (FileNotFoundError, ValueError) as err:  # MotionFormatError and SkeletonMapError are ValueErrors
+        raise UserError(str(err)) from None
+    print(f"{args.out}: {len(motions)} motion(s) x {args.sequences} sequences at {meta.size[0]}x{meta.size[1]}, "
+          f"{meta.fps:g} fps, pose convention {meta.extra['pose_convention']['skeleton']}")
     return 0
 
 

@@ -11,7 +11,7 @@ import torch
 from neurender.proto.bundle import Bundle
 from neurender.training.bundle_export import BundleInfo, ClassEntry, export_bundle
 from neurender.training.checkpoint import load_checkpoint
-from neurender.training.dataset import VideoDataset, open_dataset
+from neurender.training.dataset import VideoDataset, open_dataset, pose_convention_from_dict
 from neurender.training.encoding import frames_to_float
 from neurender.training.feature_encoder import region_vectors
 from neurender.training.models import Synthesis, build_synthesis
@@ -89,6 +89,8 @@ def export_checkpoint(checkpoint: str | Path, out: str | Path, name: str | None 
             "weights": "ema" if use_ema and state.get("ema") is not None else "raw",
         },
     )
+    if state.get("pose_convention"):  # the convention the training data's keypoints were drawn in
+        info.pose = pose_convention_from_dict(state["pose_convention"])
     info.trained_size = (crop, crop) if crop else tuple(state["data_size"])
     if model.style_dim:
         root = data_root or state.get("dataset_root") or cfg.data.root

@@ -26,7 +26,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 
 from neurender.training.checkpoint import CHECKPOINT_NAME, load_checkpoint, restore_rng_state, rng_state, save_atomic, seed_everything
 from neurender.training.clips import EncodedClip, encode_clip
-from neurender.training.dataset import ClipDataset, VideoDataset
+from neurender.training.dataset import ClipDataset, VideoDataset, pose_convention, pose_convention_dict
 from neurender.training.discriminators import Features
 from neurender.training.distributed import Dist, mean_scalar
 from neurender.training.encoding import quantise
@@ -104,6 +104,7 @@ class Trainer:
         self.mode_rng = np.random.default_rng([cfg.seed, 7])  # shared by all ranks: how each clip starts
         self.longest = max(len(s) for s in dataset.sequences)
         self.colours = palette([(c.id, c.color) for c in dataset.meta.classes], self.model_cfg.num_classes)
+        self.pose_convention = pose_convention(dataset.meta) if self.model_cfg.modality == "pose" else None
         self._phase_key: tuple[int, int] | None = None
         self._ddp: dict[str, Any] = {}
         self.writer = None
@@ -293,7 +294,8 @@ class Trainer:
         synthesis = self.ema.module if use_ema and self.ema is not None else self.synthesis
         was_training = synthesis.training
         synthesis.eval()
-        clip = encode_clip(self.model_cfg, batch, 0, False, self.cfg.loss.confidence_threshold, self.cfg.encoder.pool, self.device)
+        clip = encode_clip(self.model_cfg, batch, 0, False, self.cfg.loss.confidence_threshold, self.cfg.encoder.pool, self.device,
+                           self.pose_convention)
         state = self._start_state(clip, real_start)
         frames = []
         for t in range(real_start, clip.length):
@@ -318,7 +320,7 @@ class Trainer:
         cfg = self.cfg
         levels_down = self.model_cfg.n_scales - phase.active_scales
         clips = [encode_clip(self.model_cfg, b, levels_down, cfg.temporal and not phase.single_frame,
-                             cfg.loss.confidence_threshold, cfg.encoder.pool, self.device) for b in batches]
+                             cfg.loss.confidence_threshold, cfg.encoder.pool, self.device, self.pose_convention) for b in batches]
         length = clips[0].length
         real_start = 0
         if cfg.temporal and not phase.single_frame and length > 1 and self.mode_rng.random() < cfg.schedule.real_start_prob:
@@ -492,6 +494,7 @@ class Trainer:
             "classes": [(c.id, c.name, list(c.color)) for c in self.dataset.meta.classes],
             "dataset_root": str(self.dataset.root),
             "data_size": list(self.dataset.meta.size),
+            "pose_convention": pose_convention_dict(self.pose_convention) if self.pose_convention else None,
         }
 
     def save(self) -> None:
