@@ -30,6 +30,7 @@ REQUIRED_INPUT = {
     model_pb2.POSE: "pose_map",
     model_pb2.EDGES: "edges",
 }
+POSE_SKELETONS = ("body25", "coco18")
 KNOWN_INPUTS = {
     "labels": (tensor_pb2.UINT8, tensor_pb2.UINT16),
     "instances": (tensor_pb2.UINT16,),
@@ -173,6 +174,11 @@ def validate_description(d: model_pb2.ModelDescription) -> list[str]:
                     f"style.clusters[class {cluster.class_id}].centres has {len(cluster.centres)} values, "
                     f"expected n_clusters x style_dim = {cluster.n_clusters * d.style.style_dim}"
                 )
+    if d.modality == model_pb2.POSE:
+        if d.pose.skeleton not in POSE_SKELETONS:
+            problems.append(f"pose.skeleton is {d.pose.skeleton!r}, expected one of {', '.join(POSE_SKELETONS)}")
+        if d.pose.limb_width < 1:
+            problems.append(f"pose.limb_width is {d.pose.limb_width}, expected at least 1 pixel")
     if "depth" in names and d.max_depth <= 0:
         problems.append("max_depth must be positive when the model takes depth")
     return problems

@@ -68,6 +68,17 @@ def test_each_validation_error_names_its_field(tmp_path: Path, mutate, field: st
         read_bundle(path)
 
 
+def test_pose_models_need_a_known_drawing_convention() -> None:
+    d = description()
+    d.modality = model_pb2.POSE
+    del d.classes[:]
+    d.inputs[0].name, d.inputs[0].shape[:] = "pose_map", [-1, -1, 3]
+    problems = " ".join(validate_description(d))
+    assert "pose.skeleton is ''" in problems and "pose.limb_width is 0" in problems
+    d.pose.skeleton, d.pose.limb_width = "body25", 3
+    assert validate_description(d) == []
+
+
 def test_style_table_checks_centre_count() -> None:
     d = description()
     d.style.style_dim = 4
