@@ -73,3 +73,16 @@ def test_shipped_configs_load() -> None:
     for path in configs:
         cfg = load_train_config(path)
         assert cfg.data.root, f"{path.name}: data.root is empty"
+
+
+def test_train_command_reports_config_mistakes(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from neurender.cli import main
+
+    assert main(["train", "--config", str(tmp_path / "missing.yaml")]) == 2
+    assert "no such file" in capsys.readouterr().err
+    path = tmp_path / "c.yaml"
+    path.write_text(f"generator: tiny\ndata: {{root: {tmp_path / 'nowhere'}}}\n")
+    assert main(["train", "--config", str(path)]) == 2
+    assert "not a directory" in capsys.readouterr().err
+    assert main(["train", "--config", str(path), "--set", "schedule"]) == 2
+    assert "expected section.option=value" in capsys.readouterr().err

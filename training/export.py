@@ -77,7 +77,6 @@ def export_checkpoint(checkpoint: str | Path, out: str | Path, name: str | None 
     cfg, synthesis = synthesis_from_checkpoint(state, use_ema)
     generator = synthesis.generator
     model = cfg.model
-    crop = cfg.data.crop
     info = BundleInfo(
         name=name or cfg.name,
         classes=class_table(state["classes"], model.num_classes) if model.modality == "segmentation" else [],
@@ -91,7 +90,7 @@ def export_checkpoint(checkpoint: str | Path, out: str | Path, name: str | None 
     )
     if state.get("pose_convention"):  # the convention the training data's keypoints were drawn in
         info.pose = pose_convention_from_dict(state["pose_convention"])
-    info.trained_size = (crop, crop) if crop else tuple(state["data_size"])
+    info.trained_size = tuple(state["data_size"])  # the frames it was trained on (crops of them keep their scale)
     if model.style_dim:
         root = data_root or state.get("dataset_root") or cfg.data.root
         dataset = select(open_dataset(root), cfg.data.sequences, cfg.data.holdout, cfg.data.frames)

@@ -57,7 +57,6 @@ def _train(args: argparse.Namespace) -> int:
 
     import torch
 
-    from neurender.training.dataset import DatasetError
     from neurender.training.run import train
     from neurender.training.train_config import load_train_config, with_changes
 
@@ -73,7 +72,7 @@ def _train(args: argparse.Namespace) -> int:
         cfg = with_changes(cfg, schedule={"minutes": args.minutes})
     try:
         trainer = train(cfg, resume=args.resume, device=args.device)
-    except (DatasetError, FileNotFoundError) as err:
+    except (FileNotFoundError, ValueError) as err:  # data or config that cannot be trained on (DatasetError too)
         raise UserError(str(err)) from None
     if trainer.dist.is_main:
         print(f"trained {cfg.name}: {trainer.position.iteration} iterations, {trainer.position.g_steps} generator updates, "
@@ -97,8 +96,6 @@ def _export(args: argparse.Namespace) -> int:
 
 def _evaluate(args: argparse.Namespace) -> int:
     from neurender.cli import UserError
-    from neurender.proto.bundle import BundleError
-    from neurender.training.dataset import DatasetError
     from neurender.training.evaluate import EvalOptions, evaluate
 
     frames = None
@@ -112,7 +109,7 @@ def _evaluate(args: argparse.Namespace) -> int:
                           max_frames=args.max_frames, lpips=args.lpips, fid=args.fid, threads=args.threads)
     try:
         report = evaluate(args.bundle, args.dataset, args.out, options)
-    except (BundleError, DatasetError, FileNotFoundError, ValueError) as err:
+    except (FileNotFoundError, ValueError) as err:  # BundleError and DatasetError are ValueErrors
         raise UserError(str(err)) from None
     print(json.dumps(report["overall"], indent=2))
     print(f"report: {Path(args.out) / 'report.json'}; contact sheet: {Path(args.out) / 'contact_sheet.png'}")

@@ -106,6 +106,7 @@ class Trainer:
         self.colours = palette([(c.id, c.color) for c in dataset.meta.classes], self.model_cfg.num_classes)
         self.pose_convention = pose_convention(dataset.meta) if self.model_cfg.modality == "pose" else None
         self._phase_key: tuple[int, int] | None = None
+        self._logged_phase: tuple | None = None
         self._ddp: dict[str, Any] = {}
         self.writer = None
         self.out_dir = Path(cfg.log.dir)
@@ -147,6 +148,10 @@ class Trainer:
 
     def _apply_phase(self, phase: Phase) -> None:
         """Freeze what the phase freezes and (re)wrap the trainable modules for DDP when that changes."""
+        if (phase.active_scales, phase.frozen_scales, phase.clip_length, phase.single_frame) != self._logged_phase:
+            self._logged_phase = (phase.active_scales, phase.frozen_scales, phase.clip_length, phase.single_frame)
+            log.info("epoch %d: %d active scale(s), %d frozen; clip length %d%s", phase.epoch, phase.active_scales,
+                     phase.frozen_scales, phase.clip_length, ", single-frame warm-up" if phase.single_frame else "")
         key = (phase.active_scales, phase.frozen_scales)
         if key == self._phase_key:
             return
@@ -159,8 +164,6 @@ class Trainer:
                 self._ddp["dv"] = DDP(self.d_video, find_unused_parameters=True)
         else:
             self._ddp = {"g": self.synthesis, "di": self.d_image, "dv": self.d_video}
-        log.info("phase: %d active scale(s), %d frozen; clip length %d%s", phase.active_scales, phase.frozen_scales,
-                 phase.clip_length, ", single-frame warm-up" if phase.single_frame else "")
 
     def _set_lr(self, phase: Phase) -> None:
         for group, name in ((self.g_optimizer, "g"), (self.d_optimizer, "d")):
@@ -384,19 +387,21 @@ class Trainer:
     # ---- the run ----
 
     def _batches(self, clips: ClipDataset, start_iteration: int) -> Iterator[list[dict[str, torch.Tensor]]]:
-        """This rank's micro-batches for each iteration of the epoch from `start_iteration` on."""
+        """This rank's micro-batches for each iteration of the epoch from `start_iteration` on (one DataLoader
+        per epoch; its workers, if any, read ahead)."""
         cfg = self.cfg
-        loader_kwargs = {"num_workers": cfg.data.workers, "collate_fn": torch.utils.data.default_collate}
-        iteration = start_iteration
+
+        def groups() -> Iterator[list[int]]:
+            iteration = start_iteration
+            while True:
+                yield from micro_batch_indices(cfg.seed, clips.epoch, iteration, len(clips), cfg.data.batch_size,
+                                               cfg.optim.accumulate, self.dist.rank, self.dist.world_size)
+                iteration += 1
+
+        loader = iter(torch.utils.data.DataLoader(clips, batch_sampler=groups(), num_workers=cfg.data.workers,
+                                                  collate_fn=torch.utils.data.default_collate))
         while True:
-            groups = micro_batch_indices(cfg.seed, clips.epoch, iteration, len(clips), cfg.data.batch_size,
-                                         cfg.optim.accumulate, self.dist.rank, self.dist.world_size)
-            if cfg.data.workers:
-                loader = torch.utils.data.DataLoader(clips, batch_sampler=groups, **loader_kwargs)
-                yield list(loader)
-            else:
-                yield [torch.utils.data.default_collate([clips[i] for i in g]) for g in groups]
-            iteration += 1
+            yield [next(loader) for _ in range(cfg.optim.accumulate)]
 
     def fit(self) -> None:
         cfg = self.cfg
