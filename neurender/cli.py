@@ -15,6 +15,7 @@ import sys
 # One line per package that contributes subcommands.
 COMMAND_MODULES: tuple[str, ...] = (
     "neurender.demo",
+    "neurender.dance",
     "neurender.server.commands",
     "neurender.engine_plugin.client_commands",
     "neurender.retarget.commands",
