@@ -22,10 +22,14 @@ import time
 from collections import deque
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from neurender.cli import UserError, parse_size
+
+if TYPE_CHECKING:
+    from neurender.retarget.pipeline import Options
 
 MODELS_DIR = Path(__file__).resolve().parent / "models"
 DEFAULT_MODEL = "pose-body"
@@ -64,6 +68,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--frames", type=int, default=0, help="render at most this many frames (default 0: the whole motion)")
     p.add_argument("--yaw", type=float, default=0.0, help="turn the camera about the performer by this many degrees")
     p.add_argument("--smooth", choices=("none", "median", "one-euro"), default="none", help="temporal smoothing of the keypoints")
+    p.add_argument("--map", type=Path, help="joint map YAML for a motion skeleton that is not CMU, Mixamo, DeepMimic or SMPL-X")
+    p.add_argument("--target-map", type=Path, help="joint map YAML for the target's skeleton, likewise")
+    p.add_argument("--smplx-model", type=Path, help="SMPL-X model file or folder (for .npz clips; not shipped)")
+    p.add_argument("--pose-env", type=Path, help="MediaPipe environment, for video motions or targets (see `neurender pose-env`)")
     p.add_argument("--in-flight", type=int, default=4, help="frames sent ahead of the results (default 4)")
     p.add_argument("--token-file", type=Path, help="file with the server's bearer token (with --server)")
     p.add_argument("--root-cert", type=Path, help="PEM CA certificate: connect to --server with TLS")
@@ -74,10 +82,18 @@ def run(args: argparse.Namespace) -> int:
     if args.frames < 0 or args.fps <= 0 or args.in_flight < 1:
         raise UserError(f"--frames must be >= 0, --fps positive and --in-flight >= 1 (got {args.frames}, {args.fps}, "
                         f"{args.in_flight})")
+    from neurender.retarget.canonical import SkeletonMapError, load_joint_map
+    from neurender.retarget.pipeline import Options
+
     token = args.token_file.read_text().strip() if args.token_file else None
     roots = args.root_cert.read_bytes() if args.root_cert else None
+    try:
+        options = Options(load_joint_map(args.map) if args.map else None,
+                          load_joint_map(args.target_map) if args.target_map else None, args.smplx_model, args.pose_env)
+    except (SkeletonMapError, FileNotFoundError, ValueError) as err:
+        raise UserError(str(err)) from None
     summary = run_dance(args.motion, args.target, args.out, args.model, args.server, args.size, args.fps, args.frames,
-                        args.yaw, args.smooth, args.in_flight, token, roots)
+                        args.yaw, args.smooth, args.in_flight, token, roots, options)
     print(f"{args.out}/dance.mp4, contact_sheet.png, frames/ ({summary.frames} frames at {summary.size[0]}x{summary.size[1]}, "
           f"{summary.fps:g} fps, model {summary.model})")
     print(f"server step {summary.server_inference_ms:.1f} ms/frame | round trip {summary.round_trip_ms:.1f} ms/frame | "
@@ -105,8 +121,9 @@ def _pose_convention(description, where: str):  # -> model_pb2.PoseConvention
 def run_dance(motion: Path, target: Path, out: Path, model: str = DEFAULT_MODEL, server: str | None = None,
               size: tuple[int, int] | None = None, fps: float = 30.0, frames: int = 0, yaw_deg: float = 0.0,
               smoothing: str = "none", in_flight: int = 4, token: str | None = None,
-              root_certificates: bytes | None = None) -> DanceSummary:
-    """Retarget, draw, render through a server and write the files listed in the module docstring."""
+              root_certificates: bytes | None = None, options: Options | None = None) -> DanceSummary:
+    """Retarget (with retarget's `options`: joint maps, SMPL-X model, pose environment), draw, render through a
+    server and write the files listed in the module docstring."""
     from neurender.engine_plugin.client import NeurenderError, RenderClient
     from neurender.proto.bundle import BundleError, check_frame_size, read_bundle
     from neurender.retarget.canonical import SkeletonMapError
@@ -136,7 +153,8 @@ def run_dance(motion: Path, target: Path, out: Path, model: str = DEFAULT_MODEL,
             if problem:
                 raise UserError(f"{where}: {problem}")
             try:
-                result = retarget_source(load_source(motion, Options()), load_target(target, Options()), size, fps,
+                options = options or Options()
+                result = retarget_source(load_source(motion, options), load_target(target, options), size, fps,
                                          smoothing, yaw_deg)
             except (MotionFormatError, SkeletonMapError, SmplxModelError, PoseEnvError, FileNotFoundError, ValueError) as err:
                 raise UserError(str(err)) from None
