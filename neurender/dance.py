@@ -131,9 +131,8 @@ def run_dance(motion: Path, target: Path, out: Path, model: str = DEFAULT_MODEL,
     from neurender.retarget.pose_extract import PoseEnvError
     from neurender.retarget.skeleton import MotionFormatError
     from neurender.retarget.smplx_io import SmplxModelError
-    from neurender.server.app import ServerThread
-    from neurender.server.config import ServerConfig
-    from neurender.server.registry import RegistryError, load_registry
+    from neurender.server.app import local_server
+    from neurender.server.registry import RegistryError
 
     bundle_path = _local_bundle(model)
     if bundle_path is None and server is None:
@@ -162,8 +161,7 @@ def run_dance(motion: Path, target: Path, out: Path, model: str = DEFAULT_MODEL,
             if len(keypoints) == 0:
                 raise UserError(f"motion {motion} gives no frames")
             if client is None:
-                config = ServerConfig(address="127.0.0.1:0", metrics_port=None, log_format="text", max_wait_ms=0.0)
-                local = stack.enter_context(ServerThread(load_registry(bundle_path, config), config))
+                local = stack.enter_context(local_server(bundle_path))
                 client = stack.enter_context(RenderClient(local.address))
             with client.session(description.name, size, max_in_flight=in_flight) as session:
                 timings = _stream(session, keypoints, convention, size, result.fps, out, in_flight)

@@ -70,9 +70,8 @@ def run_demo(out: Path, model: Path, frames: int, size: tuple[int, int] | None, 
     from neurender.engine_plugin.stream import colourise, frame_inputs
     from neurender.media import VideoWriter, contact_sheet
     from neurender.proto.bundle import BundleError, read_bundle
-    from neurender.server.app import ServerThread
-    from neurender.server.config import ServerConfig
-    from neurender.server.registry import ModelRegistry, RegistryError, load_registry
+    from neurender.server.app import local_server
+    from neurender.server.registry import RegistryError
 
     if frames < 2:
         raise UserError(f"--frames must be at least 2, got {frames}")
@@ -82,10 +81,8 @@ def run_demo(out: Path, model: Path, frames: int, size: tuple[int, int] | None, 
         raise UserError(f"demo model: {err}") from None
     description = bundle.description
     size = size or (description.trained_height, description.trained_width)
-    models_dir = model.resolve().parent
-    config = ServerConfig(address="127.0.0.1:0", metrics_port=None, log_format="text", max_wait_ms=0.0)
     try:
-        registry: ModelRegistry = load_registry(models_dir, config)
+        server = local_server(model)
     except RegistryError as err:
         raise UserError(str(err)) from None
     scene = street_scene(seed=seed, num_frames=frames)
@@ -98,7 +95,7 @@ def run_demo(out: Path, model: Path, frames: int, size: tuple[int, int] | None, 
     every = max(1, frames // 8)
     start = time.perf_counter()
     try:
-        with ServerThread(registry, config) as server, RenderClient(server.address) as client, \
+        with server, RenderClient(server.address) as client, \
                 client.session(description.name, size) as session, GBufferRenderer(*size) as renderer, \
                 VideoWriter(out / "demo.mp4", fps=scene.fps) as video:
             for t in tqdm(range(frames), desc="demo", unit="frame"):

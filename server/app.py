@@ -193,3 +193,11 @@ class ServerThread:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def local_server(models: str | Path) -> ServerThread:
+    """A private server for one process's own use (the demo, dance transfer): a free 127.0.0.1 port, no metrics
+    port, plain-text logs, and no batching wait (a single client has nobody to batch with). `models` is a bundle
+    folder or a folder of bundles; raises RegistryError when nothing in it can be served."""
+    config = ServerConfig(address="127.0.0.1:0", metrics_port=None, log_format="text", max_wait_ms=0.0)
+    return ServerThread(load_registry(models, config), config)
