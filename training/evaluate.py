@@ -21,7 +21,8 @@ from neurender.training.bundle_runner import BundleRunner
 from neurender.training.dataset import VideoDataset, open_dataset
 from neurender.training.metrics import sequence_metrics
 from neurender.training.subset import select
-from neurender.training.summaries import palette, sheet
+from neurender.media import contact_sheet
+from neurender.training.summaries import palette
 
 log = logging.getLogger(__name__)
 
@@ -178,5 +179,5 @@ def evaluate(bundle: str | Path, dataset: str | Path | VideoDataset, out_dir: st
     }
     (out_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     if rows:
-        cv2.imwrite(str(out_dir / "contact_sheet.png"), cv2.cvtColor(sheet(rows), cv2.COLOR_RGB2BGR))
+        cv2.imwrite(str(out_dir / "contact_sheet.png"), cv2.cvtColor(contact_sheet(rows), cv2.COLOR_RGB2BGR))
     return report

@@ -1,4 +1,4 @@
-"""Pictures of what the model does: label maps in colour, and labels | output | real sheets over time."""
+"""Pictures of what the model does: label maps in colour, and tensors as uint8 images for summaries."""
 
 from __future__ import annotations
 
@@ -33,14 +33,3 @@ def label_image(cfg: GeneratorConfig, encoding: torch.Tensor, colours: np.ndarra
 def to_uint8(image: torch.Tensor) -> np.ndarray:
     """[3, H, W] in [-1, 1] -> uint8 [H, W, 3]."""
     return ((image.detach().float().cpu().clamp(-1, 1) + 1.0) * 127.5).round().to(torch.uint8).permute(1, 2, 0).numpy()
-
-
-def sheet(rows: list[list[np.ndarray]], gap: int = 2) -> np.ndarray:
-    """A grid of equally sized uint8 [H, W, 3] images with white gaps; rows may have different lengths."""
-    h, w = rows[0][0].shape[:2]
-    cols = max(len(r) for r in rows)
-    out = np.full((len(rows) * (h + gap) - gap, cols * (w + gap) - gap, 3), 255, np.uint8)
-    for i, row in enumerate(rows):
-        for j, image in enumerate(row):
-            out[i * (h + gap):i * (h + gap) + h, j * (w + gap):j * (w + gap) + w] = image
-    return out

@@ -38,7 +38,8 @@ from neurender.training.models import EMA, build_image_discriminator, build_synt
 from neurender.training.perceptual import perceptual_loss
 from neurender.training.sampler import micro_batch_indices
 from neurender.training.schedule import Phase, phase_at
-from neurender.training.summaries import label_image, palette, sheet, to_uint8
+from neurender.media import contact_sheet
+from neurender.training.summaries import label_image, palette, to_uint8
 from neurender.training.train_config import TrainConfig
 
 log = logging.getLogger(__name__)
@@ -319,7 +320,9 @@ class Trainer:
         module = self._ddp.get(name)
         return module.no_sync() if isinstance(module, DDP) and not last else contextlib.nullcontext()
 
-    def train_iteration(self, batches: list[dict[str, torch.Tensor]], phase: Phase) -> dict[str, float]:
+    def train_iteration(self, batches: list[dict[str, torch.Tensor]], phase: Phase, deadline: float | None = None) -> dict[str, float]:
+        """One batch of clips, frame by frame; with a `deadline` (time.perf_counter) the clip ends at the first
+        frame boundary past it, so a wall-time budget is kept to about one frame's time."""
         cfg = self.cfg
         levels_down = self.model_cfg.n_scales - phase.active_scales
         clips = [encode_clip(self.model_cfg, b, levels_down, cfg.temporal and not phase.single_frame,
@@ -334,6 +337,8 @@ class Trainer:
         k = len(clips)
         sheet_rows: list[list[np.ndarray]] = []
         for t in range(real_start, length):
+            if deadline is not None and frames and time.perf_counter() >= deadline:
+                break
             self.d_image.requires_grad_(False)
             if self.d_video is not None:
                 self.d_video.requires_grad_(False)
@@ -425,7 +430,8 @@ class Trainer:
                     self._apply_phase(phase)
                     self._set_lr(phase)
                     started = time.perf_counter()
-                    losses = self.train_iteration(next(batches), phase)
+                    deadline = started + cfg.schedule.minutes * 60.0 - self.position.elapsed if cfg.schedule.minutes else None
+                    losses = self.train_iteration(next(batches), phase, deadline)
                     # every rank must agree on the clock, or they would disagree on the phase
                     self.position.elapsed += mean_scalar(self.dist, time.perf_counter() - started)
                     self.position.iteration += 1
@@ -478,7 +484,7 @@ class Trainer:
             self.writer.add_scalar("schedule/active_scales", phase.active_scales, it)
             self.writer.add_scalar("schedule/lr_factor", phase.lr_factor, it)
         if it % self.cfg.log.images_every == 0 and self._last_sheet:
-            self.writer.add_image("labels|output|real", sheet(self._last_sheet), it, dataformats="HWC")
+            self.writer.add_image("labels|output|real", contact_sheet(self._last_sheet), it, dataformats="HWC")
 
     # ---- checkpoints ----
 
