@@ -139,3 +139,13 @@ def test_per_frame_baseline_trains_with_the_same_code(shapes: Path, tmp_path: Pa
     assert not any("flow" in n or "frame_encoder" in n for n, _ in trainer.synthesis.named_parameters())
     assert trainer.position.g_steps == 2  # one update per iteration: clips of one frame
     assert isinstance(trainer.synthesis.generator, Vid2VidGenerator)
+
+
+def test_optimiser_options_ttur_and_amp_only_on_cuda(shapes: Path, tmp_path: Path) -> None:
+    cfg = tiny_train_config(shapes, tmp_path, optim={"lr": 1e-3, "ttur": True, "amp": True})
+    trainer = Trainer(cfg, training_data(cfg), CPU)
+    g, d = trainer.g_optimizer.param_groups[0], trainer.d_optimizer.param_groups[0]
+    assert (g["lr"], d["lr"], g["betas"], d["betas"]) == (5e-4, 2e-3, (0.0, 0.9), (0.0, 0.9))
+    assert trainer.amp is False  # mixed precision is for CUDA; never float16/bfloat16 autocast on a CPU
+    plain = Trainer(tiny_train_config(shapes, tmp_path), training_data(cfg), CPU)
+    assert plain.g_optimizer.param_groups[0]["betas"] == (0.5, 0.999)

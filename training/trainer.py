@@ -430,7 +430,9 @@ class Trainer:
                     self._apply_phase(phase)
                     self._set_lr(phase)
                     started = time.perf_counter()
-                    deadline = started + cfg.schedule.minutes * 60.0 - self.position.elapsed if cfg.schedule.minutes else None
+                    # cut the last clip short at the budget; not under DDP, where ranks must agree frame by frame
+                    budgeted = cfg.schedule.minutes and not self.dist.enabled
+                    deadline = started + cfg.schedule.minutes * 60.0 - self.position.elapsed if budgeted else None
                     losses = self.train_iteration(next(batches), phase, deadline)
                     # every rank must agree on the clock, or they would disagree on the phase
                     self.position.elapsed += mean_scalar(self.dist, time.perf_counter() - started)
