@@ -149,3 +149,13 @@ def test_optimiser_options_ttur_and_amp_only_on_cuda(shapes: Path, tmp_path: Pat
     assert trainer.amp is False  # mixed precision is for CUDA; never float16/bfloat16 autocast on a CPU
     plain = Trainer(tiny_train_config(shapes, tmp_path), training_data(cfg), CPU)
     assert plain.g_optimizer.param_groups[0]["betas"] == (0.5, 0.999)
+
+
+def test_wall_time_budget_drives_the_schedule(shapes: Path, tmp_path: Path) -> None:
+    budget = 3.0
+    cfg = tiny_train_config(shapes, tmp_path, schedule={"minutes": budget / 60, "epochs": 4, "single_frame_epochs": 1,
+                                                        "clip_length": 3, "clip_length_max": 8})
+    trainer = train(cfg)
+    assert budget <= trainer.position.elapsed < budget + 2.0  # the last clip stops at a frame boundary
+    assert trainer.position.epoch == 3  # epochs follow the clock: elapsed / budget * epochs
+    assert trainer.phase().clip_length == 8 and trainer.phase().lr_factor == 0.0  # doubled up to the cap, decayed
