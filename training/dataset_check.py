@@ -66,7 +66,7 @@ def _frames(dirs: list[Path], meta: DatasetMeta | None, problems: list[str]) -> 
         required = ["images"] + ([INPUT_FOLDER[meta.modality]] if meta else [])
         for folder in required:
             if not sequence.files.get(folder):
-                problems.append(f"{d}: no {folder}/ frames ({meta.modality if meta else 'every'} datasets need {' and '.join(required)})")
+                problems.append(f"{d}: no {folder}/ frames ({f'a {meta.modality} dataset' if meta else 'every dataset'} needs {' and '.join(required)})")
         for folder, paths in sequence.files.items():
             stray = sorted(p.name for p in (d / folder).iterdir() if not FRAME_FILE.match(p.name) or p.suffix.lower() not in FOLDERS[folder])
             if stray:
