@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from neurender.engine_plugin.id_pass import IdPass, perspective
+from neurender.engine_plugin.id_pass import IdPass, IdPassOutput, perspective
 from neurender.engine_plugin.scene import Camera, Scene, look_at
 
 os.environ.setdefault("PYOPENGL_PLATFORM", "egl")  # before pyrender (and so OpenGL) is first imported
@@ -63,13 +63,14 @@ def _import_pyrender() -> Any:
 
 @dataclass
 class _Prepared:
-    """A Scene made ready once: its geometry uploaded to the ID pass, lookup tables from object index
-    (0 = background) to class and instance IDs, and (for the shaded pass, built on first use) a pyrender scene."""
+    """A Scene made ready once: its geometry uploaded to the ID pass, every object's pose at frame 0 (row k
+    for object index k; row 0, the background, is the identity), which objects move, whether class IDs fit
+    uint8, and (for the shaded pass, built on first use) a pyrender scene."""
 
     scene: Scene
-    class_lut: np.ndarray
-    instance_lut: np.ndarray
+    poses: np.ndarray
     dynamic: list[int]
+    narrow_classes: bool
     photo_scene: Any = None
     photo_nodes: list[Any] | None = None
     photo_camera: Any = None
@@ -119,19 +120,19 @@ class GBufferRenderer:
     def _prepare(self, scene: Scene) -> _Prepared:
         if self._prepared is not None and self._prepared.scene is scene:
             return self._prepared
-        static, dynamic = [], []
-        class_lut = np.zeros(len(scene.objects) + 1, np.uint16)
-        instance_lut = np.zeros(len(scene.objects) + 1, np.uint16)
+        meshes = []
+        for obj in scene.objects:
+            offsets = np.cumsum([0] + [len(m.vertices) for m in obj.meshes[:-1]])
+            meshes.append((np.concatenate([np.asarray(m.vertices) for m in obj.meshes]),
+                           np.concatenate([np.asarray(m.faces) + o for m, o in zip(obj.meshes, offsets)])))
+        labels = np.array([(o.class_id, o.instance_id) for o in scene.objects], np.uint16).reshape(-1, 2)
+        self._ids.upload(meshes, labels)
+        poses = np.repeat(np.eye(4)[None], len(scene.objects) + 1, axis=0)  # row 0: the background
         for k, obj in enumerate(scene.objects, start=1):
-            corners = np.concatenate([np.asarray(m.vertices, np.float64)[np.asarray(m.faces)].reshape(-1, 3) for m in obj.meshes])
-            if len(obj.poses) == 1:
-                static.append((k, corners @ obj.poses[0][:3, :3].T + obj.poses[0][:3, 3]))
-            else:
-                dynamic.append((k, corners))
-            class_lut[k], instance_lut[k] = obj.class_id, obj.instance_id
-        self._ids.upload(static, dynamic)
+            poses[k] = obj.poses[0]
         self._last = None
-        self._prepared = _Prepared(scene, class_lut, instance_lut, [k for k, _ in dynamic])
+        self._prepared = _Prepared(scene, poses, [k for k, o in enumerate(scene.objects, start=1) if len(o.poses) > 1],
+                                   narrow_classes=int(labels[:, 0].max(initial=0)) < 256)
         return self._prepared
 
     # ---- rendering ----
@@ -151,29 +152,32 @@ class GBufferRenderer:
         p = self._prepare(scene)
         if t > 0 and self._last != (id(scene), t - 1):
             self._draw(p, t - 1, read=False)
-        index, geometry = self._draw(p, t, read=True)
-        surface = index > 0
-        classes = p.class_lut[index]
-        if int(p.class_lut.max()) < 256:
-            classes = classes.astype(np.uint8)
-        depth = geometry[..., 2]
+        out = self._draw(p, t, read=True)
         return GBufferFrame(
             index=t,
-            classes=classes,
-            instances=p.instance_lut[index],
-            depth=np.where(surface, depth, np.float32(np.inf)).astype(np.float16),
-            motion=np.clip(geometry[..., :2], -self._motion_limit, self._motion_limit).astype(np.float16),
-            motion_valid=geometry[..., 3] > 0.5,
-            photo=self._render_photo(p, t, surface) if photo else None,
+            classes=out.classes.astype(np.uint8) if p.narrow_classes else out.classes,
+            instances=out.instances,
+            depth=out.depth,
+            motion=out.motion,
+            motion_valid=out.motion_valid,
+            photo=self._render_photo(p, t, np.isfinite(out.depth)) if photo else None,
         )
 
-    def _draw(self, p: _Prepared, t: int, read: bool) -> tuple[np.ndarray, np.ndarray] | None:
+    def _poses(self, p: _Prepared, t: int) -> np.ndarray:
+        poses = p.poses.copy()
+        for k in p.dynamic:
+            poses[k] = p.scene.objects[k - 1].poses[t]
+        return poses
+
+    def _draw(self, p: _Prepared, t: int, read: bool) -> IdPassOutput | None:
         cam = p.scene.camera
         before = max(t - 1, 0)
-        models = {k: (p.scene.objects[k - 1].pose(t), p.scene.objects[k - 1].pose(before)) for k in p.dynamic}
+        models, previous = self._poses(p, t), self._poses(p, before)
         projection = perspective(cam.yfov, self.width / self.height, cam.znear, cam.zfar)
-        result = self._ids.render(projection, cam.intrinsics(self.height, self.width), np.linalg.inv(cam.poses[t]),
-                                  np.linalg.inv(cam.poses[before]), models, has_previous=t > 0, read=read)
+        camera_from_local = np.linalg.inv(cam.poses[t]) @ models
+        previous_from_current = np.linalg.inv(cam.poses[before]) @ previous @ np.linalg.inv(models) @ cam.poses[t]
+        result = self._ids.render(projection, cam.intrinsics(self.height, self.width), camera_from_local,
+                                  previous_from_current, has_previous=t > 0, motion_limit=self._motion_limit, read=read)
         self._last = (id(p.scene), t)
         return result
 

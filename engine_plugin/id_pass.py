@@ -1,114 +1,157 @@
-"""The G-buffer's geometry pass in plain OpenGL 3.3: object index, view depth and backward motion in one draw.
+"""The G-buffer's geometry passes in plain OpenGL 3.3: class and instance IDs, view depth, backward motion.
 
 Why not pyrender's SEG mode: it issues a few dozen Python OpenGL calls per mesh primitive, which made the
-demo street (about 200 primitives) cost over 100 ms per frame on llvmpipe, most of it Python. Here all
-static geometry is one vertex buffer drawn once, and each moving object is one draw with two matrices, so a
-frame is a handful of calls. The output is still exact: integer object indices in an R32UI target (no
-blending, no multisampling), view depth and motion in a float target.
+demo street (about 200 primitives) cost over 100 ms per frame on llvmpipe, most of it Python. Here a frame
+is two draws and five reads:
 
-Per fragment the shader writes (motion x, motion y, view depth, visible in frame t-1): each vertex is
-carried through both frames' model and view matrices, and the interpolated previous-camera position is
-projected with the same pinhole as the current frame. Interpolating that position across a triangle is
-exact because it is an affine function of the object-local position, which the rasteriser interpolates
-perspective-correctly. Background pixels are a full-screen triangle drawn first: directions at infinity,
-moved by the camera rotation alone. Visibility compares the point's depth in frame t-1 with frame t-1's
-depth target, kept as a texture from the previous draw.
+1. Surface pass: every object's triangles in one indexed draw (geometry uploaded once, in each object's
+   local space; per-frame object transforms come from a small texture indexed by the vertex's object
+   index). The cheapest fragment shader possible writes (object index, view depth) into an RG32UI target:
+   exact integers, no blending, no multisampling. Most fragments drawn are later hidden, so keeping this
+   shader trivial is what makes the pass cheap on a software rasteriser.
+2. Resolve pass: one full-screen triangle, run once per pixel. It looks up the pixel's class and instance
+   IDs, rebuilds its 3D point from the view depth and the pixel's ray, carries it back to frame t-1's camera
+   through its object's transform (background pixels are directions at infinity, moved by the camera
+   rotation alone), projects it with the same pinhole and tests visibility against frame t-1's surface
+   target. It writes each pass in its final type (uint16 IDs, float16 depth and motion, uint8 visibility),
+   so the reads are plain copies.
+
+Both passes draw with the projection's Y flipped, so target row 0 is the image's top row and the reads come
+out top to bottom without a flip.
 """
 
 from __future__ import annotations
 
 import ctypes
 import os
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 os.environ.setdefault("PYOPENGL_PLATFORM", "egl")  # before OpenGL is first imported
 
-_VERTEX = """
+_SURFACE_VERTEX = """
 #version 330 core
 layout(location = 0) in vec3 position;
 layout(location = 1) in uint object_index;
-uniform int sky;  // 1: the full-screen sky triangle, given in clip space
-uniform mat4 model;
-uniform mat4 prev_model;
-uniform mat4 view;
-uniform mat4 prev_view;
+uniform sampler2D transforms;  // row k: texels 0..2 are the rows of camera(t)-from-local of object k
 uniform mat4 projection;
 flat out uint v_index;
-out vec3 v_prev;
 out float v_depth;
 void main() {
+    int k = int(object_index);
+    vec4 p = vec4(position, 1.0);
+    vec3 c = vec3(dot(texelFetch(transforms, ivec2(0, k), 0), p), dot(texelFetch(transforms, ivec2(1, k), 0), p),
+                  dot(texelFetch(transforms, ivec2(2, k), 0), p));
     v_index = object_index;
-    if (sky == 1) {
-        gl_Position = vec4(position.xy, 0.0, 1.0);
-        v_prev = vec3(0.0);
-        v_depth = 0.0;
-        return;
-    }
-    vec4 p = view * model * vec4(position, 1.0);
-    v_prev = (prev_view * prev_model * vec4(position, 1.0)).xyz;
-    v_depth = -p.z;
-    gl_Position = projection * p;
+    v_depth = -c.z;
+    gl_Position = projection * vec4(c, 1.0);
 }
 """
 
-_FRAGMENT = """
+_SURFACE_FRAGMENT = """
 #version 330 core
 flat in uint v_index;
-in vec3 v_prev;
 in float v_depth;
-uniform int sky;
+layout(location = 0) out uvec2 out_surface;  // object index, view depth (float bits); (0, 0) is the background
+void main() {
+    out_surface = uvec2(v_index, floatBitsToUint(v_depth));
+}
+"""
+
+_RESOLVE_VERTEX = """
+#version 330 core
+void main() {  // one triangle covering the viewport
+    gl_Position = vec4(gl_VertexID == 1 ? 3.0 : -1.0, gl_VertexID == 2 ? 3.0 : -1.0, 0.0, 1.0);
+}
+"""
+
+_RESOLVE_FRAGMENT = """
+#version 330 core
+uniform usampler2D surface;   // frame t's surface target, rows top to bottom
+uniform usampler2D previous;  // frame t-1's
+uniform sampler2D transforms; // row k: texels 3..5 are the rows of camera(t-1)-from-camera(t) through object k
+uniform usampler2D labels;    // row k: (class ID, instance ID) of object k
 uniform int has_previous;
 uniform vec4 intrinsics;  // fx, fy, cx, cy in pixels, rows top to bottom
-uniform vec2 size;        // width, height
-uniform mat3 sky_rotation;  // camera(t) -> camera(t-1) rotation, for directions at infinity
 uniform float tolerance;
-uniform sampler2D previous;  // the previous frame's geometry target: .z is its view depth (0 = background)
-layout(location = 0) out uint out_index;
-layout(location = 1) out vec4 out_geometry;  // motion x, motion y (px, rows down), view depth, visible before
+uniform float motion_limit;
+layout(location = 0) out uint out_class;
+layout(location = 1) out uint out_instance;
+layout(location = 2) out float out_depth;
+layout(location = 3) out vec2 out_motion;  // pixels, (x, rows down)
+layout(location = 4) out uint out_valid;
 
-float depth_at(ivec2 q) {
-    return texelFetch(previous, clamp(q, ivec2(0), ivec2(size) - 1), 0).z;
+float depth_at(ivec2 q) {  // frame t-1's view depth, 0 on the background
+    return uintBitsToFloat(texelFetch(previous, clamp(q, ivec2(0), textureSize(previous, 0) - 1), 0).y);
 }
 
-// Was a point at `there` (pixels, rows down) and view depth z (0: at infinity) visible in frame t-1?
+// Was a point at `there` (pixels) and view depth z (0: at infinity) visible in frame t-1?
 // Surfaces: z must match frame t-1's depth there, interpolated bilinearly in 1/depth (exact on planes, since
 // 1/depth is affine in screen space on a plane); next to a depth edge the interpolation mixes the two
 // surfaces and the test fails, which is what we want there. The sky: the nearest texel was background.
-float visible(vec2 there, float z) {
-    if (there.x < 0.0 || there.y < 0.0 || there.x >= size.x || there.y >= size.y) return 0.0;
-    float gy = size.y - there.y;  // textures count rows bottom-up
-    if (z == 0.0) return depth_at(ivec2(floor(there.x), floor(gy))) == 0.0 ? 1.0 : 0.0;
-    vec2 f = vec2(there.x - 0.5, gy - 0.5);
+bool visible(vec2 there, float z) {
+    vec2 size = vec2(textureSize(previous, 0));
+    if (there.x < 0.0 || there.y < 0.0 || there.x >= size.x || there.y >= size.y) return false;
+    if (z == 0.0) return depth_at(ivec2(floor(there))) == 0.0;
+    vec2 f = there - 0.5;
     ivec2 q = ivec2(floor(f));
     vec2 w = f - vec2(q);
     vec4 d = vec4(depth_at(q), depth_at(q + ivec2(1, 0)), depth_at(q + ivec2(0, 1)), depth_at(q + ivec2(1, 1)));
     vec4 inv = vec4(greaterThan(d, vec4(0.0))) / max(d, vec4(1e-30));  // background: 1/inf = 0
     float i = mix(mix(inv.x, inv.y, w.x), mix(inv.z, inv.w, w.x), w.y);
-    if (i <= 0.0) return 0.0;
-    return abs(z - 1.0 / i) <= tolerance * z ? 1.0 : 0.0;
+    return i > 0.0 && abs(z - 1.0 / i) <= tolerance * z;
+}
+
+// The float16 targets' conversion truncates on llvmpipe; rounding to the nearest float16 first (ties to even,
+// overflow to infinity, as numpy's astype) makes the stored value the correctly rounded one.
+float nearest_half(float x) {
+    float a = abs(x);
+    if (a >= 65520.0) return sign(x) * uintBitsToFloat(0x7f800000u);
+    if (a < 6.103515625e-05) return roundEven(x * 16777216.0) / 16777216.0;  // float16 subnormals: steps of 2^-24
+    uint b = floatBitsToUint(x);
+    return uintBitsToFloat((b + 0xfffu + ((b >> 13) & 1u)) & ~0x1fffu);
 }
 
 void main() {
-    out_index = v_index;
-    vec2 here = vec2(gl_FragCoord.x, size.y - gl_FragCoord.y);
-    vec3 p = v_prev;
-    if (sky == 1) {
-        p = sky_rotation * vec3((here.x - intrinsics.z) / intrinsics.x, -(here.y - intrinsics.w) / intrinsics.y, -1.0);
-    }
-    float z = -p.z;
+    ivec2 pixel = ivec2(gl_FragCoord.xy);
+    uvec2 s = texelFetch(surface, pixel, 0).xy;
+    int k = int(s.x);
+    float depth = uintBitsToFloat(s.y);
+    uvec2 label = texelFetch(labels, ivec2(0, k), 0).xy;
+    out_class = label.x;
+    out_instance = label.y;
+    out_depth = k == 0 ? uintBitsToFloat(0x7f800000u) : nearest_half(depth);  // +inf on the background
     vec2 motion = vec2(0.0);
-    float valid = 0.0;
-    if (has_previous == 1 && z > 1e-6) {
-        vec2 there = vec2(intrinsics.z + intrinsics.x * p.x / z, intrinsics.w - intrinsics.y * p.y / z);
-        motion = there - here;
-        valid = visible(there, sky == 1 ? 0.0 : z);
+    bool valid = false;
+    if (has_previous == 1) {
+        vec2 here = gl_FragCoord.xy;  // the pixel's centre
+        vec3 ray = vec3((here.x - intrinsics.z) / intrinsics.x, -(here.y - intrinsics.w) / intrinsics.y, -1.0);
+        vec4 p = k == 0 ? vec4(ray, 0.0) : vec4(ray * depth, 1.0);
+        vec3 q = vec3(dot(texelFetch(transforms, ivec2(3, k), 0), p), dot(texelFetch(transforms, ivec2(4, k), 0), p),
+                      dot(texelFetch(transforms, ivec2(5, k), 0), p));
+        float z = -q.z;
+        if (z > 1e-6) {
+            vec2 there = vec2(intrinsics.z + intrinsics.x * q.x / z, intrinsics.w - intrinsics.y * q.y / z);
+            motion = clamp(there - here, -motion_limit, motion_limit);
+            valid = visible(there, k == 0 ? 0.0 : z);
+        }
     }
-    out_geometry = vec4(motion, v_depth, valid);
+    out_motion = vec2(nearest_half(motion.x), nearest_half(motion.y));
+    out_valid = valid ? 1u : 0u;
 }
 """
 VISIBILITY_TOLERANCE = 0.01  # relative depth difference still counted as the same surface
+
+# The resolve pass's targets: (internal format, read format, read type, numpy dtype, channels).
+_OUTPUTS = {
+    "classes": ("GL_R16UI", "GL_RED_INTEGER", "GL_UNSIGNED_SHORT", np.uint16, 1),
+    "instances": ("GL_R16UI", "GL_RED_INTEGER", "GL_UNSIGNED_SHORT", np.uint16, 1),
+    "depth": ("GL_R16F", "GL_RED", "GL_HALF_FLOAT", np.float16, 1),
+    "motion": ("GL_RG16F", "GL_RG", "GL_HALF_FLOAT", np.float16, 2),
+    "motion_valid": ("GL_R8UI", "GL_RED_INTEGER", "GL_UNSIGNED_BYTE", np.uint8, 1),
+}
 
 
 def perspective(yfov: float, aspect: float, znear: float, zfar: float) -> np.ndarray:
@@ -159,53 +202,92 @@ def release_context() -> None:
         _context = None
 
 
+def _texture(internal: int, width: int, height: int, fmt: int, kind: int, data: np.ndarray | None = None) -> int:
+    from OpenGL import GL
+
+    tex = GL.glGenTextures(1)
+    GL.glBindTexture(GL.GL_TEXTURE_2D, tex)
+    GL.glTexImage2D(GL.GL_TEXTURE_2D, 0, internal, width, height, 0, fmt, kind, data)
+    GL.glTexParameteri(GL.GL_TEXTURE_2D, GL.GL_TEXTURE_MIN_FILTER, GL.GL_NEAREST)
+    GL.glTexParameteri(GL.GL_TEXTURE_2D, GL.GL_TEXTURE_MAG_FILTER, GL.GL_NEAREST)
+    GL.glBindTexture(GL.GL_TEXTURE_2D, 0)
+    return tex
+
+
+def _check_framebuffer(what: str) -> None:
+    from OpenGL import GL
+
+    status = GL.glCheckFramebufferStatus(GL.GL_FRAMEBUFFER)
+    if status != GL.GL_FRAMEBUFFER_COMPLETE:
+        raise RuntimeError(f"the G-buffer's {what} framebuffer is incomplete (status {status:#x})")
+
+
 class Geometry:
-    """Triangles uploaded once: a full-screen sky triangle, a static batch (world space) and one range per
-    moving object (local space); every vertex carries its object's index."""
+    """Every object's triangles, uploaded once in its local space: one vertex buffer (positions and the
+    object index of each vertex, corners shared within an object merged), one index buffer; and the table
+    of each object index's (class ID, instance ID). Object index 0 is the background (no vertices)."""
 
-    SKY = np.array([[-1.0, -1.0, 0.0], [3.0, -1.0, 0.0], [-1.0, 3.0, 0.0]], np.float32)
+    MAX_OBJECTS = 16383  # object indices are rows of 2D textures
 
-    def __init__(self, static: list[tuple[int, np.ndarray]], dynamic: list[tuple[int, np.ndarray]]) -> None:
-        """static: (object index, world-space triangle corners [N*3, 3]); dynamic: (object index, local corners)."""
+    def __init__(self, meshes: list[tuple[np.ndarray, np.ndarray]], labels: np.ndarray) -> None:
+        """meshes: per object (vertices [V, 3], triangles [F, 3] indexing them); labels: [objects, 2] uint16."""
         from OpenGL import GL
 
-        parts = [(0, self.SKY), *static]
-        self.static_count = sum(len(v) for _, v in static)
-        offset = len(self.SKY) + self.static_count
-        self.dynamic_ranges = []
-        for index, corners in dynamic:
-            self.dynamic_ranges.append((index, offset, len(corners)))
-            parts.append((index, corners))
-            offset += len(corners)
-        positions = np.concatenate([c for _, c in parts]).astype(np.float32)
-        indices = np.concatenate([np.full(len(c), i, np.uint32) for i, c in parts])
+        if len(meshes) > self.MAX_OBJECTS:
+            raise ValueError(f"{len(meshes)} objects: the G-buffer renderer draws at most {self.MAX_OBJECTS}")
+        positions, indices, triangles, offset = [], [], [], 0
+        for k, (vertices, faces) in enumerate(meshes, start=1):
+            unique, inverse = np.unique(np.asarray(vertices, np.float32), axis=0, return_inverse=True)
+            positions.append(unique)
+            indices.append(np.full(len(unique), k, np.uint32))
+            triangles.append(inverse.reshape(-1)[np.asarray(faces)] + offset)
+            offset += len(unique)
+        self.count = sum(t.size for t in triangles)
+        self.objects = len(meshes) + 1
         self.vao = GL.glGenVertexArrays(1)
         GL.glBindVertexArray(self.vao)
-        self.buffers = GL.glGenBuffers(2)
-        GL.glBindBuffer(GL.GL_ARRAY_BUFFER, self.buffers[0])
-        GL.glBufferData(GL.GL_ARRAY_BUFFER, positions.nbytes, positions, GL.GL_STATIC_DRAW)
-        GL.glEnableVertexAttribArray(0)
-        GL.glVertexAttribPointer(0, 3, GL.GL_FLOAT, GL.GL_FALSE, 0, ctypes.c_void_p(0))
-        GL.glBindBuffer(GL.GL_ARRAY_BUFFER, self.buffers[1])
-        GL.glBufferData(GL.GL_ARRAY_BUFFER, indices.nbytes, indices, GL.GL_STATIC_DRAW)
-        GL.glEnableVertexAttribArray(1)
-        GL.glVertexAttribIPointer(1, 1, GL.GL_UNSIGNED_INT, 0, ctypes.c_void_p(0))
+        self.buffers = GL.glGenBuffers(3)
+        for buffer, target, data in zip(self.buffers, (GL.GL_ARRAY_BUFFER, GL.GL_ARRAY_BUFFER, GL.GL_ELEMENT_ARRAY_BUFFER),
+                                        (positions, indices, triangles)):
+            array = np.ascontiguousarray(np.concatenate(data) if data else np.zeros(0), dtype=np.float32 if data is positions else np.uint32)
+            GL.glBindBuffer(target, buffer)
+            GL.glBufferData(target, max(array.nbytes, 4), array if array.size else None, GL.GL_STATIC_DRAW)
+            if buffer == self.buffers[0]:
+                GL.glEnableVertexAttribArray(0)
+                GL.glVertexAttribPointer(0, 3, GL.GL_FLOAT, GL.GL_FALSE, 0, ctypes.c_void_p(0))
+            elif buffer == self.buffers[1]:
+                GL.glEnableVertexAttribArray(1)
+                GL.glVertexAttribIPointer(1, 1, GL.GL_UNSIGNED_INT, 0, ctypes.c_void_p(0))
         GL.glBindVertexArray(0)
+        table = np.zeros((self.objects, 2), np.uint16)
+        table[1:] = labels
+        self.labels = _texture(GL.GL_RG16UI, 1, self.objects, GL.GL_RG_INTEGER, GL.GL_UNSIGNED_SHORT, table)
+        self.transforms = _texture(GL.GL_RGBA32F, 6, self.objects, GL.GL_RGBA, GL.GL_FLOAT)
 
     def delete(self) -> None:
         from OpenGL import GL
 
-        GL.glDeleteBuffers(2, self.buffers)
+        GL.glDeleteBuffers(3, self.buffers)
         GL.glDeleteVertexArrays(1, [self.vao])
+        GL.glDeleteTextures(2, [self.labels, self.transforms])
+
+
+@dataclass
+class IdPassOutput:
+    """One frame's passes, rows top to bottom; see gbuffer.GBufferFrame for their meaning."""
+
+    classes: np.ndarray  # uint16 [H, W]
+    instances: np.ndarray  # uint16 [H, W]
+    depth: np.ndarray  # float16 [H, W], +inf on the background
+    motion: np.ndarray  # float16 [H, W, 2]
+    motion_valid: np.ndarray  # bool [H, W]
 
 
 class IdPass:
-    """Renders (object index uint32 [H,W], geometry float32 [H,W,4]) for given matrices; rows top to bottom.
+    """Renders the geometry passes of uploaded objects for given per-object transforms.
 
-    geometry channels: backward motion x, y (px), view depth (0 where nothing was drawn), 1.0 where the point
-    was visible in the previous frame. Index 0 is the background. The previous frame is whatever the last
-    render() drew (its geometry target stays as a texture): pass has_previous=True only when that was the
-    frame t-1 of the same scene; the caller keeps track."""
+    The previous frame is whatever the last render() drew (its surface target is kept): pass
+    has_previous=True only when that was frame t-1 of the same objects; the caller keeps track."""
 
     def __init__(self, height: int, width: int) -> None:
         from OpenGL import GL
@@ -213,109 +295,124 @@ class IdPass:
 
         self.height, self.width = height, width
         self.platform = acquire_context()
-        self.program = shaders.compileProgram(
-            shaders.compileShader(_VERTEX, GL.GL_VERTEX_SHADER), shaders.compileShader(_FRAGMENT, GL.GL_FRAGMENT_SHADER)
-        )
-        names = ("sky", "has_previous", "model", "prev_model", "view", "prev_view", "projection", "intrinsics",
-                 "size", "sky_rotation", "tolerance", "previous")
-        self.uniforms = {n: GL.glGetUniformLocation(self.program, n) for n in names}
-        self.fbo = GL.glGenFramebuffers(1)
-        GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, self.fbo)
-        self.renderbuffers = GL.glGenRenderbuffers(2)
-        for rb, fmt, attachment in zip(self.renderbuffers, (GL.GL_R32UI, GL.GL_DEPTH_COMPONENT32F),
-                                       (GL.GL_COLOR_ATTACHMENT0, GL.GL_DEPTH_ATTACHMENT)):
+
+        def program(vertex: str, fragment: str, names: tuple[str, ...]) -> tuple[int, dict[str, int]]:
+            p = shaders.compileProgram(shaders.compileShader(vertex, GL.GL_VERTEX_SHADER),
+                                       shaders.compileShader(fragment, GL.GL_FRAGMENT_SHADER))
+            return p, {n: GL.glGetUniformLocation(p, n) for n in names}
+
+        self.surface_program, self.surface_uniforms = program(_SURFACE_VERTEX, _SURFACE_FRAGMENT, ("transforms", "projection"))
+        self.resolve_program, self.resolve_uniforms = program(
+            _RESOLVE_VERTEX, _RESOLVE_FRAGMENT,
+            ("surface", "previous", "transforms", "labels", "has_previous", "intrinsics", "tolerance", "motion_limit"))
+        self.empty_vao = GL.glGenVertexArrays(1)  # the resolve triangle has no vertex attributes
+        # Surface targets: [0] is drawn into, [1] holds the previous frame; each has its framebuffer.
+        self.depth_buffer = GL.glGenRenderbuffers(1)
+        GL.glBindRenderbuffer(GL.GL_RENDERBUFFER, self.depth_buffer)
+        GL.glRenderbufferStorage(GL.GL_RENDERBUFFER, GL.GL_DEPTH_COMPONENT32F, width, height)
+        self.surfaces = [_texture(GL.GL_RG32UI, width, height, GL.GL_RG_INTEGER, GL.GL_UNSIGNED_INT) for _ in range(2)]
+        self.surface_fbos = list(GL.glGenFramebuffers(2))
+        for fbo, tex in zip(self.surface_fbos, self.surfaces):
+            GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, fbo)
+            GL.glFramebufferTexture2D(GL.GL_FRAMEBUFFER, GL.GL_COLOR_ATTACHMENT0, GL.GL_TEXTURE_2D, tex, 0)
+            GL.glFramebufferRenderbuffer(GL.GL_FRAMEBUFFER, GL.GL_DEPTH_ATTACHMENT, GL.GL_RENDERBUFFER, self.depth_buffer)
+            _check_framebuffer("surface")
+        self.resolve_fbo = GL.glGenFramebuffers(1)
+        GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, self.resolve_fbo)
+        self.outputs = list(GL.glGenRenderbuffers(len(_OUTPUTS)))
+        for i, (rb, (internal, *_)) in enumerate(zip(self.outputs, _OUTPUTS.values())):
             GL.glBindRenderbuffer(GL.GL_RENDERBUFFER, rb)
-            GL.glRenderbufferStorage(GL.GL_RENDERBUFFER, fmt, width, height)
-            GL.glFramebufferRenderbuffer(GL.GL_FRAMEBUFFER, attachment, GL.GL_RENDERBUFFER, rb)
-        self.textures = list(GL.glGenTextures(2))  # geometry targets: [0] is drawn into, [1] holds the previous frame
-        for tex in self.textures:
-            GL.glBindTexture(GL.GL_TEXTURE_2D, tex)
-            GL.glTexImage2D(GL.GL_TEXTURE_2D, 0, GL.GL_RGBA32F, width, height, 0, GL.GL_RGBA, GL.GL_FLOAT, None)
-            GL.glTexParameteri(GL.GL_TEXTURE_2D, GL.GL_TEXTURE_MIN_FILTER, GL.GL_NEAREST)
-            GL.glTexParameteri(GL.GL_TEXTURE_2D, GL.GL_TEXTURE_MAG_FILTER, GL.GL_NEAREST)
-        GL.glBindTexture(GL.GL_TEXTURE_2D, 0)
-        GL.glFramebufferTexture2D(GL.GL_FRAMEBUFFER, GL.GL_COLOR_ATTACHMENT1, GL.GL_TEXTURE_2D, self.textures[0], 0)
-        status = GL.glCheckFramebufferStatus(GL.GL_FRAMEBUFFER)
-        if status != GL.GL_FRAMEBUFFER_COMPLETE:
-            raise RuntimeError(f"the G-buffer framebuffer is incomplete (status {status:#x})")
+            GL.glRenderbufferStorage(GL.GL_RENDERBUFFER, getattr(GL, internal), width, height)
+            GL.glFramebufferRenderbuffer(GL.GL_FRAMEBUFFER, GL.GL_COLOR_ATTACHMENT0 + i, GL.GL_RENDERBUFFER, rb)
+        _check_framebuffer("resolve")
         GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, 0)
         self.geometry: Geometry | None = None
 
-    def upload(self, static: list[tuple[int, np.ndarray]], dynamic: list[tuple[int, np.ndarray]]) -> None:
+    def upload(self, meshes: list[tuple[np.ndarray, np.ndarray]], labels: np.ndarray) -> None:
+        """meshes: per object (local vertices [V, 3], triangles [F, 3]); labels: per object (class, instance)."""
         self.platform.make_current()
         if self.geometry is not None:
             self.geometry.delete()
-        self.geometry = Geometry(static, dynamic)
+        self.geometry = Geometry(meshes, labels)
 
-    def render(self, projection: np.ndarray, intrinsics: tuple[float, float, float, float], view: np.ndarray,
-               prev_view: np.ndarray, models: dict[int, tuple[np.ndarray, np.ndarray]], has_previous: bool,
-               read: bool = True) -> tuple[np.ndarray, np.ndarray] | None:
-        """models: object index -> (model matrix at t, at t-1) for every dynamic object. read=False draws
-        without reading back (to prime the previous-frame target)."""
+    def render(self, projection: np.ndarray, intrinsics: tuple[float, float, float, float], camera_from_local: np.ndarray,
+               previous_from_current: np.ndarray, has_previous: bool, motion_limit: float, read: bool = True) -> IdPassOutput | None:
+        """camera_from_local: [objects + 1, 4, 4], row k the view-from-local transform of object k at frame t
+        (row 0, the background, is unused); previous_from_current: [objects + 1, 4, 4], row k carries a point
+        of object k from frame t's camera space to frame t-1's (row 0: the camera's own motion). Motion is
+        clipped to +-motion_limit pixels. read=False draws the surface pass only (to prime the previous frame)."""
         from OpenGL import GL
 
-        if self.geometry is None:
+        g = self.geometry
+        if g is None:
             raise RuntimeError("upload() the geometry first")
         self.platform.make_current()
-        self.textures.reverse()  # last frame's target becomes `previous`
-        GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, self.fbo)
-        GL.glFramebufferTexture2D(GL.GL_FRAMEBUFFER, GL.GL_COLOR_ATTACHMENT1, GL.GL_TEXTURE_2D, self.textures[0], 0)
-        GL.glDrawBuffers(2, [GL.GL_COLOR_ATTACHMENT0, GL.GL_COLOR_ATTACHMENT1])
-        GL.glActiveTexture(GL.GL_TEXTURE0)
-        GL.glBindTexture(GL.GL_TEXTURE_2D, self.textures[1])
+        rows = np.concatenate([camera_from_local[:, :3], previous_from_current[:, :3]], axis=1)
+        GL.glBindTexture(GL.GL_TEXTURE_2D, g.transforms)
+        GL.glTexSubImage2D(GL.GL_TEXTURE_2D, 0, 0, 0, 6, g.objects, GL.GL_RGBA, GL.GL_FLOAT, np.ascontiguousarray(rows, np.float32))
+        self.surfaces.reverse()  # last frame's target becomes `previous`
+        self.surface_fbos.reverse()
         GL.glViewport(0, 0, self.width, self.height)
         GL.glDisable(GL.GL_MULTISAMPLE)
         GL.glDisable(GL.GL_BLEND)
         GL.glDisable(GL.GL_CULL_FACE)
+        GL.glDepthMask(GL.GL_TRUE)
+
+        GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, self.surface_fbos[0])
+        GL.glDrawBuffers(1, [GL.GL_COLOR_ATTACHMENT0])
+        GL.glClearBufferuiv(GL.GL_COLOR, 0, np.zeros(4, np.uint32))
         GL.glClearBufferfv(GL.GL_DEPTH, 0, np.ones(1, np.float32))
-        GL.glUseProgram(self.program)
-        u = self.uniforms
-
-        def matrix(name: str, m: np.ndarray) -> None:
-            GL.glUniformMatrix4fv(u[name], 1, GL.GL_TRUE, np.ascontiguousarray(m, dtype=np.float32))
-
-        matrix("projection", projection)
-        matrix("view", view)
-        matrix("prev_view", prev_view)
-        rotation = (prev_view @ np.linalg.inv(view))[:3, :3]
-        GL.glUniformMatrix3fv(u["sky_rotation"], 1, GL.GL_TRUE, np.ascontiguousarray(rotation, dtype=np.float32))
-        GL.glUniform4f(u["intrinsics"], *intrinsics)
-        GL.glUniform2f(u["size"], float(self.width), float(self.height))
-        GL.glUniform1f(u["tolerance"], VISIBILITY_TOLERANCE)
-        GL.glUniform1i(u["previous"], 0)
-        GL.glUniform1i(u["has_previous"], int(has_previous))
-        GL.glBindVertexArray(self.geometry.vao)
-        # The sky first, everywhere, without touching the depth buffer; then the objects over it.
-        GL.glDisable(GL.GL_DEPTH_TEST)
-        GL.glUniform1i(u["sky"], 1)
-        GL.glDrawArrays(GL.GL_TRIANGLES, 0, len(Geometry.SKY))
-        GL.glUniform1i(u["sky"], 0)
         GL.glEnable(GL.GL_DEPTH_TEST)
         GL.glDepthFunc(GL.GL_LESS)
-        identity = np.eye(4)
-        matrix("model", identity)
-        matrix("prev_model", identity)
-        if self.geometry.static_count:
-            GL.glDrawArrays(GL.GL_TRIANGLES, len(Geometry.SKY), self.geometry.static_count)
-        for index, first, count in self.geometry.dynamic_ranges:
-            now, before = models[index]
-            matrix("model", now)
-            matrix("prev_model", before)
-            GL.glDrawArrays(GL.GL_TRIANGLES, first, count)
-        GL.glBindVertexArray(0)
-        GL.glUseProgram(0)
-        GL.glBindTexture(GL.GL_TEXTURE_2D, 0)
+        GL.glUseProgram(self.surface_program)
+        flip = np.diag([1.0, -1.0, 1.0, 1.0])  # target row 0 = the image's top row
+        GL.glUniformMatrix4fv(self.surface_uniforms["projection"], 1, GL.GL_TRUE, np.ascontiguousarray(flip @ projection, np.float32))
+        GL.glUniform1i(self.surface_uniforms["transforms"], 0)
+        GL.glActiveTexture(GL.GL_TEXTURE0)
+        GL.glBindTexture(GL.GL_TEXTURE_2D, g.transforms)
+        GL.glBindVertexArray(g.vao)
+        GL.glDrawElements(GL.GL_TRIANGLES, g.count, GL.GL_UNSIGNED_INT, ctypes.c_void_p(0))
         result = None
         if read:
-            GL.glReadBuffer(GL.GL_COLOR_ATTACHMENT0)
-            index_raw = GL.glReadPixels(0, 0, self.width, self.height, GL.GL_RED_INTEGER, GL.GL_UNSIGNED_INT)
-            GL.glReadBuffer(GL.GL_COLOR_ATTACHMENT1)
-            geometry_raw = GL.glReadPixels(0, 0, self.width, self.height, GL.GL_RGBA, GL.GL_FLOAT)
-            index = np.frombuffer(index_raw, np.uint32).reshape(self.height, self.width)[::-1]
-            geometry = np.frombuffer(geometry_raw, np.float32).reshape(self.height, self.width, 4)[::-1]
-            result = index, geometry
+            GL.glDisable(GL.GL_DEPTH_TEST)
+            GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, self.resolve_fbo)
+            GL.glDrawBuffers(len(_OUTPUTS), [GL.GL_COLOR_ATTACHMENT0 + i for i in range(len(_OUTPUTS))])
+            GL.glUseProgram(self.resolve_program)
+            u = self.resolve_uniforms
+            for unit, (name, tex) in enumerate((("transforms", g.transforms), ("surface", self.surfaces[0]),
+                                                ("previous", self.surfaces[1]), ("labels", g.labels))):
+                GL.glActiveTexture(GL.GL_TEXTURE0 + unit)
+                GL.glBindTexture(GL.GL_TEXTURE_2D, tex)
+                GL.glUniform1i(u[name], unit)
+            GL.glUniform1i(u["has_previous"], int(has_previous))
+            GL.glUniform4f(u["intrinsics"], *intrinsics)
+            GL.glUniform1f(u["tolerance"], VISIBILITY_TOLERANCE)
+            GL.glUniform1f(u["motion_limit"], motion_limit)
+            GL.glBindVertexArray(self.empty_vao)
+            GL.glDrawArrays(GL.GL_TRIANGLES, 0, 3)
+            result = self._read()
+            for unit in range(3, -1, -1):
+                GL.glActiveTexture(GL.GL_TEXTURE0 + unit)
+                GL.glBindTexture(GL.GL_TEXTURE_2D, 0)
+        GL.glBindVertexArray(0)
+        GL.glUseProgram(0)
         GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, 0)
         return result
+
+    def _read(self) -> IdPassOutput:
+        """Each resolve target straight into a new array of its final type (no conversion, no flip)."""
+        from OpenGL import GL
+        from OpenGL.raw.GL.VERSION.GL_1_0 import glReadPixels
+
+        GL.glPixelStorei(GL.GL_PACK_ALIGNMENT, 1)
+        arrays = {}
+        for i, (name, (_, fmt, kind, dtype, channels)) in enumerate(_OUTPUTS.items()):
+            array = np.empty((self.height, self.width, channels) if channels > 1 else (self.height, self.width), dtype)
+            GL.glReadBuffer(GL.GL_COLOR_ATTACHMENT0 + i)
+            glReadPixels(0, 0, self.width, self.height, getattr(GL, fmt), getattr(GL, kind), array.ctypes.data_as(ctypes.c_void_p))
+            arrays[name] = array
+        arrays["motion_valid"] = arrays["motion_valid"].view(bool)
+        return IdPassOutput(**arrays)
 
     def delete(self) -> None:
         from OpenGL import GL
@@ -325,12 +422,14 @@ class IdPass:
         self.platform.make_current()
         if self.geometry is not None:
             self.geometry.delete()
-        GL.glDeleteFramebuffers(1, [self.fbo])
-        GL.glDeleteRenderbuffers(2, self.renderbuffers)
-        GL.glDeleteTextures(2, self.textures)
-        GL.glDeleteProgram(self.program)
+        GL.glDeleteFramebuffers(3, [*self.surface_fbos, self.resolve_fbo])
+        GL.glDeleteRenderbuffers(1 + len(self.outputs), [self.depth_buffer, *self.outputs])
+        GL.glDeleteTextures(2, self.surfaces)
+        GL.glDeleteVertexArrays(1, [self.empty_vao])
+        GL.glDeleteProgram(self.surface_program)
+        GL.glDeleteProgram(self.resolve_program)
         self.platform = None
         release_context()
 
 
-__all__ = ["IdPass", "acquire_context", "perspective", "release_context"]
+__all__ = ["IdPass", "IdPassOutput", "acquire_context", "perspective", "release_context"]
