@@ -1,21 +1,32 @@
-"""Generator speed on this machine: parameters, GFLOPs per frame, ms per frame in PyTorch eager and in ONNX
-Runtime (CPU), achieved GFLOP/s, and this machine's fp32 matmul GFLOP/s measured in the same run.
+"""Generator speed on this machine: parameters, GFLOPs per frame, ms per frame in PyTorch eager, in ONNX Runtime
+on the portable bundle graph, and in the server's CPU backend (the graph rewritten for the CPU, one-hot
+convolutions as native table lookups); achieved GFLOP/s, and this machine's fp32 matmul GFLOP/s measured in the
+same run.
 
     python -m neurender.bench.generator_speed [--configs tiny tiny-2scale ...] [--sizes 128 256] [--threads 2]
 
 Prints a table; nothing here is asserted. The whole step is timed (one-hot, pyramid, warp, uint8 I/O).
+"dense GFLOP" is the network's convolution work as eager PyTorch does it (one-hot fed to dense convolutions);
+"run GFLOP" is what the CPU backend actually executes (its convolutions, including the zero taps of its
+space-to-depth heads, plus one addition per lookup tap); the backend's "% peak" is run GFLOP/s over matmul.
 """
 
 from __future__ import annotations
 
 import argparse
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
+import onnx
 import onnxruntime as ort
 import torch
 from torch import nn
 
+from neurender.server.backends import OrtBackend
+from neurender.server.cpu_graph import rewrite_for_cpu
+from neurender.server.onehot_lookup import stacked_labels
 from neurender.training.config import PRESETS
 from neurender.training.generator import Vid2VidGenerator
 from neurender.training.onnx_export import export_step_onnx
@@ -57,6 +68,30 @@ def count_gflops(step: GeneratorStep, inputs: dict[str, torch.Tensor]) -> float:
     return 2 * macs / 1e9
 
 
+def executed_gflops(onnx_bytes: bytes, feed: dict[str, np.ndarray]) -> float:
+    """Convolution FLOPs of the CPU backend's rewritten graph on this input, plus its lookup additions.
+
+    The shapes come from running that graph once with every convolution's input and output exposed."""
+    model, lookups = rewrite_for_cpu(onnx.load_from_string(onnx_bytes))
+    convs = [n for n in model.graph.node if n.op_type in ("Conv", "ConvTranspose")]
+    exposed = sorted({n.input[0] for n in convs} | {n.output[0] for n in convs})
+    model.graph.output.extend(onnx.ValueInfoProto(name=name) for name in exposed)
+    labels = stacked_labels(feed["labels"], feed["prev_labels"], feed["has_history"]) if lookups else None
+    feeds = {**feed, **{lookup.feature_input: lookup(labels) for lookup in lookups}}
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    shapes = dict(zip(exposed, (v.shape for v in session.run(exposed, feeds))))
+    weights = {i.name: list(i.dims) for i in model.graph.initializer}
+    macs = 0
+    for node in convs:
+        w = weights[node.input[1]]
+        if node.op_type == "Conv":  # weight [out, in, kh, kw]
+            macs += int(np.prod(shapes[node.output[0]])) * w[1] * w[2] * w[3]
+        else:  # ConvTranspose, weight [in, out, kh, kw]
+            macs += int(np.prod(shapes[node.input[0]])) * w[1] * w[2] * w[3]
+    adds = sum(labels.shape[0] * labels.shape[2] * labels.shape[3] * lookup.table[..., 0, 0].size * lookup.channels for lookup in lookups)
+    return (2 * macs + adds) / 1e9
+
+
 def time_call(fn, min_runs: int = 3, min_seconds: float = 1.0) -> float:
     """Median seconds per call after a warm-up."""
     fn()
@@ -74,6 +109,7 @@ def ort_session(onnx_bytes: bytes, threads: int) -> ort.InferenceSession:
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     return ort.InferenceSession(onnx_bytes, options, providers=["CPUExecutionProvider"])
 
@@ -89,31 +125,39 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(args.threads)
     peak = matmul_gflops(args.threads)
     print(f"fp32 matmul, {args.threads} threads: {peak:.1f} GFLOP/s (this run)\n")
-    header = f"{'config':<14}{'size':>9}{'params':>10}{'GFLOP':>8}{'eager ms':>10}{'ORT ms':>9}{'ORT/eager':>10}{'ORT GFLOP/s':>12}{'% peak':>8}{'fps':>7}"
+    header = (f"{'config':<14}{'size':>9}{'params':>9}{'dense GFLOP':>12}{'run GFLOP':>10}{'eager ms':>9}{'ORT ms':>8}"
+              f"{'backend ms':>11}{'backend/eager':>14}{'GFLOP/s':>8}{'% peak':>7}{'fps':>6}")
     print(header)
     print("-" * len(header))
-    for name in args.configs:
-        cfg = PRESETS[name]
-        torch.manual_seed(0)
-        generator = Vid2VidGenerator(cfg).eval()
-        step = GeneratorStep(generator)
-        onnx_bytes = export_step_onnx(generator)
-        params = generator.parameter_count()
-        for size in args.sizes:
-            inputs = example_inputs(cfg, batch=1, height=size, width=size)
-            gflop = count_gflops(step, inputs)
-            feed = {n: inputs[n].numpy() for n in input_names(cfg)}
-            eager = onnx_time = float("inf")
-            for _ in range(args.rounds):  # interleaved rounds: a busy moment of a shared machine hits both alike
-                with torch.inference_mode():
-                    eager = min(eager, time_call(lambda: step(**step_arguments(cfg, inputs))))
-                # A live ORT session's idle threads spin on the cores: it exists only while ORT is timed.
-                session = ort_session(onnx_bytes, args.threads)
-                onnx_time = min(onnx_time, time_call(lambda: session.run(None, feed)))
-                del session
-            rate = gflop / onnx_time
-            print(f"{name:<14}{size:>4}x{size:<4}{params / 1e6:>9.2f}M{gflop:>8.2f}{eager * 1e3:>10.1f}{onnx_time * 1e3:>9.1f}"
-                  f"{eager / onnx_time:>9.2f}x{rate:>12.1f}{100 * rate / peak:>7.0f}%{1 / onnx_time:>7.1f}")
+    with tempfile.TemporaryDirectory() as scratch:
+        for name in args.configs:
+            cfg = PRESETS[name]
+            torch.manual_seed(0)
+            generator = Vid2VidGenerator(cfg).eval()
+            step = GeneratorStep(generator)
+            onnx_bytes = export_step_onnx(generator)
+            onnx_path = Path(scratch) / f"{name}.onnx"
+            onnx_path.write_bytes(onnx_bytes)
+            params = generator.parameter_count()
+            for size in args.sizes:
+                inputs = example_inputs(cfg, batch=1, height=size, width=size)
+                feed = {n: inputs[n].numpy() for n in input_names(cfg)}
+                dense, executed = count_gflops(step, inputs), executed_gflops(onnx_bytes, feed)
+                eager = plain = backend_time = float("inf")
+                for _ in range(args.rounds):  # interleaved rounds: a busy moment of a shared machine hits all alike
+                    with torch.inference_mode():
+                        eager = min(eager, time_call(lambda: step(**step_arguments(cfg, inputs))))
+                    # A live ORT session's threads compete for the cores: one exists only while it is timed.
+                    session = ort_session(onnx_bytes, args.threads)
+                    plain = min(plain, time_call(lambda: session.run(None, feed)))
+                    del session
+                    backend = OrtBackend(onnx_path, ("CPUExecutionProvider",), args.threads)
+                    backend_time = min(backend_time, time_call(lambda: backend.run(feed)))
+                    del backend
+                rate = executed / backend_time
+                print(f"{name:<14}{size:>4}x{size:<4}{params / 1e6:>8.2f}M{dense:>12.2f}{executed:>10.2f}{eager * 1e3:>9.1f}"
+                      f"{plain * 1e3:>8.1f}{backend_time * 1e3:>11.1f}{eager / backend_time:>13.2f}x{rate:>8.1f}"
+                      f"{100 * rate / peak:>6.0f}%{1 / backend_time:>6.1f}")
 
 
 if __name__ == "__main__":

@@ -8,11 +8,15 @@ neurender.training; the PyTorch eager backend lives in torch_backend.py and is i
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
+import onnx
 
 from neurender.proto.bundle import Bundle
+from neurender.server.cpu_graph import rewrite_for_cpu
+from neurender.server.onehot_lookup import OneHotConv, stacked_labels
 
 log = logging.getLogger(__name__)
 
@@ -46,11 +50,15 @@ def choose_providers(wanted: tuple[str, ...], available: list[str]) -> list[str]
 
 
 class OrtBackend:
-    """The bundle's generator.onnx on ONNX Runtime with the configured providers and thread budget."""
+    """A step graph on ONNX Runtime with the configured providers and thread budget.
+
+    On the CPU provider, convolutions over one-hot class IDs run as table lookups in a native kernel
+    (onehot_lookup.py) and the session runs the rest of the graph; other providers run the graph as it is.
+    """
 
     name = "onnxruntime"
 
-    def __init__(self, bundle: Bundle, providers: tuple[str, ...], intra_op_threads: int) -> None:
+    def __init__(self, onnx_path: Path, providers: tuple[str, ...], intra_op_threads: int) -> None:
         import onnxruntime as ort
 
         options = ort.SessionOptions()
@@ -60,14 +68,18 @@ class OrtBackend:
         # Idle pool threads sleep instead of spinning: the cores are shared with the event loop, the encoders
         # and the other workers, and spinning measurably slowed a 2-core machine down.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        self.threads = intra_op_threads
+        self.lookups: list[OneHotConv] = []
         candidates = choose_providers(providers, ort.get_available_providers())
         while True:
             try:
-                self.session = ort.InferenceSession(str(bundle.onnx_path), options, providers=candidates)
+                self.session = self._session(ort, onnx_path, options, candidates)
                 break
+            except BackendError:
+                raise
             except Exception as err:  # a provider in the build whose runtime libraries are missing
                 if len(candidates) == 1:
-                    raise BackendError(f"{bundle.onnx_path}: ONNX Runtime cannot load it with {candidates[0]}: {err}") from err
+                    raise BackendError(f"{onnx_path}: ONNX Runtime cannot load it with {candidates[0]}: {err}") from err
                 log.warning("ONNX Runtime: %s failed to start (%s); falling back from it to %s", candidates[0], err, candidates[1],
                             extra={"fields": {"event": "provider_fallback", "missing": [candidates[0]], "using": candidates[1]}})
                 candidates = candidates[1:]
@@ -76,17 +88,31 @@ class OrtBackend:
             log.warning("ONNX Runtime: falling back from %s to %s (the provider did not start)", candidates[0], active[0],
                         extra={"fields": {"event": "provider_fallback", "missing": [candidates[0]], "using": active[0]}})
         self.providers = tuple(active)
-        self.input_names = tuple(i.name for i in self.session.get_inputs())
+        lookup_inputs = {lookup.feature_input for lookup in self.lookups}
+        self.input_names = tuple(i.name for i in self.session.get_inputs() if i.name not in lookup_inputs)
         self._outputs = ["rgb", "next_prev_labels", "next_prev_frames"]
 
+    def _session(self, ort, onnx_path: Path, options, candidates: list[str]):
+        if candidates[0] != "CPUExecutionProvider":
+            self.lookups = []
+            return ort.InferenceSession(str(onnx_path), options, providers=candidates)
+        try:
+            model, self.lookups = rewrite_for_cpu(onnx.load(str(onnx_path)))
+        except (onnx.checker.ValidationError, ValueError) as err:
+            raise BackendError(f"{onnx_path}: the CPU rewrite of this graph failed: {err}") from err
+        return ort.InferenceSession(model.SerializeToString(), options, providers=candidates)
+
     def run(self, feeds: dict[str, np.ndarray]) -> StepOutputs:
+        if self.lookups:
+            labels = stacked_labels(feeds["labels"], feeds["prev_labels"], feeds["has_history"])
+            feeds = {**feeds, **{lookup.feature_input: lookup(labels, self.threads) for lookup in self.lookups}}
         rgb, labels, frames = self.session.run(self._outputs, feeds)
         return rgb, labels, frames
 
 
 def make_backend(bundle: Bundle, backend: str, providers: tuple[str, ...], intra_op_threads: int) -> Backend:
     if backend == "onnxruntime":
-        return OrtBackend(bundle, providers, intra_op_threads)
+        return OrtBackend(bundle.onnx_path, providers, intra_op_threads)
     if backend == "torch":
         from neurender.server.torch_backend import TorchBackend
 

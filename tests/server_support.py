@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Iterator
 
 import numpy as np
-import onnxruntime as ort
 
 from neurender.server.app import ServerThread
+from neurender.server.backends import OrtBackend
 from neurender.server.config import ServerConfig
 from neurender.server.registry import load_registry
 
@@ -34,10 +34,11 @@ def label_sequence(frames: int, height: int, width: int, classes: int = 12, seed
 
 
 class DirectStep:
-    """The bundle's step on ONNX Runtime with the history kept here: what a session must compute."""
+    """The bundle's step on the CPU backend, called directly, with the history kept here: what a session must
+    compute (test_server_cpu_graph checks that backend against the bundle's graph itself)."""
 
     def __init__(self, bundle_dir: Path, history: int = 2) -> None:
-        self.session = ort.InferenceSession(str(bundle_dir / "generator.onnx"), providers=["CPUExecutionProvider"])
+        self.backend = OrtBackend(bundle_dir / "generator.onnx", ("CPUExecutionProvider",), intra_op_threads=2)
         self.history = history
         self.state: tuple[np.ndarray, np.ndarray] | None = None
 
@@ -50,7 +51,7 @@ class DirectStep:
         else:
             prev_labels, prev_frames = self.state
             has_history = np.ones(1, np.uint8)
-        rgb, next_labels, next_frames = self.session.run(None, {
+        rgb, next_labels, next_frames = self.backend.run({
             "labels": labels[None], "prev_labels": prev_labels, "prev_frames": prev_frames, "has_history": has_history})
         self.state = (next_labels, next_frames)
         return rgb[0]

@@ -115,15 +115,16 @@ class ScaleGenerator(nn.Module):
         coarse_features: tuple[torch.Tensor, torch.Tensor | None] | None,
     ) -> tuple[ScaleOutput, tuple[torch.Tensor, torch.Tensor | None]]:
         cfg = self.cfg
-        b, _, _, h, w = labels.shape
+        # Shapes come from each tensor itself, never from the one-hot labels: the CPU serving graph computes the
+        # label encoder's first convolution by table lookup and drops the one-hot tensor altogether.
         current = labels[:, -1]
-        label_in = labels.reshape(b, -1, h, w) if cfg.use_flow else current
+        label_in = labels.flatten(1, 2) if cfg.use_flow else current
         if extras is not None:
             label_in = torch.cat((label_in, extras), dim=1)
         features = self.label_encoder(label_in)
-        history = has_history.view(b, 1, 1, 1)
+        history = has_history.view(-1, 1, 1, 1)
         if cfg.use_flow:
-            features = features + self.frame_encoder(prev_frames.reshape(b, -1, h, w) * history)
+            features = features + self.frame_encoder(prev_frames.flatten(1, 2) * history)
         coarse_image, coarse_flow = coarse_features if coarse_features is not None else (None, None)
         image_features = self.image_decoder(features if coarse_image is None else features + coarse_image)
         hallucinated = torch.tanh(self.image_head(image_features))

@@ -1,0 +1,73 @@
+"""Convolutions over one-hot label maps, computed as the table lookups they are (ONNX Runtime on the CPU).
+
+The step graph one-hot encodes the current and previous class-ID maps and feeds them to a 7x7 convolution: a
+third of the tiny generator's FLOPs, every one of them a multiply by 0 or 1. For one-hot inputs each output
+pixel is just the sum of T*K*K weight vectors picked by the class IDs under the kernel, which the native kernel
+(native/one_hot_conv.c) adds up directly: 147 vector additions per pixel instead of T*C*K*K multiply-adds.
+
+cpu_graph.py turns each such convolution's output into a graph input; `OneHotConv` computes that input from the
+raw class IDs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from neurender.server._one_hot_conv import one_hot_conv
+
+
+@dataclass(frozen=True)
+class OneHotConv:
+    """One convolution over T one-hot maps of C classes, as a lookup table [T, K, K, C + 1, O].
+
+    Row C of every tap is zero: class IDs the model does not know select it, exactly as their all-zero one-hot
+    column contributes nothing to the dense convolution.
+    """
+
+    feature_input: str
+    table: np.ndarray
+    bias: np.ndarray
+
+    @property
+    def frames(self) -> int:
+        return self.table.shape[0]
+
+    @property
+    def classes(self) -> int:
+        return self.table.shape[3] - 1
+
+    @property
+    def channels(self) -> int:
+        return self.table.shape[4]
+
+    @classmethod
+    def from_weight(cls, feature_input: str, weight: np.ndarray, bias: np.ndarray | None, frames: int) -> OneHotConv:
+        """weight [O, T*C, K, K] of a convolution whose input channel t*C + c is frame t's one-hot class c."""
+        out_channels, in_channels, kernel, _ = weight.shape
+        classes = in_channels // frames
+        table = np.zeros((frames, kernel, kernel, classes + 1, out_channels), np.float32)
+        table[:, :, :, :classes] = weight.reshape(out_channels, frames, classes, kernel, kernel).transpose(1, 3, 4, 2, 0)
+        bias = np.zeros(out_channels, np.float32) if bias is None else bias.astype(np.float32)
+        return cls(feature_input, table, np.ascontiguousarray(bias))
+
+    def __call__(self, labels: np.ndarray, threads: int = 1) -> np.ndarray:
+        """labels [B, T, H, W] uint8 or uint16 class IDs, oldest first -> [B, O, H, W] float32."""
+        if labels.dtype not in (np.uint8, np.uint16):
+            raise ValueError(f"one-hot lookup: class IDs must be uint8 or uint16, got {labels.dtype}")
+        if labels.ndim != 4 or labels.shape[1] != self.frames:
+            raise ValueError(f"one-hot lookup: class IDs must be [batch, {self.frames}, height, width], got {list(labels.shape)}")
+        batch, frames, height, width = labels.shape
+        kernel = self.table.shape[1]
+        out = np.empty((batch, self.channels, height, width), np.float32)
+        one_hot_conv(np.ascontiguousarray(labels), self.table, self.bias, out, batch, frames, height, width,
+                     self.classes, kernel, self.channels, labels.dtype.itemsize, threads)
+        return out
+
+
+def stacked_labels(labels: np.ndarray, prev_labels: np.ndarray, has_history: np.ndarray) -> np.ndarray:
+    """The step's label frames [B, L+1, H, W], oldest first: on a first frame the history is the current map."""
+    history = (has_history.reshape(-1, 1, 1, 1) > 0)
+    prev = np.where(history, prev_labels, labels[:, None])
+    return np.concatenate((prev, labels[:, None]), axis=1)

@@ -1,0 +1,123 @@
+"""The CPU backend's graph rewrites and native one-hot lookup: same function as the bundle's graph, less work."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+import torch.nn.functional as F
+
+from neurender.server.backends import OrtBackend
+from neurender.server.cpu_graph import rewrite_for_cpu, space_to_depth_weight
+from neurender.server.onehot_lookup import OneHotConv, stacked_labels
+from neurender.training.config import PRESETS, GeneratorConfig
+from neurender.training.generator import Vid2VidGenerator
+from neurender.training.onnx_export import export_step_onnx
+from neurender.training.step import example_inputs, input_names
+
+CONFIGS = {
+    **{name: PRESETS[name] for name in ["tiny", "tiny-2scale", "tiny-engine", "tiny-pose"]},
+    "uint16-style-fg": GeneratorConfig(ngf=16, n_blocks=2, n_scales=2, num_classes=300, style_dim=3, fg_classes=(5,), use_instances=True),
+}
+OUTPUTS = ["rgb", "next_prev_labels", "next_prev_frames"]
+
+
+def dense_one_hot_conv(labels: np.ndarray, weight: torch.Tensor, bias: torch.Tensor, classes: int) -> np.ndarray:
+    """The reference: one-hot [B, T*C, H, W] (IDs >= C all zero), reflection pad, dense convolution."""
+    ids = torch.from_numpy(labels.astype(np.int64))
+    one_hot = (ids.unsqueeze(2) == torch.arange(classes).view(1, 1, classes, 1, 1)).float().flatten(1, 2)
+    half = weight.shape[2] // 2
+    return F.conv2d(F.pad(one_hot, (half,) * 4, mode="reflect"), weight, bias).numpy()
+
+
+@pytest.mark.parametrize("channels", [8, 16, 32, 64, 12])
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_lookup_equals_dense_convolution(channels: int, dtype) -> None:
+    """Every specialised channel count and the generic one, both ID widths, odd sizes, unknown IDs, bias, batch."""
+    rng = np.random.default_rng(channels)
+    frames, classes, kernel = 3, 11, 7
+    labels = rng.integers(0, classes + 3, (2, frames, 13, 21)).astype(dtype)  # IDs >= classes select nothing
+    weight, bias = torch.randn(channels, frames * classes, kernel, kernel), torch.randn(channels)
+    lookup = OneHotConv.from_weight("x", weight.numpy(), bias.numpy(), frames)
+    for threads in (1, 3):
+        np.testing.assert_allclose(lookup(labels, threads), dense_one_hot_conv(labels, weight, bias, classes), atol=2e-4)
+
+
+def test_lookup_refuses_what_it_cannot_compute() -> None:
+    lookup = OneHotConv.from_weight("x", np.zeros((8, 6, 7, 7), np.float32), None, frames=3)
+    with pytest.raises(ValueError, match=r"\[batch, 3, height, width\]"):
+        lookup(np.zeros((1, 2, 16, 16), np.uint8))
+    with pytest.raises(ValueError, match="uint8 or uint16"):
+        lookup(np.zeros((1, 3, 16, 16), np.int32))
+    with pytest.raises(ValueError, match="reflection padding"):
+        lookup(np.zeros((1, 3, 3, 16), np.uint8))
+
+
+def test_space_to_depth_weight_is_the_same_convolution() -> None:
+    """SpaceToDepth -> folded convolution -> DepthToSpace (DCR) equals the dense convolution. torch's
+    pixel_(un)shuffle order channels as (c, qy, qx), ONNX's as (qy, qx, c): the test reorders between them."""
+    weight, x = torch.randn(3, 5, 7, 7), torch.randn(2, 5, 20, 26)
+    dense = F.conv2d(x, weight)
+    unshuffled = F.pixel_unshuffle(x, 2)
+    onnx_input = unshuffled.view(2, 5, 4, 10, 13).transpose(1, 2).reshape(unshuffled.shape)
+    conv = F.conv2d(onnx_input, torch.from_numpy(space_to_depth_weight(weight.numpy())))
+    assert conv.shape == (2, 12, 7, 10)
+    folded = F.pixel_shuffle(conv.view(2, 4, 3, 7, 10).transpose(1, 2).reshape(conv.shape), 2)
+    torch.testing.assert_close(folded, dense, atol=1e-4, rtol=1e-4)
+
+
+@pytest.fixture(scope="module", params=list(CONFIGS))
+def exported(request, tmp_path_factory):
+    cfg = CONFIGS[request.param]
+    torch.manual_seed(0)
+    label_dtype = torch.uint16 if cfg.num_classes > 256 else torch.uint8
+    onnx_bytes = export_step_onnx(Vid2VidGenerator(cfg).eval(), label_dtype=label_dtype)
+    path = tmp_path_factory.mktemp(request.param) / "generator.onnx"
+    path.write_bytes(onnx_bytes)
+    return cfg, path, label_dtype
+
+
+def test_rewritten_graph_has_lookups_and_fewer_dense_convs(exported) -> None:
+    cfg, path, _ = exported
+    original = onnx.load(str(path))
+    model, lookups = rewrite_for_cpu(original)
+    assert len(lookups) == (1 if cfg.modality == "segmentation" else 0)
+    ops = [n.op_type for n in model.graph.node]
+    assert ops.count("SpaceToDepth") >= 2  # the image head and the merged flow/mask head of the finest scale
+    if cfg.modality == "segmentation" and cfg.n_scales == 1:  # the dense one-hot encoding is gone
+        assert ops.count("Equal") == [n.op_type for n in original.graph.node].count("Equal") - 1
+
+
+def test_backend_equals_bundle_graph_over_chained_steps(exported) -> None:
+    """10 steps (a first frame, then history) of two sessions in a batch: the CPU backend's frames and state are
+    the bundle graph's, to within one rounding level of a frame where summation order differs."""
+    cfg, path, label_dtype = exported
+    backend = OrtBackend(path, ("CPUExecutionProvider",), intra_op_threads=2)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    assert backend.input_names == tuple(input_names(cfg))
+    state = None
+    differing = 0
+    for t in range(10):
+        inputs = example_inputs(cfg, batch=2, height=32, width=48, seed=t, label_dtype=label_dtype)
+        feed = {n: inputs[n].numpy() for n in input_names(cfg)}
+        feed["has_history"] = np.array([t > 0, t > 3], np.uint8)
+        if state is not None:
+            feed["prev_labels"], feed["prev_frames"] = state
+        ours, reference = backend.run(dict(feed)), session.run(OUTPUTS, feed)
+        for a, b in zip(ours, reference):
+            assert a.dtype == b.dtype and a.shape == b.shape
+            assert np.abs(a.astype(np.int64) - b.astype(np.int64)).max() <= 1
+        np.testing.assert_array_equal(ours[1], reference[1])  # label state is exact
+        differing += int((ours[0] != reference[0]).sum())
+        state = reference[1], reference[2]  # both continue from the same state
+    assert differing <= 0.001 * 10 * 2 * 32 * 48 * 3
+
+
+def test_stacked_labels_fill_history_on_first_frames() -> None:
+    labels = np.full((2, 4, 4), 7, np.uint8)
+    prev = np.stack([np.full((2, 4, 4), 1, np.uint8), np.full((2, 4, 4), 2, np.uint8)], axis=1)
+    stacked = stacked_labels(labels, prev, np.array([1, 0], np.uint8))
+    assert stacked.shape == (2, 3, 4, 4)
+    assert stacked[0, :, 0, 0].tolist() == [1, 2, 7] and stacked[1, :, 0, 0].tolist() == [7, 7, 7]
