@@ -120,11 +120,7 @@ class GBufferRenderer:
     def _prepare(self, scene: Scene) -> _Prepared:
         if self._prepared is not None and self._prepared.scene is scene:
             return self._prepared
-        meshes = []
-        for obj in scene.objects:
-            offsets = np.cumsum([0] + [len(m.vertices) for m in obj.meshes[:-1]])
-            meshes.append((np.concatenate([np.asarray(m.vertices) for m in obj.meshes]),
-                           np.concatenate([np.asarray(m.faces) + o for m, o in zip(obj.meshes, offsets)])))
+        meshes = [[(np.asarray(m.vertices), np.asarray(m.faces)) for m in obj.meshes] for obj in scene.objects]
         labels = np.array([(o.class_id, o.instance_id) for o in scene.objects], np.uint16).reshape(-1, 2)
         self._ids.upload(meshes, labels)
         poses = np.repeat(np.eye(4)[None], len(scene.objects) + 1, axis=0)  # row 0: the background

@@ -23,6 +23,7 @@ out top to bottom without a flip.
 from __future__ import annotations
 
 import ctypes
+import itertools
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -68,7 +69,7 @@ void main() {  // one triangle covering the viewport
 """
 
 _RESOLVE_FRAGMENT = """
-#version 330 core
+#version 400 core
 uniform usampler2D surface;   // frame t's surface target, rows top to bottom
 uniform usampler2D previous;  // frame t-1's
 uniform sampler2D transforms; // row k: texels 3..5 are the rows of camera(t-1)-from-camera(t) through object k
@@ -83,10 +84,6 @@ layout(location = 2) out float out_depth;
 layout(location = 3) out vec2 out_motion;  // pixels, (x, rows down)
 layout(location = 4) out uint out_valid;
 
-float depth_at(ivec2 q) {  // frame t-1's view depth, 0 on the background
-    return uintBitsToFloat(texelFetch(previous, clamp(q, ivec2(0), textureSize(previous, 0) - 1), 0).y);
-}
-
 // Was a point at `there` (pixels) and view depth z (0: at infinity) visible in frame t-1?
 // Surfaces: z must match frame t-1's depth there, interpolated bilinearly in 1/depth (exact on planes, since
 // 1/depth is affine in screen space on a plane); next to a depth edge the interpolation mixes the two
@@ -94,13 +91,15 @@ float depth_at(ivec2 q) {  // frame t-1's view depth, 0 on the background
 bool visible(vec2 there, float z) {
     vec2 size = vec2(textureSize(previous, 0));
     if (there.x < 0.0 || there.y < 0.0 || there.x >= size.x || there.y >= size.y) return false;
-    if (z == 0.0) return depth_at(ivec2(floor(there))) == 0.0;
     vec2 f = there - 0.5;
-    ivec2 q = ivec2(floor(f));
-    vec2 w = f - vec2(q);
-    vec4 d = vec4(depth_at(q), depth_at(q + ivec2(1, 0)), depth_at(q + ivec2(0, 1)), depth_at(q + ivec2(1, 1)));
+    vec2 q = floor(f);
+    vec2 w = f - q;
+    // The 2x2 texels around `there` in one fetch (edges clamped), gathered at their shared corner so the
+    // footprint is q whatever the rounding: x = (q.x, q.y+1), y = (q.x+1, q.y+1), z = (q.x+1, q.y), w = q.
+    vec4 d = uintBitsToFloat(textureGather(previous, (q + 1.0) / size, 1));
+    if (z == 0.0) return (w.y < 0.5 ? (w.x < 0.5 ? d.w : d.z) : (w.x < 0.5 ? d.x : d.y)) == 0.0;  // the nearest
     vec4 inv = vec4(greaterThan(d, vec4(0.0))) / max(d, vec4(1e-30));  // background: 1/inf = 0
-    float i = mix(mix(inv.x, inv.y, w.x), mix(inv.z, inv.w, w.x), w.y);
+    float i = mix(mix(inv.w, inv.z, w.x), mix(inv.x, inv.y, w.x), w.y);
     return i > 0.0 && abs(z - 1.0 / i) <= tolerance * z;
 }
 
@@ -210,6 +209,8 @@ def _texture(internal: int, width: int, height: int, fmt: int, kind: int, data: 
     GL.glTexImage2D(GL.GL_TEXTURE_2D, 0, internal, width, height, 0, fmt, kind, data)
     GL.glTexParameteri(GL.GL_TEXTURE_2D, GL.GL_TEXTURE_MIN_FILTER, GL.GL_NEAREST)
     GL.glTexParameteri(GL.GL_TEXTURE_2D, GL.GL_TEXTURE_MAG_FILTER, GL.GL_NEAREST)
+    for wrap in (GL.GL_TEXTURE_WRAP_S, GL.GL_TEXTURE_WRAP_T):
+        GL.glTexParameteri(GL.GL_TEXTURE_2D, wrap, GL.GL_CLAMP_TO_EDGE)
     GL.glBindTexture(GL.GL_TEXTURE_2D, 0)
     return tex
 
@@ -224,40 +225,64 @@ def _check_framebuffer(what: str) -> None:
 
 class Geometry:
     """Every object's triangles, uploaded once in its local space: one vertex buffer (positions and the
-    object index of each vertex, corners shared within an object merged), one index buffer; and the table
-    of each object index's (class ID, instance ID). Object index 0 is the background (no vertices)."""
+    object index of each vertex; corners shared within an object merged) and one index buffer; the table of
+    each object index's (class ID, instance ID); and each object's local bounding box. Object index 0 is the
+    background (no vertices).
+
+    The index buffer holds first every object's closed meshes (solids: watertight, consistently wound,
+    outward facing), object after object, then all other triangles. A solid's back faces can be culled
+    without changing the image whenever the camera, and the bit of the view cut off by the near plane, lies
+    outside it: every view ray then meets the solid first on a front face (see IdPass._cullable)."""
 
     MAX_OBJECTS = 16383  # object indices are rows of 2D textures
 
-    def __init__(self, meshes: list[tuple[np.ndarray, np.ndarray]], labels: np.ndarray) -> None:
-        """meshes: per object (vertices [V, 3], triangles [F, 3] indexing them); labels: [objects, 2] uint16."""
+    def __init__(self, objects: list[list[tuple[np.ndarray, np.ndarray]]], labels: np.ndarray) -> None:
+        """objects: per object, its meshes as (vertices [V, 3], triangles [F, 3] indexing them);
+        labels: [objects, 2] uint16 (class ID, instance ID)."""
+        import trimesh
         from OpenGL import GL
 
-        if len(meshes) > self.MAX_OBJECTS:
-            raise ValueError(f"{len(meshes)} objects: the G-buffer renderer draws at most {self.MAX_OBJECTS}")
-        positions, indices, triangles, offset = [], [], [], 0
-        for k, (vertices, faces) in enumerate(meshes, start=1):
-            unique, inverse = np.unique(np.asarray(vertices, np.float32), axis=0, return_inverse=True)
+        if len(objects) > self.MAX_OBJECTS:
+            raise ValueError(f"{len(objects)} objects: the G-buffer renderer draws at most {self.MAX_OBJECTS}")
+        positions, indices, solids, others, offset = [], [], [], [], 0
+        self.corners = np.zeros((len(objects), 8, 3))  # each object's local bounding box
+        for k, meshes in enumerate(objects, start=1):
+            vertices = np.concatenate([np.asarray(v, np.float32).reshape(-1, 3) for v, _ in meshes])
+            unique, inverse = np.unique(vertices, axis=0, return_inverse=True)
+            inverse = inverse.reshape(-1)
+            solid, other, start = [], [], 0
+            for v, f in meshes:
+                triangles = inverse[np.asarray(f, np.int64).reshape(-1, 3) + start]
+                closed = trimesh.Trimesh(unique, triangles, process=False).is_volume
+                (solid if closed else other).append(triangles + offset)
+                start += len(v)
             positions.append(unique)
             indices.append(np.full(len(unique), k, np.uint32))
-            triangles.append(inverse.reshape(-1)[np.asarray(faces)] + offset)
+            solids.append(np.concatenate(solid) if solid else np.zeros((0, 3), np.int64))
+            others += other
             offset += len(unique)
-        self.count = sum(t.size for t in triangles)
-        self.objects = len(meshes) + 1
+            if len(unique):
+                self.corners[k - 1] = list(itertools.product(*zip(unique.min(axis=0), unique.max(axis=0))))
+        # Element ranges: object k's solids are [solid_starts[k-1], solid_starts[k]); the rest follow.
+        self.solid_starts = np.cumsum([0] + [s.size for s in solids])
+        self.count = int(self.solid_starts[-1]) + sum(o.size for o in others)
+        self.objects = len(objects) + 1
         self.vao = GL.glGenVertexArrays(1)
         GL.glBindVertexArray(self.vao)
         self.buffers = GL.glGenBuffers(3)
-        for buffer, target, data in zip(self.buffers, (GL.GL_ARRAY_BUFFER, GL.GL_ARRAY_BUFFER, GL.GL_ELEMENT_ARRAY_BUFFER),
-                                        (positions, indices, triangles)):
-            array = np.ascontiguousarray(np.concatenate(data) if data else np.zeros(0), dtype=np.float32 if data is positions else np.uint32)
+
+        def fill(target: int, buffer: int, parts: list[np.ndarray], dtype: type) -> None:
+            data = np.ascontiguousarray(np.concatenate(parts) if parts else np.zeros(0), dtype=dtype)
             GL.glBindBuffer(target, buffer)
-            GL.glBufferData(target, max(array.nbytes, 4), array if array.size else None, GL.GL_STATIC_DRAW)
-            if buffer == self.buffers[0]:
-                GL.glEnableVertexAttribArray(0)
-                GL.glVertexAttribPointer(0, 3, GL.GL_FLOAT, GL.GL_FALSE, 0, ctypes.c_void_p(0))
-            elif buffer == self.buffers[1]:
-                GL.glEnableVertexAttribArray(1)
-                GL.glVertexAttribIPointer(1, 1, GL.GL_UNSIGNED_INT, 0, ctypes.c_void_p(0))
+            GL.glBufferData(target, max(data.nbytes, 4), data if data.size else None, GL.GL_STATIC_DRAW)
+
+        fill(GL.GL_ARRAY_BUFFER, self.buffers[0], positions, np.float32)
+        GL.glEnableVertexAttribArray(0)
+        GL.glVertexAttribPointer(0, 3, GL.GL_FLOAT, GL.GL_FALSE, 0, ctypes.c_void_p(0))
+        fill(GL.GL_ARRAY_BUFFER, self.buffers[1], indices, np.uint32)
+        GL.glEnableVertexAttribArray(1)
+        GL.glVertexAttribIPointer(1, 1, GL.GL_UNSIGNED_INT, 0, ctypes.c_void_p(0))
+        fill(GL.GL_ELEMENT_ARRAY_BUFFER, self.buffers[2], [t.reshape(-1) for t in (*solids, *others)], np.uint32)
         GL.glBindVertexArray(0)
         table = np.zeros((self.objects, 2), np.uint16)
         table[1:] = labels
@@ -328,12 +353,13 @@ class IdPass:
         GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, 0)
         self.geometry: Geometry | None = None
 
-    def upload(self, meshes: list[tuple[np.ndarray, np.ndarray]], labels: np.ndarray) -> None:
-        """meshes: per object (local vertices [V, 3], triangles [F, 3]); labels: per object (class, instance)."""
+    def upload(self, objects: list[list[tuple[np.ndarray, np.ndarray]]], labels: np.ndarray) -> None:
+        """objects: per object, its meshes as (local vertices [V, 3], triangles [F, 3]); labels: per object
+        (class ID, instance ID). Object k of the list gets object index k + 1."""
         self.platform.make_current()
         if self.geometry is not None:
             self.geometry.delete()
-        self.geometry = Geometry(meshes, labels)
+        self.geometry = Geometry(objects, labels)
 
     def render(self, projection: np.ndarray, intrinsics: tuple[float, float, float, float], camera_from_local: np.ndarray,
                previous_from_current: np.ndarray, has_previous: bool, motion_limit: float, read: bool = True) -> IdPassOutput | None:
@@ -371,7 +397,15 @@ class IdPass:
         GL.glActiveTexture(GL.GL_TEXTURE0)
         GL.glBindTexture(GL.GL_TEXTURE_2D, g.transforms)
         GL.glBindVertexArray(g.vao)
-        GL.glDrawElements(GL.GL_TRIANGLES, g.count, GL.GL_UNSIGNED_INT, ctypes.c_void_p(0))
+        # Solids the camera is well outside of are drawn with back faces culled (half their triangles),
+        # everything else double-sided. The projection's Y flip turns counter-clockwise front faces clockwise.
+        GL.glFrontFace(GL.GL_CW)
+        for cull, ranges in self._draw_ranges(camera_from_local[1:], projection).items():
+            (GL.glEnable if cull else GL.glDisable)(GL.GL_CULL_FACE)
+            for first, end in ranges:
+                GL.glDrawElements(GL.GL_TRIANGLES, end - first, GL.GL_UNSIGNED_INT, ctypes.c_void_p(4 * first))
+        GL.glDisable(GL.GL_CULL_FACE)
+        GL.glFrontFace(GL.GL_CCW)
         result = None
         if read:
             GL.glDisable(GL.GL_DEPTH_TEST)
@@ -398,6 +432,29 @@ class IdPass:
         GL.glUseProgram(0)
         GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, 0)
         return result
+
+    def _draw_ranges(self, camera_from_local: np.ndarray, projection: np.ndarray) -> dict[bool, list[tuple[int, int]]]:
+        """Element ranges to draw with back faces culled (True) and double-sided (False).
+
+        Culling a solid's back faces is exact when the camera and the part of the view in front of the near
+        plane lie outside the solid: then every view ray enters the solid through a front face before it can
+        meet a back face. That part of the view lies within the near-plane corners' distance of the camera, so
+        a solid qualifies when its bounding box (in camera space) is farther than that from the camera, and
+        its transform does not mirror it (which would swap its front and back faces)."""
+        g = self.geometry
+        znear = projection[2, 3] / (projection[2, 2] - 1.0)
+        near_corner = znear * np.sqrt(1.0 + 1.0 / projection[0, 0] ** 2 + 1.0 / projection[1, 1] ** 2)
+        corners = np.einsum("kij,kcj->kci", camera_from_local[:, :3, :3], g.corners) + camera_from_local[:, None, :3, 3]
+        gap = np.maximum(np.maximum(corners.min(axis=1), -corners.max(axis=1)), 0.0)  # the camera is at the origin
+        cullable = (np.linalg.norm(gap, axis=1) > near_corner) & (np.linalg.det(camera_from_local[:, :3, :3]) > 0)
+        ranges: dict[bool, list[tuple[int, int]]] = {True: [], False: []}
+        cuts = [0, *(np.flatnonzero(np.diff(cullable)) + 1), len(cullable)]
+        for a, b in zip(cuts, cuts[1:]):  # runs of objects alike: their solids are one range
+            if g.solid_starts[b] > g.solid_starts[a]:
+                ranges[bool(cullable[a])].append((int(g.solid_starts[a]), int(g.solid_starts[b])))
+        if g.count > g.solid_starts[-1]:
+            ranges[False].append((int(g.solid_starts[-1]), g.count))
+        return ranges
 
     def _read(self) -> IdPassOutput:
         """Each resolve target straight into a new array of its final type (no conversion, no flip)."""
