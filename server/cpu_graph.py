@@ -76,7 +76,7 @@ class _Graph:
         self.reindex()
 
     def add_initializer(self, name: str, value: np.ndarray) -> None:
-        self.proto.initializer.append(numpy_helper.from_array(np.ascontiguousarray(value), name))
+        self.proto.initializer.append(numpy_helper.from_array(np.array(value, order="C"), name))  # ascontiguousarray makes 0-d 1-d
         self.constants[name] = value
 
     def prune(self) -> None:
