@@ -444,7 +444,7 @@ class IdPass:
         g = self.geometry
         znear = projection[2, 3] / (projection[2, 2] - 1.0)
         near_corner = znear * np.sqrt(1.0 + 1.0 / projection[0, 0] ** 2 + 1.0 / projection[1, 1] ** 2)
-        corners = np.einsum("kij,kcj->kci", camera_from_local[:, :3, :3], g.corners) + camera_from_local[:, None, :3, 3]
+        corners = g.corners @ camera_from_local[:, :3, :3].transpose(0, 2, 1) + camera_from_local[:, None, :3, 3]
         gap = np.maximum(np.maximum(corners.min(axis=1), -corners.max(axis=1)), 0.0)  # the camera is at the origin
         cullable = (np.linalg.norm(gap, axis=1) > near_corner) & (np.linalg.det(camera_from_local[:, :3, :3]) > 0)
         ranges: dict[bool, list[tuple[int, int]]] = {True: [], False: []}
