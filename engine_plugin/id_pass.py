@@ -215,6 +215,15 @@ def _texture(internal: int, width: int, height: int, fmt: int, kind: int, data: 
     return tex
 
 
+def _runs(starts: np.ndarray, selected: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(element counts int32, byte offsets) of the ranges covering the selected objects, where object k's
+    elements are [starts[k], starts[k+1]); consecutive selected objects are merged into one range."""
+    edges = np.flatnonzero(np.diff(np.concatenate([[False], selected, [False]])))  # run starts and ends alternate
+    first, end = starts[edges[0::2]], starts[edges[1::2]]
+    keep = end > first
+    return (end - first)[keep].astype(np.int32), (4 * first[keep]).astype(np.intp)  # 4 bytes per uint32 element
+
+
 def _check_framebuffer(what: str) -> None:
     from OpenGL import GL
 
@@ -230,9 +239,8 @@ class Geometry:
     background (no vertices).
 
     The index buffer holds first every object's closed meshes (solids: watertight, consistently wound,
-    outward facing), object after object, then all other triangles. A solid's back faces can be culled
-    without changing the image whenever the camera, and the bit of the view cut off by the near plane, lies
-    outside it: every view ray then meets the solid first on a front face (see IdPass._cullable)."""
+    outward facing), object after object, then every object's other triangles, object after object, so
+    that any run of consecutive objects is one range of each kind (see IdPass._draw_lists)."""
 
     MAX_OBJECTS = 16383  # object indices are rows of 2D textures
 
@@ -245,7 +253,7 @@ class Geometry:
         if len(objects) > self.MAX_OBJECTS:
             raise ValueError(f"{len(objects)} objects: the G-buffer renderer draws at most {self.MAX_OBJECTS}")
         positions, indices, solids, others, offset = [], [], [], [], 0
-        self.corners = np.zeros((len(objects), 8, 3))  # each object's local bounding box
+        self.corners = np.zeros((len(objects), 3, 8))  # each object's local bounding box, corners as columns
         for k, meshes in enumerate(objects, start=1):
             vertices = np.concatenate([np.asarray(v, np.float32).reshape(-1, 3) for v, _ in meshes])
             unique, inverse = np.unique(vertices, axis=0, return_inverse=True)
@@ -259,13 +267,14 @@ class Geometry:
             positions.append(unique)
             indices.append(np.full(len(unique), k, np.uint32))
             solids.append(np.concatenate(solid) if solid else np.zeros((0, 3), np.int64))
-            others += other
+            others.append(np.concatenate(other) if other else np.zeros((0, 3), np.int64))
             offset += len(unique)
             if len(unique):
-                self.corners[k - 1] = list(itertools.product(*zip(unique.min(axis=0), unique.max(axis=0))))
-        # Element ranges: object k's solids are [solid_starts[k-1], solid_starts[k]); the rest follow.
+                self.corners[k - 1] = np.array(list(itertools.product(*zip(unique.min(axis=0), unique.max(axis=0))))).T
+        # Element ranges: object k's solids are [solid_starts[k-1], solid_starts[k]), its other triangles
+        # [other_starts[k-1], other_starts[k]).
         self.solid_starts = np.cumsum([0] + [s.size for s in solids])
-        self.count = int(self.solid_starts[-1]) + sum(o.size for o in others)
+        self.other_starts = self.solid_starts[-1] + np.cumsum([0] + [o.size for o in others])
         self.objects = len(objects) + 1
         self.vao = GL.glGenVertexArrays(1)
         GL.glBindVertexArray(self.vao)
@@ -368,6 +377,7 @@ class IdPass:
         of object k from frame t's camera space to frame t-1's (row 0: the camera's own motion). Motion is
         clipped to +-motion_limit pixels. read=False draws the surface pass only (to prime the previous frame)."""
         from OpenGL import GL
+        from OpenGL.raw.GL.VERSION.GL_1_4 import glMultiDrawElements
 
         g = self.geometry
         if g is None:
@@ -400,10 +410,10 @@ class IdPass:
         # Solids the camera is well outside of are drawn with back faces culled (half their triangles),
         # everything else double-sided. The projection's Y flip turns counter-clockwise front faces clockwise.
         GL.glFrontFace(GL.GL_CW)
-        for cull, ranges in self._draw_ranges(camera_from_local[1:], projection).items():
+        for cull, (counts, offsets) in self._draw_lists(camera_from_local[1:], projection).items():
             (GL.glEnable if cull else GL.glDisable)(GL.GL_CULL_FACE)
-            for first, end in ranges:
-                GL.glDrawElements(GL.GL_TRIANGLES, end - first, GL.GL_UNSIGNED_INT, ctypes.c_void_p(4 * first))
+            if len(counts):
+                glMultiDrawElements(GL.GL_TRIANGLES, counts, GL.GL_UNSIGNED_INT, offsets.ctypes.data_as(ctypes.POINTER(ctypes.c_void_p)), len(counts))
         GL.glDisable(GL.GL_CULL_FACE)
         GL.glFrontFace(GL.GL_CCW)
         result = None
@@ -433,28 +443,28 @@ class IdPass:
         GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, 0)
         return result
 
-    def _draw_ranges(self, camera_from_local: np.ndarray, projection: np.ndarray) -> dict[bool, list[tuple[int, int]]]:
-        """Element ranges to draw with back faces culled (True) and double-sided (False).
+    def _draw_lists(self, camera_from_local: np.ndarray, projection: np.ndarray) -> dict[bool, tuple[np.ndarray, np.ndarray]]:
+        """(element counts, byte offsets) of the ranges to draw with back faces culled (True) and
+        double-sided (False). Both shortcuts leave the image unchanged:
 
-        Culling a solid's back faces is exact when the camera and the part of the view in front of the near
-        plane lie outside the solid: then every view ray enters the solid through a front face before it can
-        meet a back face. That part of the view lies within the near-plane corners' distance of the camera, so
-        a solid qualifies when its bounding box (in camera space) is farther than that from the camera, and
-        its transform does not mirror it (which would swap its front and back faces)."""
+        - An object is skipped when its bounding box's corners all lie beyond one clip plane: the object lies
+          in their convex hull, so beyond that plane too.
+        - A solid's back faces are culled when the camera and the part of the view in front of the near plane
+          lie outside it: every view ray then enters the solid through a front face before it can meet a back
+          face. That part of the view lies within the near-plane corners' distance of the camera, so a solid
+          qualifies when its bounding box is farther than that from the camera, and its transform does not
+          mirror it (which would swap its front and back faces)."""
         g = self.geometry
+        corners = camera_from_local[:, :3, :3] @ g.corners + camera_from_local[:, :3, 3:]  # [objects, 3, 8]
+        clip = projection[:, :3] @ corners + projection[:, 3:]  # [objects, 4, 8]
+        w = clip[:, 3:]
+        in_view = ~((clip[:, :3] > w).all(axis=2) | (clip[:, :3] < -w).all(axis=2)).any(axis=1)
         znear = projection[2, 3] / (projection[2, 2] - 1.0)
         near_corner = znear * np.sqrt(1.0 + 1.0 / projection[0, 0] ** 2 + 1.0 / projection[1, 1] ** 2)
-        corners = g.corners @ camera_from_local[:, :3, :3].transpose(0, 2, 1) + camera_from_local[:, None, :3, 3]
-        gap = np.maximum(np.maximum(corners.min(axis=1), -corners.max(axis=1)), 0.0)  # the camera is at the origin
-        cullable = (np.linalg.norm(gap, axis=1) > near_corner) & (np.linalg.det(camera_from_local[:, :3, :3]) > 0)
-        ranges: dict[bool, list[tuple[int, int]]] = {True: [], False: []}
-        cuts = [0, *(np.flatnonzero(np.diff(cullable)) + 1), len(cullable)]
-        for a, b in zip(cuts, cuts[1:]):  # runs of objects alike: their solids are one range
-            if g.solid_starts[b] > g.solid_starts[a]:
-                ranges[bool(cullable[a])].append((int(g.solid_starts[a]), int(g.solid_starts[b])))
-        if g.count > g.solid_starts[-1]:
-            ranges[False].append((int(g.solid_starts[-1]), g.count))
-        return ranges
+        gap = np.maximum(np.maximum(corners.min(axis=2), -corners.max(axis=2)), 0.0)  # the camera is at the origin
+        cull = in_view & (np.linalg.norm(gap, axis=1) > near_corner) & (np.linalg.det(camera_from_local[:, :3, :3]) > 0)
+        culled, double = _runs(g.solid_starts, cull), [_runs(g.solid_starts, in_view & ~cull), _runs(g.other_starts, in_view)]
+        return {True: culled, False: (np.concatenate([c for c, _ in double]), np.concatenate([o for _, o in double]))}
 
     def _read(self) -> IdPassOutput:
         """Each resolve target straight into a new array of its final type (no conversion, no flip)."""
