@@ -23,7 +23,6 @@ out top to bottom without a flip.
 from __future__ import annotations
 
 import ctypes
-import itertools
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -253,7 +252,8 @@ class Geometry:
         if len(objects) > self.MAX_OBJECTS:
             raise ValueError(f"{len(objects)} objects: the G-buffer renderer draws at most {self.MAX_OBJECTS}")
         positions, indices, solids, others, offset = [], [], [], [], 0
-        self.corners = np.zeros((len(objects), 3, 8))  # each object's local bounding box, corners as columns
+        self.box_centres = np.zeros((len(objects), 3, 1))  # each object's local bounding box
+        self.box_halves = np.zeros((len(objects), 3, 1))
         for k, meshes in enumerate(objects, start=1):
             vertices = np.concatenate([np.asarray(v, np.float32).reshape(-1, 3) for v, _ in meshes])
             unique, inverse = np.unique(vertices, axis=0, return_inverse=True)
@@ -270,7 +270,8 @@ class Geometry:
             others.append(np.concatenate(other) if other else np.zeros((0, 3), np.int64))
             offset += len(unique)
             if len(unique):
-                self.corners[k - 1] = np.array(list(itertools.product(*zip(unique.min(axis=0), unique.max(axis=0))))).T
+                lo, hi = unique.min(axis=0), unique.max(axis=0)
+                self.box_centres[k - 1, :, 0], self.box_halves[k - 1, :, 0] = (lo + hi) / 2, (hi - lo) / 2
         # Element ranges: object k's solids are [solid_starts[k-1], solid_starts[k]), its other triangles
         # [other_starts[k-1], other_starts[k]).
         self.solid_starts = np.cumsum([0] + [s.size for s in solids])
@@ -447,22 +448,26 @@ class IdPass:
         """(element counts, byte offsets) of the ranges to draw with back faces culled (True) and
         double-sided (False). Both shortcuts leave the image unchanged:
 
-        - An object is skipped when its bounding box's corners all lie beyond one clip plane: the object lies
-          in their convex hull, so beyond that plane too.
+        - An object is skipped when its bounding box, taken to camera space (the box around the transformed
+          box), lies wholly beyond one of the view frustum's planes.
         - A solid's back faces are culled when the camera and the part of the view in front of the near plane
           lie outside it: every view ray then enters the solid through a front face before it can meet a back
           face. That part of the view lies within the near-plane corners' distance of the camera, so a solid
-          qualifies when its bounding box is farther than that from the camera, and its transform does not
-          mirror it (which would swap its front and back faces)."""
+          qualifies when its box is farther than that from the camera, and its transform does not mirror it
+          (which would swap its front and back faces)."""
         g = self.geometry
-        corners = camera_from_local[:, :3, :3] @ g.corners + camera_from_local[:, :3, 3:]  # [objects, 3, 8]
-        clip = projection[:, :3] @ corners + projection[:, 3:]  # [objects, 4, 8]
-        w = clip[:, 3:]
-        in_view = ~((clip[:, :3] > w).all(axis=2) | (clip[:, :3] < -w).all(axis=2)).any(axis=1)
+        rotation = camera_from_local[:, :3, :3]
+        centres = (rotation @ g.box_centres + camera_from_local[:, :3, 3:])[:, :, 0]  # [objects, 3], camera space
+        halves = (np.abs(rotation) @ g.box_halves)[:, :, 0]
+        # The frustum's planes a.x + d >= 0 (inside) from the projection's rows; a box is wholly outside one
+        # when even its corner furthest along a stays below -d.
+        planes = np.concatenate([projection[3] + projection[:3], projection[3] - projection[:3]])  # [6, 4]
+        reach = centres @ planes[:, :3].T + halves @ np.abs(planes[:, :3]).T + planes[:, 3]
+        in_view = (reach >= 0).all(axis=1)
         znear = projection[2, 3] / (projection[2, 2] - 1.0)
         near_corner = znear * np.sqrt(1.0 + 1.0 / projection[0, 0] ** 2 + 1.0 / projection[1, 1] ** 2)
-        gap = np.maximum(np.maximum(corners.min(axis=2), -corners.max(axis=2)), 0.0)  # the camera is at the origin
-        cull = in_view & (np.linalg.norm(gap, axis=1) > near_corner) & (np.linalg.det(camera_from_local[:, :3, :3]) > 0)
+        gap = np.maximum(np.abs(centres) - halves, 0.0)  # the camera is at the origin
+        cull = in_view & (np.linalg.norm(gap, axis=1) > near_corner) & (np.linalg.det(rotation) > 0)
         culled, double = _runs(g.solid_starts, cull), [_runs(g.solid_starts, in_view & ~cull), _runs(g.other_starts, in_view)]
         return {True: culled, False: (np.concatenate([c for c, _ in double]), np.concatenate([o for _, o in double]))}
 

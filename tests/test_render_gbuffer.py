@@ -119,6 +119,16 @@ def test_closed_meshes_seen_from_inside_show_their_back_faces(renderer, extents,
     np.testing.assert_allclose(frame.depth[H // 2, W // 2].astype(np.float32), seen_at, rtol=1e-3)
 
 
+def test_objects_mostly_out_of_view_are_still_drawn(renderer):
+    """Objects are skipped only when wholly outside the view: a box whose centre lies beside the camera, reaching
+    into the view from behind it and from beyond the left edge, covers the frame's left part."""
+    box = trimesh.creation.box(extents=(20.0, 2.0, 40.0), transform=translation(-14.0, 0.0, 0.0))
+    camera = Camera(np.eye(4)[None], yfov=np.deg2rad(50), znear=0.25, zfar=100.0)
+    frame = renderer.render(Scene([SceneObject("box", 2, 1, [box])], camera, CLASSES), 0)
+    columns = np.flatnonzero((frame.classes == 2).any(axis=0))
+    assert len(columns) and columns[0] == 0 and columns[-1] < W // 2, "the box should cover the left part"
+
+
 @pytest.mark.parametrize("camera_dx, object_dx", [(0.3, 0.0), (0.0, 0.3)])
 def test_motion_of_a_sliding_plane_is_analytic(renderer, camera_dx, object_dx):
     distance = 10.0
