@@ -214,6 +214,39 @@ def _texture(internal: int, width: int, height: int, fmt: int, kind: int, data: 
     return tex
 
 
+def _solid_meshes(positions: np.ndarray, faces: np.ndarray, face_mesh: np.ndarray, meshes: int) -> np.ndarray:
+    """Which meshes are solids whose back faces may be culled (bool [meshes]): closed and consistently wound
+    (within the mesh, every directed edge appears once and its reverse once), and every shell (set of faces
+    joined through edges) encloses a positive volume, i.e. faces outwards.
+
+    positions [V, 3]; faces [F, 3] indexing them; face_mesh [F]: the mesh of each face."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    if not len(faces):
+        return np.ones(meshes, bool)
+    ids = np.unique(face_mesh[:, None] * len(positions) + faces, return_inverse=True)[1].reshape(-1, 3)  # per mesh
+    count = int(ids.max()) + 1
+    start, end = ids.reshape(-1), ids[:, [1, 2, 0]].reshape(-1)  # directed edges, three per face
+    edge_face = np.repeat(np.arange(len(faces)), 3)
+    key, reverse = start * count + end, end * count + start
+    order = np.argsort(key)
+    sorted_key = key[order]
+    at = np.minimum(np.searchsorted(sorted_key, reverse), len(key) - 1)
+    paired = sorted_key[at] == reverse
+    repeated = np.zeros(len(key), bool)
+    same = sorted_key[1:] == sorted_key[:-1]
+    repeated[order[1:][same]] = repeated[order[:-1][same]] = True
+    solid = np.bincount(face_mesh[edge_face[~paired | repeated]], minlength=meshes) == 0
+    partner = edge_face[order[at]][paired]
+    graph = coo_matrix((np.ones(len(partner)), (edge_face[paired], partner)), shape=(len(faces), len(faces)))
+    shell = connected_components(graph, directed=False)[1]
+    corners = positions[faces].astype(np.float64)
+    volume = np.einsum("ij,ij->i", corners[:, 0], np.cross(corners[:, 1], corners[:, 2]))  # 6x signed volume
+    inward = (np.bincount(shell, volume) <= 0)[shell]
+    return solid & (np.bincount(face_mesh[inward], minlength=meshes) == 0)
+
+
 def _runs(starts: np.ndarray, selected: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(element counts int32, byte offsets) of the ranges covering the selected objects, where object k's
     elements are [starts[k], starts[k+1]); consecutive selected objects are merged into one range."""
@@ -246,53 +279,57 @@ class Geometry:
     def __init__(self, objects: list[list[tuple[np.ndarray, np.ndarray]]], labels: np.ndarray) -> None:
         """objects: per object, its meshes as (vertices [V, 3], triangles [F, 3] indexing them);
         labels: [objects, 2] uint16 (class ID, instance ID)."""
-        import trimesh
         from OpenGL import GL
 
         if len(objects) > self.MAX_OBJECTS:
             raise ValueError(f"{len(objects)} objects: the G-buffer renderer draws at most {self.MAX_OBJECTS}")
-        positions, indices, solids, others, offset = [], [], [], [], 0
-        self.box_centres = np.zeros((len(objects), 3, 1))  # each object's local bounding box
-        self.box_halves = np.zeros((len(objects), 3, 1))
-        for k, meshes in enumerate(objects, start=1):
-            vertices = np.concatenate([np.asarray(v, np.float32).reshape(-1, 3) for v, _ in meshes])
-            unique, inverse = np.unique(vertices, axis=0, return_inverse=True)
-            inverse = inverse.reshape(-1)
-            solid, other, start = [], [], 0
-            for v, f in meshes:
-                triangles = inverse[np.asarray(f, np.int64).reshape(-1, 3) + start]
-                closed = trimesh.Trimesh(unique, triangles, process=False).is_volume
-                (solid if closed else other).append(triangles + offset)
-                start += len(v)
-            positions.append(unique)
-            indices.append(np.full(len(unique), k, np.uint32))
-            solids.append(np.concatenate(solid) if solid else np.zeros((0, 3), np.int64))
-            others.append(np.concatenate(other) if other else np.zeros((0, 3), np.int64))
-            offset += len(unique)
-            if len(unique):
-                lo, hi = unique.min(axis=0), unique.max(axis=0)
-                self.box_centres[k - 1, :, 0], self.box_halves[k - 1, :, 0] = (lo + hi) / 2, (hi - lo) / 2
+        meshes = [(k, np.asarray(v, np.float32).reshape(-1, 3), np.asarray(f, np.int64).reshape(-1, 3))
+                  for k, object_meshes in enumerate(objects, start=1) for v, f in object_meshes]
+        mesh_object = np.array([k for k, _, _ in meshes], np.int64)
+        vertex_counts = np.array([len(v) for _, v, _ in meshes], np.int64)
+        face_mesh = np.repeat(np.arange(len(meshes)), [len(f) for _, _, f in meshes])
+        vertices = np.concatenate([v for _, v, _ in meshes] or [np.zeros((0, 3), np.float32)]) + np.float32(0.0)  # -0 -> +0
+        faces = np.concatenate([f + start for (_, _, f), start in zip(meshes, np.cumsum(vertex_counts) - vertex_counts)]
+                               or [np.zeros((0, 3), np.int64)])
+        # Merge corners shared within an object: (object index, x, y, z) as one 16-byte key per vertex.
+        vertex_object = np.repeat(mesh_object, vertex_counts)
+        keys = np.empty((len(vertices), 4), np.uint32)
+        keys[:, 0], keys[:, 1:] = vertex_object, vertices.view(np.uint32)
+        _, first, inverse = np.unique(keys.view(np.dtype((np.void, 16))).reshape(-1), return_index=True, return_inverse=True)
+        positions, vertex_object, faces = vertices[first], vertex_object[first], inverse.reshape(-1)[faces]
+        solid_face = _solid_meshes(positions, faces, face_mesh, len(meshes))[face_mesh]
+        face_object = mesh_object[face_mesh]
         # Element ranges: object k's solids are [solid_starts[k-1], solid_starts[k]), its other triangles
         # [other_starts[k-1], other_starts[k]).
-        self.solid_starts = np.cumsum([0] + [s.size for s in solids])
-        self.other_starts = self.solid_starts[-1] + np.cumsum([0] + [o.size for o in others])
+        self.solid_starts = np.concatenate([[0], np.cumsum(3 * np.bincount(face_object[solid_face], minlength=len(objects) + 1)[1:])])
+        self.other_starts = self.solid_starts[-1] + np.concatenate(
+            [[0], np.cumsum(3 * np.bincount(face_object[~solid_face], minlength=len(objects) + 1)[1:])])
+        elements = np.concatenate([faces[solid_face], faces[~solid_face]]).reshape(-1)
+        # Each object's local bounding box.
+        self.box_centres = np.zeros((len(objects), 3, 1))
+        self.box_halves = np.zeros((len(objects), 3, 1))
+        order = np.argsort(vertex_object, kind="stable")
+        present, starts = np.unique(vertex_object[order], return_index=True)
+        if len(present):
+            lo, hi = np.minimum.reduceat(positions[order], starts), np.maximum.reduceat(positions[order], starts)
+            self.box_centres[present - 1, :, 0], self.box_halves[present - 1, :, 0] = (lo + hi) / 2, (hi - lo) / 2
         self.objects = len(objects) + 1
         self.vao = GL.glGenVertexArrays(1)
         GL.glBindVertexArray(self.vao)
         self.buffers = GL.glGenBuffers(3)
 
-        def fill(target: int, buffer: int, parts: list[np.ndarray], dtype: type) -> None:
-            data = np.ascontiguousarray(np.concatenate(parts) if parts else np.zeros(0), dtype=dtype)
+        def fill(target: int, buffer: int, data: np.ndarray, dtype: type) -> None:
+            data = np.ascontiguousarray(data, dtype=dtype)
             GL.glBindBuffer(target, buffer)
             GL.glBufferData(target, max(data.nbytes, 4), data if data.size else None, GL.GL_STATIC_DRAW)
 
         fill(GL.GL_ARRAY_BUFFER, self.buffers[0], positions, np.float32)
         GL.glEnableVertexAttribArray(0)
         GL.glVertexAttribPointer(0, 3, GL.GL_FLOAT, GL.GL_FALSE, 0, ctypes.c_void_p(0))
-        fill(GL.GL_ARRAY_BUFFER, self.buffers[1], indices, np.uint32)
+        fill(GL.GL_ARRAY_BUFFER, self.buffers[1], vertex_object, np.uint32)
         GL.glEnableVertexAttribArray(1)
         GL.glVertexAttribIPointer(1, 1, GL.GL_UNSIGNED_INT, 0, ctypes.c_void_p(0))
-        fill(GL.GL_ELEMENT_ARRAY_BUFFER, self.buffers[2], [t.reshape(-1) for t in (*solids, *others)], np.uint32)
+        fill(GL.GL_ELEMENT_ARRAY_BUFFER, self.buffers[2], elements, np.uint32)
         GL.glBindVertexArray(0)
         table = np.zeros((self.objects, 2), np.uint16)
         table[1:] = labels

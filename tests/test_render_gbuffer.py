@@ -100,17 +100,23 @@ def test_depth_of_the_ground_matches_the_analytic_distance(renderer):
     assert np.isinf(frame.depth[below < 0]).all() and (frame.classes[below < 0] == 0).all()
 
 
-@pytest.mark.parametrize("extents, centre_z, mirror, seen_at", [
-    ((20.0, 20.0, 20.0), 0.0, 1.0, 10.0),  # the camera inside the box sees its far (back) face
-    ((400.0, 400.0, 6.0), -3.1, 1.0, 6.1),  # the near plane (0.25) cuts into the box: its far face again
-    ((400.0, 400.0, 6.0), -5.0, 1.0, 2.0),  # the camera well outside: the near (front) face
-    ((400.0, 400.0, 6.0), -5.0, -1.0, 2.0),  # the same, the box mirrored (its faces wound the other way)
-], ids=["camera-inside", "cut-by-near-plane", "outside", "outside-mirrored"])
-def test_closed_meshes_seen_from_inside_show_their_back_faces(renderer, extents, centre_z, mirror, seen_at):
+@pytest.mark.parametrize("extents, centre_z, change, seen_at", [
+    ((20.0, 20.0, 20.0), 0.0, None, 10.0),  # the camera inside the box sees its far (back) face
+    ((400.0, 400.0, 6.0), -3.1, None, 6.1),  # the near plane (0.25) cuts into the box: its far face again
+    ((400.0, 400.0, 6.0), -5.0, None, 2.0),  # the camera well outside: the near (front) face
+    ((400.0, 400.0, 6.0), -5.0, "mirrored", 2.0),  # the same, the box mirrored (its faces wound the other way)
+    ((400.0, 400.0, 6.0), -5.0, "inside-out", 2.0),  # the same, the faces wound inwards: not a solid
+    ((400.0, 400.0, 6.0), -5.0, "open", 8.0),  # its near face removed: the inside of the far face shows
+], ids=["camera-inside", "cut-by-near-plane", "outside", "mirrored", "inside-out", "open"])
+def test_back_faces_are_culled_only_where_they_cannot_show(renderer, extents, centre_z, change, seen_at):
     """Back faces of closed meshes are culled only where that cannot change the image; a wall of another
     class behind the box would show through wrongly culled faces."""
     box = trimesh.creation.box(extents=extents)
-    pose = translation(0, 0, centre_z) @ np.diag([mirror, 1.0, 1.0, 1.0])
+    if change == "inside-out":
+        box.faces = box.faces[:, ::-1]
+    if change == "open":
+        box.update_faces(box.face_normals[:, 2] < 0.5)
+    pose = translation(0, 0, centre_z) @ np.diag([-1.0 if change == "mirrored" else 1.0, 1.0, 1.0, 1.0])
     wall = trimesh.creation.box(extents=(400.0, 400.0, 1.0), transform=translation(0, 0, -30.0))
     camera = Camera(np.eye(4)[None], yfov=np.deg2rad(50), znear=0.25, zfar=100.0)
     scene = Scene([SceneObject("box", 2, 1, [box], pose), SceneObject("wall", 1, 0, [wall])], camera, CLASSES)
