@@ -6,17 +6,18 @@ Per frame (rows top to bottom, H x W):
 - classes   uint8 [H, W] (uint16 when a class ID exceeds 255), 0 where no object covers the pixel (sky)
 - instances uint16 [H, W], 0 for stuff and background
 - depth     float16 [H, W]: view depth (distance along the camera's -Z axis) in scene units; +inf where no
-            surface (background). Read from the depth buffer of the same pass as the IDs.
+            surface (background). Drawn in the same pass as the IDs; float16 values are correctly rounded.
 - motion    float16 [H, W, 2]: backward motion in pixels, (x, y): pixel p of frame t shows the point that was
-            at p + motion in frame t-1. Exact, not estimated: each pixel's 3D point is carried back through
-            its object's transform and the camera of frame t-1 and projected (background pixels are
-            directions at infinity, moved by the camera rotation only). Zero on frame 0. Offsets beyond
-            8 x max(H, W) (a source far outside frame t-1) are clipped to that; motion_valid is False there.
+            at p + motion in frame t-1. Exact, not estimated: each pixel's 3D point (its ray at its view
+            depth) is carried back through its object's transform and the camera of frame t-1 and projected
+            (background pixels are directions at infinity, moved by the camera rotation only). Zero on
+            frame 0. Offsets beyond 8 x max(H, W) (a source far outside frame t-1) are clipped to that;
+            motion_valid is False there.
 - motion_valid bool [H, W]: the point was visible in frame t-1 (inside the frame and not hidden: its depth
             there matches frame t-1's depth buffer); False on frame 0.
 - photo     uint8 [H, W, 3] (optional): textured, lit, anti-aliased shading with directional shadows.
 
-The geometry passes (IDs, depth, motion) come from one flat OpenGL draw (engine_plugin/id_pass.py): integer
+The geometry passes (IDs, depth, motion) come from two flat OpenGL passes (engine_plugin/id_pass.py): integer
 object indices with no lighting, blending or anti-aliasing, so every pixel holds exactly one object's IDs.
 The shaded pass uses pyrender. Rendering is headless through Mesa EGL (no GPU needed); set
 PYOPENGL_PLATFORM=osmesa before anything imports OpenGL to use OSMesa instead (apt-get install libosmesa6).
@@ -160,6 +161,7 @@ class GBufferRenderer:
         )
 
     def _poses(self, p: _Prepared, t: int) -> np.ndarray:
+        """Every object's world-from-local pose at frame t: row k for object index k (row 0: identity)."""
         poses = p.poses.copy()
         for k in p.dynamic:
             poses[k] = p.scene.objects[k - 1].poses[t]

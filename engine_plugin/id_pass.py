@@ -1,20 +1,21 @@
-"""The G-buffer's geometry passes in plain OpenGL 3.3: class and instance IDs, view depth, backward motion.
+"""The G-buffer's geometry passes in plain OpenGL 4: class and instance IDs, view depth, backward motion.
 
 Why not pyrender's SEG mode: it issues a few dozen Python OpenGL calls per mesh primitive, which made the
 demo street (about 200 primitives) cost over 100 ms per frame on llvmpipe, most of it Python. Here a frame
-is two draws and five reads:
+is three draw calls and five reads, and everything a software rasteriser would spend time on is cut down
+without changing a pixel:
 
-1. Surface pass: every object's triangles in one indexed draw (geometry uploaded once, in each object's
-   local space; per-frame object transforms come from a small texture indexed by the vertex's object
-   index). The cheapest fragment shader possible writes (object index, view depth) into an RG32UI target:
-   exact integers, no blending, no multisampling. Most fragments drawn are later hidden, so keeping this
-   shader trivial is what makes the pass cheap on a software rasteriser.
+1. Surface pass: all geometry is uploaded once, in each object's local space (corners shared within an
+   object merged); per-frame object transforms come from a small texture indexed by the vertex's object
+   index. One multi-draw per cull state draws every object in view, with the back faces of closed meshes
+   culled wherever they cannot show (see IdPass._draw_lists). The cheapest fragment shader possible writes
+   (object index, view depth) into an RG32UI target: exact integers, no blending, no multisampling.
 2. Resolve pass: one full-screen triangle, run once per pixel. It looks up the pixel's class and instance
    IDs, rebuilds its 3D point from the view depth and the pixel's ray, carries it back to frame t-1's camera
    through its object's transform (background pixels are directions at infinity, moved by the camera
    rotation alone), projects it with the same pinhole and tests visibility against frame t-1's surface
    target. It writes each pass in its final type (uint16 IDs, float16 depth and motion, uint8 visibility),
-   so the reads are plain copies.
+   so the reads are plain copies and no numpy work follows.
 
 Both passes draw with the projection's Y flipped, so target row 0 is the image's top row and the reads come
 out top to bottom without a flip.
