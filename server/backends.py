@@ -97,9 +97,13 @@ class OrtBackend:
             self.lookups = []
             return ort.InferenceSession(str(onnx_path), options, providers=candidates)
         try:
-            model, self.lookups = rewrite_for_cpu(onnx.load(str(onnx_path)))
+            original = onnx.load(str(onnx_path))
+            model, self.lookups = rewrite_for_cpu(original)
         except (onnx.checker.ValidationError, ValueError) as err:
             raise BackendError(f"{onnx_path}: the CPU rewrite of this graph failed: {err}") from err
+        log.info("ONNX Runtime CPU graph for %s: %d one-hot convolution(s) as native lookups, %d -> %d nodes",
+                 onnx_path, len(self.lookups), len(original.graph.node), len(model.graph.node),
+                 extra={"fields": {"event": "cpu_graph", "lookups": len(self.lookups)}})
         return ort.InferenceSession(model.SerializeToString(), options, providers=candidates)
 
     def run(self, feeds: dict[str, np.ndarray]) -> StepOutputs:
