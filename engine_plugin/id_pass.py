@@ -6,8 +6,8 @@ is three draw calls and five reads, and everything a software rasteriser would s
 without changing a pixel:
 
 1. Surface pass: all geometry is uploaded once, in each object's local space (corners shared within an
-   object merged); per-frame object transforms come from a small texture indexed by the vertex's object
-   index. One multi-draw per cull state draws every object in view, with the back faces of closed meshes
+   object merged); per-frame object transforms come from a small buffer texture indexed by the vertex's
+   object index. One multi-draw per cull state draws every object in view, with the back faces of closed meshes
    culled wherever they cannot show (see IdPass._draw_lists). The cheapest fragment shader possible writes
    (object index, view depth) into an RG32UI target: exact integers, no blending, no multisampling.
 2. Resolve pass: one full-screen triangle, run once per pixel. It looks up the pixel's class and instance
@@ -36,15 +36,15 @@ _SURFACE_VERTEX = """
 #version 330 core
 layout(location = 0) in vec3 position;
 layout(location = 1) in uint object_index;
-uniform sampler2D transforms;  // row k: texels 0..2 are the rows of camera(t)-from-local of object k
+uniform samplerBuffer transforms;  // texels 6k..6k+2: the rows of camera(t)-from-local of object k
 uniform mat4 projection;
 flat out uint v_index;
 out float v_depth;
 void main() {
     int k = int(object_index);
     vec4 p = vec4(position, 1.0);
-    vec3 c = vec3(dot(texelFetch(transforms, ivec2(0, k), 0), p), dot(texelFetch(transforms, ivec2(1, k), 0), p),
-                  dot(texelFetch(transforms, ivec2(2, k), 0), p));
+    vec3 c = vec3(dot(texelFetch(transforms, 6 * k), p), dot(texelFetch(transforms, 6 * k + 1), p),
+                  dot(texelFetch(transforms, 6 * k + 2), p));
     v_index = object_index;
     v_depth = -c.z;
     gl_Position = projection * vec4(c, 1.0);
@@ -72,8 +72,8 @@ _RESOLVE_FRAGMENT = """
 #version 400 core
 uniform usampler2D surface;   // frame t's surface target, rows top to bottom
 uniform usampler2D previous;  // frame t-1's
-uniform sampler2D transforms; // row k: texels 3..5 are the rows of camera(t-1)-from-camera(t) through object k
-uniform usampler2D labels;    // row k: (class ID, instance ID) of object k
+uniform samplerBuffer transforms;  // texels 6k+3..6k+5: the rows of camera(t-1)-from-camera(t) through object k
+uniform usamplerBuffer labels;     // texel k: (class ID, instance ID) of object k
 uniform int has_previous;
 uniform vec4 intrinsics;  // fx, fy, cx, cy in pixels, rows top to bottom
 uniform float tolerance;
@@ -118,7 +118,7 @@ void main() {
     uvec2 s = texelFetch(surface, pixel, 0).xy;
     int k = int(s.x);
     float depth = uintBitsToFloat(s.y);
-    uvec2 label = texelFetch(labels, ivec2(0, k), 0).xy;
+    uvec2 label = texelFetch(labels, k).xy;
     out_class = label.x;
     out_instance = label.y;
     out_depth = k == 0 ? uintBitsToFloat(0x7f800000u) : nearest_half(depth);  // +inf on the background
@@ -128,8 +128,8 @@ void main() {
         vec2 here = gl_FragCoord.xy;  // the pixel's centre
         vec3 ray = vec3((here.x - intrinsics.z) / intrinsics.x, -(here.y - intrinsics.w) / intrinsics.y, -1.0);
         vec4 p = k == 0 ? vec4(ray, 0.0) : vec4(ray * depth, 1.0);
-        vec3 q = vec3(dot(texelFetch(transforms, ivec2(3, k), 0), p), dot(texelFetch(transforms, ivec2(4, k), 0), p),
-                      dot(texelFetch(transforms, ivec2(5, k), 0), p));
+        vec3 q = vec3(dot(texelFetch(transforms, 6 * k + 3), p), dot(texelFetch(transforms, 6 * k + 4), p),
+                      dot(texelFetch(transforms, 6 * k + 5), p));
         float z = -q.z;
         if (z > 1e-6) {
             vec2 there = vec2(intrinsics.z + intrinsics.x * q.x / z, intrinsics.w - intrinsics.y * q.y / z);
@@ -142,6 +142,7 @@ void main() {
 }
 """
 VISIBILITY_TOLERANCE = 0.01  # relative depth difference still counted as the same surface
+_UNITS = {"transforms": 0, "labels": 1, "surface": 2, "previous": 3}  # each sampler's texture unit
 
 # The resolve pass's targets: (internal format, read format, read type, numpy dtype, channels).
 _OUTPUTS = {
@@ -201,12 +202,12 @@ def release_context() -> None:
         _context = None
 
 
-def _texture(internal: int, width: int, height: int, fmt: int, kind: int, data: np.ndarray | None = None) -> int:
+def _texture(internal: int, width: int, height: int, fmt: int, kind: int) -> int:
     from OpenGL import GL
 
     tex = GL.glGenTextures(1)
     GL.glBindTexture(GL.GL_TEXTURE_2D, tex)
-    GL.glTexImage2D(GL.GL_TEXTURE_2D, 0, internal, width, height, 0, fmt, kind, data)
+    GL.glTexImage2D(GL.GL_TEXTURE_2D, 0, internal, width, height, 0, fmt, kind, None)
     GL.glTexParameteri(GL.GL_TEXTURE_2D, GL.GL_TEXTURE_MIN_FILTER, GL.GL_NEAREST)
     GL.glTexParameteri(GL.GL_TEXTURE_2D, GL.GL_TEXTURE_MAG_FILTER, GL.GL_NEAREST)
     for wrap in (GL.GL_TEXTURE_WRAP_S, GL.GL_TEXTURE_WRAP_T):
@@ -275,15 +276,14 @@ class Geometry:
     outward facing), object after object, then every object's other triangles, object after object, so
     that any run of consecutive objects is one range of each kind (see IdPass._draw_lists)."""
 
-    MAX_OBJECTS = 16383  # object indices are rows of 2D textures
-
     def __init__(self, objects: list[list[tuple[np.ndarray, np.ndarray]]], labels: np.ndarray) -> None:
         """objects: per object, its meshes as (vertices [V, 3], triangles [F, 3] indexing them);
         labels: [objects, 2] uint16 (class ID, instance ID)."""
         from OpenGL import GL
 
-        if len(objects) > self.MAX_OBJECTS:
-            raise ValueError(f"{len(objects)} objects: the G-buffer renderer draws at most {self.MAX_OBJECTS}")
+        limit = int(GL.glGetIntegerv(GL.GL_MAX_TEXTURE_BUFFER_SIZE)) // 6 - 1  # six transform texels per object index
+        if len(objects) > limit:
+            raise ValueError(f"{len(objects)} objects: the G-buffer renderer draws at most {limit}")
         meshes = [(k, np.asarray(v, np.float32).reshape(-1, 3), np.asarray(f, np.int64).reshape(-1, 3))
                   for k, object_meshes in enumerate(objects, start=1) for v, f in object_meshes]
         mesh_object = np.array([k for k, _, _ in meshes], np.int64)
@@ -317,7 +317,7 @@ class Geometry:
         self.objects = len(objects) + 1
         self.vao = GL.glGenVertexArrays(1)
         GL.glBindVertexArray(self.vao)
-        self.buffers = GL.glGenBuffers(3)
+        self.buffers = GL.glGenBuffers(5)  # positions, object indices, elements, transforms, labels
 
         def fill(target: int, buffer: int, data: np.ndarray, dtype: type) -> None:
             data = np.ascontiguousarray(data, dtype=dtype)
@@ -334,15 +334,22 @@ class Geometry:
         GL.glBindVertexArray(0)
         table = np.zeros((self.objects, 2), np.uint16)
         table[1:] = labels
-        self.labels = _texture(GL.GL_RG16UI, 1, self.objects, GL.GL_RG_INTEGER, GL.GL_UNSIGNED_SHORT, table)
-        self.transforms = _texture(GL.GL_RGBA32F, 6, self.objects, GL.GL_RGBA, GL.GL_FLOAT)
+        fill(GL.GL_TEXTURE_BUFFER, self.buffers[3], np.zeros((self.objects, 6, 4)), np.float32)  # set per frame
+        fill(GL.GL_TEXTURE_BUFFER, self.buffers[4], table, np.uint16)
+        self.transform_buffer = self.buffers[3]
+        self.transforms, self.labels = GL.glGenTextures(2)
+        for texture, internal, buffer in ((self.transforms, GL.GL_RGBA32F, self.buffers[3]), (self.labels, GL.GL_RG16UI, self.buffers[4])):
+            GL.glBindTexture(GL.GL_TEXTURE_BUFFER, texture)
+            GL.glTexBuffer(GL.GL_TEXTURE_BUFFER, internal, buffer)
+        GL.glBindTexture(GL.GL_TEXTURE_BUFFER, 0)
+        GL.glBindBuffer(GL.GL_TEXTURE_BUFFER, 0)
 
     def delete(self) -> None:
         from OpenGL import GL
 
-        GL.glDeleteBuffers(3, self.buffers)
+        GL.glDeleteTextures(2, [self.transforms, self.labels])
+        GL.glDeleteBuffers(5, self.buffers)
         GL.glDeleteVertexArrays(1, [self.vao])
-        GL.glDeleteTextures(2, [self.labels, self.transforms])
 
 
 @dataclass
@@ -369,15 +376,20 @@ class IdPass:
         self.height, self.width = height, width
         self.platform = acquire_context()
 
-        def program(vertex: str, fragment: str, names: tuple[str, ...]) -> tuple[int, dict[str, int]]:
+        def program(vertex: str, fragment: str, names: tuple[str, ...]) -> tuple[Any, dict[str, int]]:
+            """Linked, with each sampler given its texture unit (_UNITS) for good, then validated."""
             p = shaders.compileProgram(shaders.compileShader(vertex, GL.GL_VERTEX_SHADER),
-                                       shaders.compileShader(fragment, GL.GL_FRAGMENT_SHADER))
+                                       shaders.compileShader(fragment, GL.GL_FRAGMENT_SHADER), validate=False)
+            GL.glUseProgram(p)
+            for name, unit in _UNITS.items():
+                GL.glUniform1i(GL.glGetUniformLocation(p, name), unit)  # -1 (absent) is ignored
+            GL.glUseProgram(0)
+            p.check_validate()
             return p, {n: GL.glGetUniformLocation(p, n) for n in names}
 
-        self.surface_program, self.surface_uniforms = program(_SURFACE_VERTEX, _SURFACE_FRAGMENT, ("transforms", "projection"))
+        self.surface_program, self.surface_uniforms = program(_SURFACE_VERTEX, _SURFACE_FRAGMENT, ("projection",))
         self.resolve_program, self.resolve_uniforms = program(
-            _RESOLVE_VERTEX, _RESOLVE_FRAGMENT,
-            ("surface", "previous", "transforms", "labels", "has_previous", "intrinsics", "tolerance", "motion_limit"))
+            _RESOLVE_VERTEX, _RESOLVE_FRAGMENT, ("has_previous", "intrinsics", "tolerance", "motion_limit"))
         self.empty_vao = GL.glGenVertexArrays(1)  # the resolve triangle has no vertex attributes
         # Surface targets: [0] is drawn into, [1] holds the previous frame; each has its framebuffer.
         self.depth_buffer = GL.glGenRenderbuffers(1)
@@ -422,9 +434,13 @@ class IdPass:
         if g is None:
             raise RuntimeError("upload() the geometry first")
         self.platform.make_current()
-        rows = np.concatenate([camera_from_local[:, :3], previous_from_current[:, :3]], axis=1)
-        GL.glBindTexture(GL.GL_TEXTURE_2D, g.transforms)
-        GL.glTexSubImage2D(GL.GL_TEXTURE_2D, 0, 0, 0, 6, g.objects, GL.GL_RGBA, GL.GL_FLOAT, np.ascontiguousarray(rows, np.float32))
+        rows = np.ascontiguousarray(np.concatenate([camera_from_local[:, :3], previous_from_current[:, :3]], axis=1), np.float32)
+        GL.glBindBuffer(GL.GL_TEXTURE_BUFFER, g.transform_buffer)
+        GL.glBufferSubData(GL.GL_TEXTURE_BUFFER, 0, rows.nbytes, rows)
+        GL.glBindBuffer(GL.GL_TEXTURE_BUFFER, 0)
+        for name, texture in (("transforms", g.transforms), ("labels", g.labels)):
+            GL.glActiveTexture(GL.GL_TEXTURE0 + _UNITS[name])
+            GL.glBindTexture(GL.GL_TEXTURE_BUFFER, texture)
         self.surfaces.reverse()  # last frame's target becomes `previous`
         self.surface_fbos.reverse()
         GL.glViewport(0, 0, self.width, self.height)
@@ -442,9 +458,6 @@ class IdPass:
         GL.glUseProgram(self.surface_program)
         flip = np.diag([1.0, -1.0, 1.0, 1.0])  # target row 0 = the image's top row
         GL.glUniformMatrix4fv(self.surface_uniforms["projection"], 1, GL.GL_TRUE, np.ascontiguousarray(flip @ projection, np.float32))
-        GL.glUniform1i(self.surface_uniforms["transforms"], 0)
-        GL.glActiveTexture(GL.GL_TEXTURE0)
-        GL.glBindTexture(GL.GL_TEXTURE_2D, g.transforms)
         GL.glBindVertexArray(g.vao)
         # Solids the camera is well outside of are drawn with back faces culled (half their triangles),
         # everything else double-sided. The projection's Y flip turns counter-clockwise front faces clockwise.
@@ -462,11 +475,9 @@ class IdPass:
             GL.glDrawBuffers(len(_OUTPUTS), [GL.GL_COLOR_ATTACHMENT0 + i for i in range(len(_OUTPUTS))])
             GL.glUseProgram(self.resolve_program)
             u = self.resolve_uniforms
-            for unit, (name, tex) in enumerate((("transforms", g.transforms), ("surface", self.surfaces[0]),
-                                                ("previous", self.surfaces[1]), ("labels", g.labels))):
-                GL.glActiveTexture(GL.GL_TEXTURE0 + unit)
-                GL.glBindTexture(GL.GL_TEXTURE_2D, tex)
-                GL.glUniform1i(u[name], unit)
+            for name, texture in (("surface", self.surfaces[0]), ("previous", self.surfaces[1])):
+                GL.glActiveTexture(GL.GL_TEXTURE0 + _UNITS[name])
+                GL.glBindTexture(GL.GL_TEXTURE_2D, texture)
             GL.glUniform1i(u["has_previous"], int(has_previous))
             GL.glUniform4f(u["intrinsics"], *intrinsics)
             GL.glUniform1f(u["tolerance"], VISIBILITY_TOLERANCE)
@@ -474,9 +485,10 @@ class IdPass:
             GL.glBindVertexArray(self.empty_vao)
             GL.glDrawArrays(GL.GL_TRIANGLES, 0, 3)
             result = self._read()
-            for unit in range(3, -1, -1):
-                GL.glActiveTexture(GL.GL_TEXTURE0 + unit)
-                GL.glBindTexture(GL.GL_TEXTURE_2D, 0)
+        for name, target in (("previous", GL.GL_TEXTURE_2D), ("surface", GL.GL_TEXTURE_2D), ("labels", GL.GL_TEXTURE_BUFFER),
+                             ("transforms", GL.GL_TEXTURE_BUFFER)):
+            GL.glActiveTexture(GL.GL_TEXTURE0 + _UNITS[name])
+            GL.glBindTexture(target, 0)
         GL.glBindVertexArray(0)
         GL.glUseProgram(0)
         GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, 0)
