@@ -202,16 +202,16 @@ def release_context() -> None:
         _context = None
 
 
-def _texture(internal: int, width: int, height: int, fmt: int, kind: int) -> int:
+def _surface_texture(width: int, height: int) -> int:
+    """An RG32UI texture for a surface target: read by texel, edges clamped (for textureGather)."""
     from OpenGL import GL
 
     tex = GL.glGenTextures(1)
     GL.glBindTexture(GL.GL_TEXTURE_2D, tex)
-    GL.glTexImage2D(GL.GL_TEXTURE_2D, 0, internal, width, height, 0, fmt, kind, None)
-    GL.glTexParameteri(GL.GL_TEXTURE_2D, GL.GL_TEXTURE_MIN_FILTER, GL.GL_NEAREST)
-    GL.glTexParameteri(GL.GL_TEXTURE_2D, GL.GL_TEXTURE_MAG_FILTER, GL.GL_NEAREST)
-    for wrap in (GL.GL_TEXTURE_WRAP_S, GL.GL_TEXTURE_WRAP_T):
-        GL.glTexParameteri(GL.GL_TEXTURE_2D, wrap, GL.GL_CLAMP_TO_EDGE)
+    GL.glTexImage2D(GL.GL_TEXTURE_2D, 0, GL.GL_RG32UI, width, height, 0, GL.GL_RG_INTEGER, GL.GL_UNSIGNED_INT, None)
+    for name, value in ((GL.GL_TEXTURE_MIN_FILTER, GL.GL_NEAREST), (GL.GL_TEXTURE_MAG_FILTER, GL.GL_NEAREST),
+                        (GL.GL_TEXTURE_WRAP_S, GL.GL_CLAMP_TO_EDGE), (GL.GL_TEXTURE_WRAP_T, GL.GL_CLAMP_TO_EDGE)):
+        GL.glTexParameteri(GL.GL_TEXTURE_2D, name, value)
     GL.glBindTexture(GL.GL_TEXTURE_2D, 0)
     return tex
 
@@ -395,7 +395,7 @@ class IdPass:
         self.depth_buffer = GL.glGenRenderbuffers(1)
         GL.glBindRenderbuffer(GL.GL_RENDERBUFFER, self.depth_buffer)
         GL.glRenderbufferStorage(GL.GL_RENDERBUFFER, GL.GL_DEPTH_COMPONENT32F, width, height)
-        self.surfaces = [_texture(GL.GL_RG32UI, width, height, GL.GL_RG_INTEGER, GL.GL_UNSIGNED_INT) for _ in range(2)]
+        self.surfaces = [_surface_texture(width, height) for _ in range(2)]
         self.surface_fbos = list(GL.glGenFramebuffers(2))
         for fbo, tex in zip(self.surface_fbos, self.surfaces):
             GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, fbo)
@@ -465,7 +465,8 @@ class IdPass:
         for cull, (counts, offsets) in self._draw_lists(camera_from_local[1:], projection).items():
             (GL.glEnable if cull else GL.glDisable)(GL.GL_CULL_FACE)
             if len(counts):
-                glMultiDrawElements(GL.GL_TRIANGLES, counts, GL.GL_UNSIGNED_INT, offsets.ctypes.data_as(ctypes.POINTER(ctypes.c_void_p)), len(counts))
+                pointers = offsets.ctypes.data_as(ctypes.POINTER(ctypes.c_void_p))  # byte offsets into the elements
+                glMultiDrawElements(GL.GL_TRIANGLES, counts, GL.GL_UNSIGNED_INT, pointers, len(counts))
         GL.glDisable(GL.GL_CULL_FACE)
         GL.glFrontFace(GL.GL_CCW)
         result = None
