@@ -6,7 +6,7 @@ For each frame size (HEIGHTxWIDTH), renders the built-in street scene with the G
 instance IDs, depth, motion vectors and visibility: everything one render() returns without the photo pass)
 and times it per frame in order (the sequence --rounds times over: the machine may be shared, so the median
 and the best frame are both printed), then times the tiny generators' step (exported through a model bundle, run
-by ONNX Runtime on the CPU) at the same size, fed with those rendered frames. Prints the table and the ratio;
+by the server's ONNX Runtime CPU backend) at the same size, fed with those rendered frames. Prints the table and the ratio;
 the goal is a G-buffer under 10% of the step. Nothing is asserted.
 """
 
@@ -20,9 +20,10 @@ import numpy as np
 import torch
 
 from neurender.cli import parse_size
-from neurender.bench.generator_speed import ort_session, time_call
+from neurender.bench.generator_speed import time_call
 from neurender.engine_plugin.gbuffer import GBufferFrame, GBufferRenderer
 from neurender.engine_plugin.scenes import street_scene
+from neurender.server.backends import OrtBackend
 from neurender.training.bundle_export import BundleInfo, export_bundle
 from neurender.training.config import PRESETS
 from neurender.training.generator import Vid2VidGenerator
@@ -82,9 +83,9 @@ def main(argv: list[str] | None = None) -> None:
         for name in args.configs:
             generator = Vid2VidGenerator(PRESETS[name]).eval()
             bundle = export_bundle(generator, f"{tmp}/{name}", BundleInfo(name=name), include_torch=False)
-            sessions[name] = (PRESETS[name], ort_session(bundle.onnx_path.read_bytes(), args.threads))
+            sessions[name] = (PRESETS[name], OrtBackend(bundle.onnx_path, ("CPUExecutionProvider",), args.threads))
 
-    print(f"street scene, {args.frames} frames per size; ONNX Runtime CPU, {args.threads} threads; goal: G-buffer < {GOAL:.0%} of the step\n")
+    print(f"street scene, {args.frames} frames per size; the server's CPU backend, {args.threads} threads; goal: G-buffer < {GOAL:.0%} of the step\n")
     header = f"{'size (HxW)':<12}{'G-buffer ms':>12}{'best ms':>9}{'1st frame ms':>13}" + "".join(f"{name + ' step ms':>20}{'ratio':>8}" for name in sessions)
     if args.photo:
         header += f"{'photo ms':>10}"
@@ -95,7 +96,7 @@ def main(argv: list[str] | None = None) -> None:
         row = f"{f'{height}x{width}':<12}{gbuffer_ms:>12.1f}{best_ms:>9.1f}{first_ms:>13.1f}"
         for cfg, session in sessions.values():
             feed = step_feed(cfg, frames[-1], frames[-2])
-            step_ms = 1e3 * time_call(lambda: session.run(None, feed))
+            step_ms = 1e3 * time_call(lambda: session.run(feed))
             ratio = gbuffer_ms / step_ms
             row += f"{step_ms:>20.1f}{ratio:>7.1%}{'' if ratio < GOAL else '!'}"
         if args.photo:
