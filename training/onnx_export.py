@@ -29,8 +29,11 @@ def dynamic_axes(cfg: GeneratorConfig) -> dict[str, dict[int, str]]:
     return axes
 
 
-def export_step_onnx(generator: Vid2VidGenerator, label_dtype: torch.dtype = torch.uint8, height: int = 48, width: int = 80) -> bytes:
+def export_step_onnx(generator: Vid2VidGenerator, label_dtype: torch.dtype = torch.uint8) -> bytes:
     """The step graph as ONNX bytes. The generator is exported in eval mode (norms use running statistics).
+
+    It is traced on a small non-square frame valid for the config (sides multiples of its multiple_of, e.g.
+    32x48, or 64x96 for the paper's street preset); height and width stay dynamic in the graph.
 
     The TorchScript exporter (fast, and exact for this graph) cannot trace uint16 tensors, so uint16 inputs
     are traced as int32 and their declared type is set back to uint16 afterwards; that is sound because each
@@ -38,7 +41,8 @@ def export_step_onnx(generator: Vid2VidGenerator, label_dtype: torch.dtype = tor
     """
     cfg = generator.cfg
     step = _PositionalStep(GeneratorStep(generator).eval(), input_names(cfg))
-    inputs = example_inputs(cfg, batch=2, height=height, width=width, label_dtype=label_dtype)
+    m = cfg.multiple_of
+    inputs = example_inputs(cfg, batch=2, height=m * max(2, 32 // m), width=m * max(3, 48 // m), label_dtype=label_dtype)
     names = input_names(cfg)
     uint16_inputs = {n for n, t in inputs.items() if t.dtype == torch.uint16}
     traced = {n: t.to(torch.int32) if n in uint16_inputs else t for n, t in inputs.items()}
