@@ -9,6 +9,7 @@ Prints a table; nothing here is asserted. The whole step is timed (one-hot, pyra
 "dense GFLOP" is the network's convolution work as eager PyTorch does it (one-hot fed to dense convolutions);
 "run GFLOP" is what the CPU backend actually executes (its convolutions, including the zero taps of its
 space-to-depth heads, plus one addition per lookup tap); the backend's "% peak" is run GFLOP/s over matmul.
+Times are medians over interleaved rounds; eager/backend is the median of each round's own ratio, with its range.
 """
 
 from __future__ import annotations
@@ -119,14 +120,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--configs", nargs="+", default=DEFAULT_CONFIGS, choices=sorted(PRESETS))
     parser.add_argument("--sizes", nargs="+", type=int, default=[128, 256])
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; the best median of each is kept")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds; medians over them are printed")
     args = parser.parse_args(argv)
 
     torch.set_num_threads(args.threads)
     peak = matmul_gflops(args.threads)
     print(f"fp32 matmul, {args.threads} threads: {peak:.1f} GFLOP/s (this run)\n")
     header = (f"{'config':<14}{'size':>9}{'params':>9}{'dense GFLOP':>12}{'run GFLOP':>10}{'eager ms':>9}{'ORT ms':>8}"
-              f"{'backend ms':>11}{'backend/eager':>14}{'GFLOP/s':>8}{'% peak':>7}{'fps':>6}")
+              f"{'backend ms':>11}{'eager/backend':>14}{'(range)':>12}{'GFLOP/s':>8}{'% peak':>7}{'fps':>6}")
     print(header)
     print("-" * len(header))
     with tempfile.TemporaryDirectory() as scratch:
@@ -143,20 +144,25 @@ def main(argv: list[str] | None = None) -> None:
                 inputs = example_inputs(cfg, batch=1, height=size, width=size)
                 feed = {n: inputs[n].numpy() for n in input_names(cfg)}
                 dense, executed = count_gflops(step, inputs), executed_gflops(onnx_bytes, feed)
-                eager = plain = backend_time = float("inf")
-                for _ in range(args.rounds):  # interleaved rounds: a busy moment of a shared machine hits all alike
+                eager_runs, plain_runs, backend_runs = [], [], []
+                # Interleaved rounds: a shared machine's speed drifts by tens of percent within a minute, so each
+                # round times all three back to back and the speed-up is the median of the rounds' own ratios.
+                for _ in range(args.rounds):
                     with torch.inference_mode():
-                        eager = min(eager, time_call(lambda: step(**step_arguments(cfg, inputs))))
+                        eager_runs.append(time_call(lambda: step(**step_arguments(cfg, inputs))))
                     # A live ORT session's threads compete for the cores: one exists only while it is timed.
                     session = ort_session(onnx_bytes, args.threads)
-                    plain = min(plain, time_call(lambda: session.run(None, feed)))
+                    plain_runs.append(time_call(lambda: session.run(None, feed)))
                     del session
                     backend = OrtBackend(onnx_path, ("CPUExecutionProvider",), args.threads)
-                    backend_time = min(backend_time, time_call(lambda: backend.run(feed)))
+                    backend_runs.append(time_call(lambda: backend.run(feed)))
                     del backend
+                eager, plain, backend_time = (float(np.median(r)) for r in (eager_runs, plain_runs, backend_runs))
+                ratios = np.array(eager_runs) / np.array(backend_runs)
+                spread = f"{ratios.min():.2f}-{ratios.max():.2f}"
                 rate = executed / backend_time
                 print(f"{name:<14}{size:>4}x{size:<4}{params / 1e6:>8.2f}M{dense:>12.2f}{executed:>10.2f}{eager * 1e3:>9.1f}"
-                      f"{plain * 1e3:>8.1f}{backend_time * 1e3:>11.1f}{eager / backend_time:>13.2f}x{rate:>8.1f}"
+                      f"{plain * 1e3:>8.1f}{backend_time * 1e3:>11.1f}{np.median(ratios):>13.2f}x{spread:>12}{rate:>8.1f}"
                       f"{100 * rate / peak:>6.0f}%{1 / backend_time:>6.1f}")
 
 
