@@ -10,11 +10,17 @@ Prints a table; nothing here is asserted. The whole step is timed (one-hot, pyra
 "run GFLOP" is what the CPU backend actually executes (its convolutions, including the zero taps of its
 space-to-depth heads, plus one addition per lookup tap); the backend's "% peak" is run GFLOP/s over matmul.
 Times are medians over interleaved rounds; eager/backend is the median of each round's own ratio, with its range.
+
+A second table splits the backend's step by operator type (ONNX Runtime's own profile, plus the native lookups):
+how fast its convolutions run on their own, and what the rest costs. That bounds what the whole step can reach:
+with every other operator free, it would run at the convolutions' rate.
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
+import json
 import tempfile
 import time
 from pathlib import Path
@@ -69,8 +75,8 @@ def count_gflops(step: GeneratorStep, inputs: dict[str, torch.Tensor]) -> float:
     return 2 * macs / 1e9
 
 
-def executed_gflops(onnx_bytes: bytes, feed: dict[str, np.ndarray]) -> float:
-    """Convolution FLOPs of the CPU backend's rewritten graph on this input, plus its lookup additions.
+def executed_gflops(onnx_bytes: bytes, feed: dict[str, np.ndarray]) -> tuple[float, float]:
+    """(convolution GFLOP, lookup GFLOP) the CPU backend's rewritten graph executes on this input.
 
     The shapes come from running that graph once with every convolution's input and output exposed."""
     model, lookups = rewrite_for_cpu(onnx.load_from_string(onnx_bytes))
@@ -90,7 +96,50 @@ def executed_gflops(onnx_bytes: bytes, feed: dict[str, np.ndarray]) -> float:
         else:  # ConvTranspose, weight [in, out, kh, kw]
             macs += int(np.prod(shapes[node.input[0]])) * w[1] * w[2] * w[3]
     adds = sum(labels.shape[0] * labels.shape[2] * labels.shape[3] * lookup.table[..., 0, 0].size * lookup.channels for lookup in lookups)
-    return (2 * macs + adds) / 1e9
+    return 2 * macs / 1e9, adds / 1e9
+
+
+CONV_OPS = {"Conv", "FusedConv", "NchwcConv", "ConvTranspose"}
+
+
+def backend_breakdown(onnx_bytes: bytes, feed: dict[str, np.ndarray], threads: int, scratch: str, runs: int = 10) -> dict[str, float]:
+    """Milliseconds per step by operator type in the CPU backend: ONNX Runtime's profile of the rewritten graph
+    (kernel times, so the sum is a little under the wall time) plus the native lookups, timed on their own."""
+    model, lookups = rewrite_for_cpu(onnx.load_from_string(onnx_bytes))
+    labels = stacked_labels(feed["labels"], feed["prev_labels"], feed["has_history"]) if lookups else None
+    feeds = {**feed, **{lookup.feature_input: lookup(labels, threads) for lookup in lookups}}
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.enable_profiling = True
+    options.profile_file_prefix = str(Path(scratch) / "profile")
+    session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    warm_up = 3
+    for _ in range(warm_up + runs):
+        session.run(None, feeds)
+    profile = Path(session.end_profiling())
+    events = json.loads(profile.read_text())
+    run_starts = sorted(e["ts"] for e in events if e.get("cat") == "Session" and e["name"] == "model_run")
+    timed_from = run_starts[warm_up]
+    per_op: dict[str, float] = collections.defaultdict(float)
+    for event in events:
+        if event.get("cat") == "Node" and event["name"].endswith("_kernel_time") and event["ts"] >= timed_from:
+            per_op[event["args"]["op_name"]] += event["dur"] / 1e3 / runs
+    profile.unlink()
+    if lookups:
+        per_op["native one-hot lookup"] = time_call(lambda: [lookup(labels, threads) for lookup in lookups]) * 1e3
+    return dict(per_op)
+
+
+def print_breakdown(name: str, size: int, per_op: dict[str, float], conv_gflop: float, peak: float) -> None:
+    conv_ms = sum(ms for op, ms in per_op.items() if op in CONV_OPS)
+    total = sum(per_op.values())
+    rate = conv_gflop / conv_ms * 1e3
+    others = sorted(((ms, op) for op, ms in per_op.items() if op not in CONV_OPS), reverse=True)
+    shown = ", ".join(f"{op} {ms:.1f}" for ms, op in others[:6])
+    print(f"{name:<14}{size:>4}x{size:<4}{total:>9.1f}{conv_ms:>9.1f}{100 * conv_ms / total:>7.0f}%{rate:>11.1f}{100 * rate / peak:>7.0f}%"
+          f"{total - conv_ms:>9.1f}   {shown}")
 
 
 def time_call(fn, min_runs: int = 3, min_seconds: float = 1.0) -> float:
@@ -130,6 +179,7 @@ def main(argv: list[str] | None = None) -> None:
               f"{'backend ms':>11}{'eager/backend':>14}{'(range)':>12}{'GFLOP/s':>8}{'% peak':>7}{'fps':>6}")
     print(header)
     print("-" * len(header))
+    breakdowns: list[tuple[str, int, float, bytes, dict[str, np.ndarray]]] = []
     with tempfile.TemporaryDirectory() as scratch:
         for name in args.configs:
             cfg = PRESETS[name]
@@ -143,7 +193,10 @@ def main(argv: list[str] | None = None) -> None:
             for size in args.sizes:
                 inputs = example_inputs(cfg, batch=1, height=size, width=size)
                 feed = {n: inputs[n].numpy() for n in input_names(cfg)}
-                dense, executed = count_gflops(step, inputs), executed_gflops(onnx_bytes, feed)
+                dense = count_gflops(step, inputs)
+                conv_gflop, lookup_gflop = executed_gflops(onnx_bytes, feed)
+                executed = conv_gflop + lookup_gflop
+                breakdowns.append((name, size, conv_gflop, onnx_bytes, feed))
                 eager_runs, plain_runs, backend_runs = [], [], []
                 # Interleaved rounds: a shared machine's speed drifts by tens of percent within a minute, so each
                 # round times all three back to back and the speed-up is the median of the rounds' own ratios.
@@ -164,6 +217,12 @@ def main(argv: list[str] | None = None) -> None:
                 print(f"{name:<14}{size:>4}x{size:<4}{params / 1e6:>8.2f}M{dense:>12.2f}{executed:>10.2f}{eager * 1e3:>9.1f}"
                       f"{plain * 1e3:>8.1f}{backend_time * 1e3:>11.1f}{np.median(ratios):>13.2f}x{spread:>12}{rate:>8.1f}"
                       f"{100 * rate / peak:>6.0f}%{1 / backend_time:>6.1f}")
+        print("\nThe backend's step by operator type (ms per step; convolutions alone vs matmul; the rest, largest first)")
+        header = f"{'config':<14}{'size':>9}{'total ms':>9}{'conv ms':>9}{'share':>8}{'conv GF/s':>11}{'% peak':>8}{'rest ms':>9}   rest by operator (ms)"
+        print(header)
+        print("-" * len(header))
+        for name, size, conv_gflop, onnx_bytes, feed in breakdowns:
+            print_breakdown(name, size, backend_breakdown(onnx_bytes, feed, args.threads, scratch), conv_gflop, peak)
 
 
 if __name__ == "__main__":

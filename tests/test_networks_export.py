@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import onnx
 import onnxruntime as ort
@@ -15,6 +17,7 @@ from neurender.training.step import GeneratorStep, LABEL_INPUT, example_inputs, 
 
 CONFIGS = {
     **{name: PRESETS[name] for name in ["tiny", "tiny-2scale", "tiny-engine", "tiny-pose", "tiny-edges"]},
+    "tiny-engine-bicubic": replace(PRESETS["tiny-engine"], warp_sampling="bicubic"),
     "3scale-style-fg-uint16": GeneratorConfig(ngf=16, n_blocks=2, n_scales=3, num_classes=300, style_dim=3,
                                               fg_classes=(5,), use_instances=True),
 }

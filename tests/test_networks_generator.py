@@ -146,5 +146,21 @@ def test_config_errors_name_the_option() -> None:
         GeneratorConfig(n_scales=4)
     with pytest.raises(ValueError, match="fg_classes"):
         GeneratorConfig(num_classes=5, fg_classes=(9,))
+    with pytest.raises(ValueError, match="warp_sampling 'nearest': expected one of bilinear, bicubic"):
+        GeneratorConfig(warp_sampling="nearest")
     with pytest.raises(ValueError, match="unknown generator option"):
         GeneratorConfig.from_dict({"ngf": 8, "ngff": 3})
+
+
+def test_training_can_start_the_mask_from_warping() -> None:
+    """initial_mask sets where M starts: the mask heads' bias, so fresh weights give M close to it everywhere."""
+    from neurender.training.models import build_synthesis
+    from neurender.training.train_config import TrainConfig
+
+    torch.manual_seed(0)
+    generator = build_synthesis(TrainConfig(generator=PRESETS["tiny-2scale"], initial_mask=0.1)).generator
+    for scale in generator.scales:
+        features = torch.randn(2, scale.mask_head[-1].in_channels, 16, 16)
+        assert abs(torch.sigmoid(scale.mask_head(features)).mean().item() - 0.1) < 0.02
+    with pytest.raises(ValueError, match="initial_mask 1.0: expected strictly between 0 and 1"):
+        TrainConfig(initial_mask=1.0)

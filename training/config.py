@@ -9,6 +9,9 @@ from typing import Any
 import yaml
 
 MODALITY_CHANNELS = {"pose": 3, "edges": 1}
+# Bicubic resampling keeps texture sharp when a frame is warped again and again (bilinear blurs it a little at
+# every fractional shift); both are interpolating, so zero flow and whole-pixel shifts stay exact.
+WARP_SAMPLING = ("bilinear", "bicubic")
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,7 @@ class GeneratorConfig:
     fg_classes: tuple[int, ...] = ()  # classes drawn by the label-only foreground branch (never warped)
     flow_multiplier: float = 20.0   # flow head output x this = pixels at the coarsest scale
     use_flow: bool = True           # False: per-frame baseline (no warping, no history)
+    warp_sampling: str = "bilinear"  # how the previous frame is resampled along the flow: bilinear | bicubic
 
     def __post_init__(self) -> None:
         if self.modality not in ("segmentation", "pose", "edges"):
@@ -40,6 +44,8 @@ class GeneratorConfig:
             raise ValueError(f"n_scales {self.n_scales}: expected 1 to 3")
         if self.history < 1:
             raise ValueError(f"history {self.history}: expected at least 1")
+        if self.warp_sampling not in WARP_SAMPLING:
+            raise ValueError(f"warp_sampling {self.warp_sampling!r}: expected one of {', '.join(WARP_SAMPLING)}")
         if self.norm not in ("instance", "batch", "none"):
             raise ValueError(f"norm {self.norm!r}: expected instance, batch or none")
         if self.ngf % (2 ** (self.n_scales - 1)):

@@ -12,6 +12,8 @@ added before their own residual blocks and upsampling; their flow is in their ow
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass
 
 import torch
@@ -137,7 +139,8 @@ class ScaleGenerator(nn.Module):
             if motion is not None:
                 flow = flow + motion
             mask = torch.sigmoid(self.mask_head(flow_features)) * history + (1.0 - history)
-            warped = warp(prev_frames[:, -1], flow)
+            # Bicubic sampling can overshoot the frame's range; the warped frame is a frame, so it is clamped.
+            warped = warp(prev_frames[:, -1], flow, cfg.warp_sampling).clamp(-1.0, 1.0)
             image = (1.0 - mask) * warped + mask * hallucinated
         fg_mask = None
         if cfg.fg_classes:
@@ -156,6 +159,15 @@ class Vid2VidGenerator(nn.Module):
         self.cfg = cfg
         self.scales = nn.ModuleList(ScaleGenerator(cfg, level) for level in range(cfg.n_scales))
         init_weights(self)
+
+    def start_mask_at(self, mask: float) -> None:
+        """Set every mask head's bias so that training starts from M = `mask` instead of 0.5.
+
+        A low start (warp wherever there is history) keeps a warped frame's texture where the engine's motion
+        vectors carry it exactly; the mask head then only has to learn where to hallucinate (disocclusions)."""
+        for scale in self.scales:
+            if hasattr(scale, "mask_head"):
+                nn.init.constant_(scale.mask_head[-1].bias, math.log(mask / (1.0 - mask)))
 
     def forward(self, inputs: GeneratorInputs, scales: int | None = None) -> list[ScaleOutput]:
         """`scales` < n_scales runs only the coarsest ones, the inputs being at the finest of those (training's

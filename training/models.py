@@ -41,7 +41,9 @@ def build_synthesis(cfg: TrainConfig) -> Synthesis:
     encoder = None
     if model.style_dim:
         encoder = FeatureEncoder(model.style_dim, cfg.encoder.nef, cfg.encoder.n_downsample, model.norm)
-    return Synthesis(Vid2VidGenerator(model), encoder)
+    generator = Vid2VidGenerator(model)
+    generator.start_mask_at(cfg.initial_mask)
+    return Synthesis(generator, encoder)
 
 
 def build_image_discriminator(cfg: TrainConfig) -> ImageDiscriminator:

@@ -113,6 +113,7 @@ class TrainConfig:
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     log: LogConfig = field(default_factory=LogConfig)
     seed: int = 0
+    initial_mask: float = 0.5           # M when training starts (the mask heads' bias); lower starts from warping
 
     def __post_init__(self) -> None:
         if self.loss.gan_mode not in GAN_MODES:
@@ -124,6 +125,8 @@ class TrainConfig:
         s = self.schedule
         if s.clip_length < 1 or s.clip_length_max < s.clip_length:
             raise ValueError(f"schedule.clip_length {s.clip_length} / clip_length_max {s.clip_length_max}: expected 1 <= length <= max")
+        if not 0.0 < self.initial_mask < 1.0:
+            raise ValueError(f"initial_mask {self.initial_mask}: expected strictly between 0 and 1")
         if not 0.0 <= s.real_start_prob <= 1.0:
             raise ValueError(f"schedule.real_start_prob {s.real_start_prob}: expected 0..1")
         if s.epochs < 1 or not 0 <= (s.decay_epochs or 0) <= s.epochs:

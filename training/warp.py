@@ -3,7 +3,8 @@
 Flow is backward and in pixels: the pixel p of frame t came from p + flow(p) in frame t-1. Sampling uses
 `grid_sample` with align_corners=True, so pixel centres sit at -1..1 exactly and the pixel flow is normalised
 by (W-1)/2 and (H-1)/2; samples outside the frame take the border pixel; the sampling runs in float32 even
-when the network runs in half precision.
+when the network runs in half precision. Sampling is bilinear, or bicubic (Keys, a = -0.75) where a model asks
+for it: an interpolating kernel either way, so zero flow is the identity and whole-pixel shifts are exact.
 """
 
 from __future__ import annotations
@@ -20,12 +21,12 @@ def base_grid(height: int, width: int, device: torch.device | None = None) -> to
     return torch.stack((grid_x, grid_y), dim=-1).unsqueeze(0)
 
 
-def warp(image: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
+def warp(image: torch.Tensor, flow: torch.Tensor, sampling: str = "bilinear") -> torch.Tensor:
     """Sample `image` [B, C, H, W] at p + flow(p); `flow` is [B, 2, H, W] in pixels (x, y)."""
     height, width = image.shape[-2], image.shape[-1]
     flow32 = flow.float()
     # Sizes stay symbolic under ONNX tracing: no Python floats derived from them.
     offset = torch.stack((flow32[:, 0] * 2.0 / (width - 1), flow32[:, 1] * 2.0 / (height - 1)), dim=-1)
     grid = base_grid(height, width, flow.device) + offset
-    warped = F.grid_sample(image.float(), grid, mode="bilinear", padding_mode="border", align_corners=True)
+    warped = F.grid_sample(image.float(), grid, mode=sampling, padding_mode="border", align_corners=True)
     return warped.to(image.dtype)
