@@ -108,13 +108,7 @@ def backend_breakdown(onnx_bytes: bytes, feed: dict[str, np.ndarray], threads: i
     model, lookups = rewrite_for_cpu(onnx.load_from_string(onnx_bytes))
     labels = stacked_labels(feed["labels"], feed["prev_labels"], feed["has_history"]) if lookups else None
     feeds = {**feed, **{lookup.feature_input: lookup(labels, threads) for lookup in lookups}}
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    options.enable_profiling = True
-    options.profile_file_prefix = str(Path(scratch) / "profile")
-    session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    session = ort_session(model.SerializeToString(), threads, profile_prefix=str(Path(scratch) / "profile"))
     warm_up = 3
     for _ in range(warm_up + runs):
         session.run(None, feeds)
@@ -155,12 +149,15 @@ def time_call(fn, min_runs: int = 3, min_seconds: float = 1.0) -> float:
     return float(np.median(times))
 
 
-def ort_session(onnx_bytes: bytes, threads: int) -> ort.InferenceSession:
+def ort_session(onnx_bytes: bytes, threads: int, profile_prefix: str | None = None) -> ort.InferenceSession:
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if profile_prefix:
+        options.enable_profiling = True
+        options.profile_file_prefix = profile_prefix
     return ort.InferenceSession(onnx_bytes, options, providers=["CPUExecutionProvider"])
 
 
