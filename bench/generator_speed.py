@@ -1,15 +1,16 @@
 """Generator speed on this machine: parameters, GFLOPs per frame, ms per frame in PyTorch eager, in ONNX Runtime
-on the portable bundle graph, and in the server's CPU backend (the graph rewritten for the CPU, one-hot
-convolutions as native table lookups); achieved GFLOP/s, and this machine's fp32 matmul GFLOP/s measured in the
-same run.
+on the portable bundle graph, and in the server's two CPU backends (the graph rewritten for the CPU, one-hot
+convolutions as native table lookups, run by ONNX Runtime and by OpenVINO); achieved GFLOP/s, and this machine's
+fp32 matmul GFLOP/s measured in the same run.
 
     python -m neurender.bench.generator_speed [--configs tiny tiny-2scale ...] [--sizes 128 256] [--threads 2]
 
 Prints a table; nothing here is asserted. The whole step is timed (one-hot, pyramid, warp, uint8 I/O).
 "dense GFLOP" is the network's convolution work as eager PyTorch does it (one-hot fed to dense convolutions);
 "run GFLOP" is what the CPU backend actually executes (its convolutions, including the zero taps of its
-space-to-depth heads, plus one addition per lookup tap); the backend's "% peak" is run GFLOP/s over matmul.
-Times are medians over interleaved rounds; eager/backend is the median of each round's own ratio, with its range.
+space-to-depth heads, plus one addition per lookup tap). "best" is the faster CPU backend (by median): its
+eager/best speed-up is the median of each round's own ratio, with its range, and its "% peak" is run GFLOP/s
+over matmul. Times are medians over interleaved rounds. Without the openvino package its column says so.
 
 A second table splits the backend's step by operator type (ONNX Runtime's own profile, plus the native lookups):
 how fast its convolutions run on their own, and what the rest costs. That bounds what the whole step can reach:
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import importlib.util
 import json
 import tempfile
 import time
@@ -31,7 +33,8 @@ import onnxruntime as ort
 import torch
 from torch import nn
 
-from neurender.server.backends import OrtBackend
+from neurender.server.backends import CpuGraph, OrtBackend
+from neurender.server.openvino_backend import OpenVinoBackend, compile_for_cpu
 from neurender.server.cpu_graph import rewrite_for_cpu
 from neurender.server.onehot_lookup import stacked_labels
 from neurender.training.config import PRESETS
@@ -99,7 +102,8 @@ def executed_gflops(onnx_bytes: bytes, feed: dict[str, np.ndarray]) -> tuple[flo
     return 2 * macs / 1e9, adds / 1e9
 
 
-CONV_OPS = {"Conv", "FusedConv", "NchwcConv", "ConvTranspose"}
+# Convolution kernels by name: ONNX Runtime's, then OpenVINO's.
+CONV_OPS = {"Conv", "FusedConv", "NchwcConv", "ConvTranspose", "Convolution", "ConvolutionBackpropData"}
 
 
 def backend_breakdown(onnx_bytes: bytes, feed: dict[str, np.ndarray], threads: int, scratch: str, runs: int = 10) -> dict[str, float]:
@@ -126,13 +130,35 @@ def backend_breakdown(onnx_bytes: bytes, feed: dict[str, np.ndarray], threads: i
     return dict(per_op)
 
 
-def print_breakdown(name: str, size: int, per_op: dict[str, float], conv_gflop: float, peak: float) -> None:
+def openvino_breakdown(onnx_path: Path, feed: dict[str, np.ndarray], threads: int, runs: int = 10) -> dict[str, float]:
+    """Milliseconds per step by operator type in the OpenVINO backend: its own performance counters (after its
+    graph fusions, so a fused norm or activation counts with the operator it joined) plus the native lookups."""
+    import openvino as ov
+
+    cpu_graph = CpuGraph(onnx_path)
+    request = compile_for_cpu(ov, cpu_graph, threads, perf_count=True).create_infer_request()
+    feeds = cpu_graph.feeds(feed, threads)
+    for _ in range(3):
+        request.infer(feeds)
+    per_op: dict[str, float] = collections.defaultdict(float)
+    for _ in range(runs):
+        request.infer(feeds)
+        for counter in request.profiling_info:
+            per_op[counter.node_type] += counter.real_time.total_seconds() * 1e3 / runs
+    lookups = cpu_graph.lookups
+    if lookups:
+        labels = stacked_labels(feed["labels"], feed["prev_labels"], feed["has_history"])
+        per_op["native one-hot lookup"] = time_call(lambda: [lookup(labels, threads) for lookup in lookups]) * 1e3
+    return dict(per_op)
+
+
+def print_breakdown(backend: str, name: str, size: int, per_op: dict[str, float], conv_gflop: float, peak: float) -> None:
     conv_ms = sum(ms for op, ms in per_op.items() if op in CONV_OPS)
     total = sum(per_op.values())
     rate = conv_gflop / conv_ms * 1e3
     others = sorted(((ms, op) for op, ms in per_op.items() if op not in CONV_OPS), reverse=True)
     shown = ", ".join(f"{op} {ms:.1f}" for ms, op in others[:6])
-    print(f"{name:<14}{size:>4}x{size:<4}{total:>9.1f}{conv_ms:>9.1f}{100 * conv_ms / total:>7.0f}%{rate:>11.1f}{100 * rate / peak:>7.0f}%"
+    print(f"{backend:<12}{name:<14}{size:>4}x{size:<4}{total:>9.1f}{conv_ms:>9.1f}{100 * conv_ms / total:>7.0f}%{rate:>11.1f}{100 * rate / peak:>7.0f}%"
           f"{total - conv_ms:>9.1f}   {shown}")
 
 
@@ -161,6 +187,13 @@ def ort_session(onnx_bytes: bytes, threads: int, profile_prefix: str | None = No
     return ort.InferenceSession(onnx_bytes, options, providers=["CPUExecutionProvider"])
 
 
+def cpu_backend(name: str, onnx_path: Path, threads: int) -> OrtBackend | OpenVinoBackend | None:
+    """A live backend holds threads that compete for the cores: one exists only while it is timed."""
+    if name == "onnxruntime":
+        return OrtBackend(onnx_path, ("CPUExecutionProvider",), threads)
+    return OpenVinoBackend(onnx_path, threads) if importlib.util.find_spec("openvino") else None
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--configs", nargs="+", default=DEFAULT_CONFIGS, choices=sorted(PRESETS))
@@ -170,10 +203,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     torch.set_num_threads(args.threads)
-    peak = matmul_gflops(args.threads)
-    print(f"fp32 matmul, {args.threads} threads: {peak:.1f} GFLOP/s (this run)\n")
+    print(f"fp32 matmul, {args.threads} threads: {matmul_gflops(args.threads):.1f} GFLOP/s at the start; every row's"
+          " % peak is against the matmul rate measured in its own rounds (the column 'matmul')\n")
     header = (f"{'config':<14}{'size':>9}{'params':>9}{'dense GFLOP':>12}{'run GFLOP':>10}{'eager ms':>9}{'ORT ms':>8}"
-              f"{'backend ms':>11}{'eager/backend':>14}{'(range)':>12}{'GFLOP/s':>8}{'% peak':>7}{'fps':>6}")
+              f"{'ORT backend':>12}{'OpenVINO':>9}{'best':>9}{'eager/best':>11}{'(range)':>12}{'GFLOP/s':>8}{'% peak':>7}{'matmul':>7}{'fps':>6}")
     print(header)
     print("-" * len(header))
     breakdowns: list[tuple[str, int, float, bytes, dict[str, np.ndarray]]] = []
@@ -194,32 +227,43 @@ def main(argv: list[str] | None = None) -> None:
                 conv_gflop, lookup_gflop = executed_gflops(onnx_bytes, feed)
                 executed = conv_gflop + lookup_gflop
                 breakdowns.append((name, size, conv_gflop, onnx_bytes, feed))
-                eager_runs, plain_runs, backend_runs = [], [], []
+                eager_runs, plain_runs, peaks = [], [], []
+                backend_runs: dict[str, list[float]] = {"onnxruntime": [], "openvino": []}
                 # Interleaved rounds: a shared machine's speed drifts by tens of percent within a minute, so each
                 # round times all three back to back and the speed-up is the median of the rounds' own ratios.
                 for _ in range(args.rounds):
+                    peaks.append(matmul_gflops(args.threads, seconds=0.5))
                     with torch.inference_mode():
                         eager_runs.append(time_call(lambda: step(**step_arguments(cfg, inputs))))
                     # A live ORT session's threads compete for the cores: one exists only while it is timed.
                     session = ort_session(onnx_bytes, args.threads)
                     plain_runs.append(time_call(lambda: session.run(None, feed)))
                     del session
-                    backend = OrtBackend(onnx_path, ("CPUExecutionProvider",), args.threads)
-                    backend_runs.append(time_call(lambda: backend.run(feed)))
-                    del backend
-                eager, plain, backend_time = (float(np.median(r)) for r in (eager_runs, plain_runs, backend_runs))
-                ratios = np.array(eager_runs) / np.array(backend_runs)
+                    for backend_name, runs in backend_runs.items():
+                        backend = cpu_backend(backend_name, onnx_path, args.threads)
+                        if backend is not None:
+                            runs.append(time_call(lambda: backend.run(feed)))
+                        del backend
+                eager, plain = float(np.median(eager_runs)), float(np.median(plain_runs))
+                medians = {b: float(np.median(runs)) for b, runs in backend_runs.items() if runs}
+                best = min(medians, key=medians.get)
+                ratios = np.array(eager_runs) / np.array(backend_runs[best])
                 spread = f"{ratios.min():.2f}-{ratios.max():.2f}"
-                rate = executed / backend_time
+                rate, peak = executed / medians[best], float(np.median(peaks))
+                openvino = f"{medians['openvino'] * 1e3:.1f}" if "openvino" in medians else "absent"
                 print(f"{name:<14}{size:>4}x{size:<4}{params / 1e6:>8.2f}M{dense:>12.2f}{executed:>10.2f}{eager * 1e3:>9.1f}"
-                      f"{plain * 1e3:>8.1f}{backend_time * 1e3:>11.1f}{np.median(ratios):>13.2f}x{spread:>12}{rate:>8.1f}"
-                      f"{100 * rate / peak:>6.0f}%{1 / backend_time:>6.1f}")
-        print("\nThe backend's step by operator type (ms per step; convolutions alone vs matmul; the rest, largest first)")
-        header = f"{'config':<14}{'size':>9}{'total ms':>9}{'conv ms':>9}{'share':>8}{'conv GF/s':>11}{'% peak':>8}{'rest ms':>9}   rest by operator (ms)"
+                      f"{plain * 1e3:>8.1f}{medians['onnxruntime'] * 1e3:>12.1f}{openvino:>9}{best[:8]:>9}"
+                      f"{np.median(ratios):>10.2f}x{spread:>12}{rate:>8.1f}{100 * rate / peak:>6.0f}%{peak:>7.0f}{1 / medians[best]:>6.1f}")
+        print("\nThe CPU backends' step by operator type (ms per step; convolutions alone vs matmul; the rest, largest first)")
+        header = f"{'backend':<12}{'config':<14}{'size':>9}{'total ms':>9}{'conv ms':>9}{'share':>8}{'conv GF/s':>11}{'% peak':>8}{'rest ms':>9}   rest by operator (ms)"
         print(header)
         print("-" * len(header))
         for name, size, conv_gflop, onnx_bytes, feed in breakdowns:
-            print_breakdown(name, size, backend_breakdown(onnx_bytes, feed, args.threads, scratch), conv_gflop, peak)
+            per_op = backend_breakdown(onnx_bytes, feed, args.threads, scratch)
+            print_breakdown("onnxruntime", name, size, per_op, conv_gflop, matmul_gflops(args.threads, seconds=0.5))
+            if importlib.util.find_spec("openvino"):
+                per_op = openvino_breakdown(Path(scratch) / f"{name}.onnx", feed, args.threads)
+                print_breakdown("openvino", name, size, per_op, conv_gflop, matmul_gflops(args.threads, seconds=0.5))
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 
 Every backend takes the step graph's named inputs (batch first, wire dtypes) and returns
 (rgb, next_prev_labels, next_prev_frames). ONNX Runtime is the default and imports neither torch nor
-neurender.training; the PyTorch eager backend lives in torch_backend.py and is imported only when chosen.
+neurender.training. OpenVINO (openvino_backend.py, the [openvino] extra) and PyTorch eager (torch_backend.py)
+are imported only when chosen.
 """
 
 from __future__ import annotations
@@ -13,10 +14,11 @@ from typing import Protocol
 
 import numpy as np
 import onnx
+from google.protobuf.message import DecodeError
 
 from neurender.proto.bundle import Bundle
 from neurender.server.cpu_graph import rewrite_for_cpu
-from neurender.server.onehot_lookup import OneHotConv, stacked_labels
+from neurender.server.onehot_lookup import stacked_labels
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +51,32 @@ def choose_providers(wanted: tuple[str, ...], available: list[str]) -> list[str]
     return chosen
 
 
+class CpuGraph:
+    """The step graph rewritten for a CPU runtime (cpu_graph.py), and the native lookups that compute its
+    one-hot convolutions from the raw class IDs."""
+
+    def __init__(self, onnx_path: Path) -> None:
+        try:
+            original = onnx.load(str(onnx_path))
+            self.model, self.lookups = rewrite_for_cpu(original)
+        except DecodeError as err:
+            raise BackendError(f"{onnx_path}: not a readable ONNX graph: {err}") from err
+        except (onnx.checker.ValidationError, ValueError) as err:
+            raise BackendError(f"{onnx_path}: the CPU rewrite of this graph failed: {err}") from err
+        log.info("CPU graph for %s: %d one-hot convolution(s) as native lookups, %d -> %d nodes",
+                 onnx_path, len(self.lookups), len(original.graph.node), len(self.model.graph.node),
+                 extra={"fields": {"event": "cpu_graph", "lookups": len(self.lookups)}})
+        not_step_inputs = {lookup.feature_input for lookup in self.lookups} | {i.name for i in self.model.graph.initializer}
+        self.input_names = tuple(i.name for i in self.model.graph.input if i.name not in not_step_inputs)
+
+    def feeds(self, feeds: dict[str, np.ndarray], threads: int) -> dict[str, np.ndarray]:
+        """The step's inputs plus the lookups' outputs, which the rewritten graph takes as inputs."""
+        if not self.lookups:
+            return feeds
+        labels = stacked_labels(feeds["labels"], feeds["prev_labels"], feeds["has_history"])
+        return {**feeds, **{lookup.feature_input: lookup(labels, threads) for lookup in self.lookups}}
+
+
 class OrtBackend:
     """A step graph on ONNX Runtime with the configured providers and thread budget.
 
@@ -69,7 +97,7 @@ class OrtBackend:
         # and the other workers, and spinning measurably slowed a 2-core machine down.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.threads = intra_op_threads
-        self.lookups: list[OneHotConv] = []
+        self.cpu_graph: CpuGraph | None = None
         candidates = choose_providers(providers, ort.get_available_providers())
         while True:
             try:
@@ -88,28 +116,20 @@ class OrtBackend:
             log.warning("ONNX Runtime: falling back from %s to %s (the provider did not start)", candidates[0], active[0],
                         extra={"fields": {"event": "provider_fallback", "missing": [candidates[0]], "using": active[0]}})
         self.providers = tuple(active)
-        lookup_inputs = {lookup.feature_input for lookup in self.lookups}
-        self.input_names = tuple(i.name for i in self.session.get_inputs() if i.name not in lookup_inputs)
+        graph_inputs = tuple(i.name for i in self.session.get_inputs())
+        self.input_names = self.cpu_graph.input_names if self.cpu_graph else graph_inputs
         self._outputs = ["rgb", "next_prev_labels", "next_prev_frames"]
 
     def _session(self, ort, onnx_path: Path, options, candidates: list[str]):
         if candidates[0] != "CPUExecutionProvider":
-            self.lookups = []
+            self.cpu_graph = None
             return ort.InferenceSession(str(onnx_path), options, providers=candidates)
-        try:
-            original = onnx.load(str(onnx_path))
-            model, self.lookups = rewrite_for_cpu(original)
-        except (onnx.checker.ValidationError, ValueError) as err:
-            raise BackendError(f"{onnx_path}: the CPU rewrite of this graph failed: {err}") from err
-        log.info("ONNX Runtime CPU graph for %s: %d one-hot convolution(s) as native lookups, %d -> %d nodes",
-                 onnx_path, len(self.lookups), len(original.graph.node), len(model.graph.node),
-                 extra={"fields": {"event": "cpu_graph", "lookups": len(self.lookups)}})
-        return ort.InferenceSession(model.SerializeToString(), options, providers=candidates)
+        self.cpu_graph = CpuGraph(onnx_path)
+        return ort.InferenceSession(self.cpu_graph.model.SerializeToString(), options, providers=candidates)
 
     def run(self, feeds: dict[str, np.ndarray]) -> StepOutputs:
-        if self.lookups:
-            labels = stacked_labels(feeds["labels"], feeds["prev_labels"], feeds["has_history"])
-            feeds = {**feeds, **{lookup.feature_input: lookup(labels, self.threads) for lookup in self.lookups}}
+        if self.cpu_graph:
+            feeds = self.cpu_graph.feeds(feeds, self.threads)
         rgb, labels, frames = self.session.run(self._outputs, feeds)
         return rgb, labels, frames
 
@@ -117,8 +137,12 @@ class OrtBackend:
 def make_backend(bundle: Bundle, backend: str, providers: tuple[str, ...], intra_op_threads: int) -> Backend:
     if backend == "onnxruntime":
         return OrtBackend(bundle.onnx_path, providers, intra_op_threads)
+    if backend == "openvino":
+        from neurender.server.openvino_backend import OpenVinoBackend
+
+        return OpenVinoBackend(bundle.onnx_path, intra_op_threads)
     if backend == "torch":
         from neurender.server.torch_backend import TorchBackend
 
         return TorchBackend(bundle, intra_op_threads)
-    raise BackendError(f"backend {backend!r}: expected onnxruntime or torch")
+    raise BackendError(f"backend {backend!r}: expected onnxruntime, openvino or torch")

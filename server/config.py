@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-BACKENDS = ("onnxruntime", "torch")
+BACKENDS = ("onnxruntime", "openvino", "torch")
 LOG_FORMATS = ("json", "text")
 DEFAULT_CONFIG_FILE = Path(__file__).with_name("serve.yaml")
 

@@ -13,6 +13,7 @@ import numpy as np
 from neurender.server.app import ServerThread
 from neurender.server.backends import OrtBackend
 from neurender.server.config import ServerConfig
+from neurender.server.openvino_backend import OpenVinoBackend
 from neurender.server.registry import load_registry
 
 TEST_CONFIG = ServerConfig(address="127.0.0.1:0", metrics_port=None, log_format="text", max_wait_ms=5.0)
@@ -34,11 +35,13 @@ def label_sequence(frames: int, height: int, width: int, classes: int = 12, seed
 
 
 class DirectStep:
-    """The bundle's step on the CPU backend, called directly, with the history kept here: what a session must
-    compute (test_server_cpu_graph checks that backend against the bundle's graph itself)."""
+    """The bundle's step on a CPU backend, called directly, with the history kept here: what a session must
+    compute (test_server_cpu_graph checks the backends against the bundle's graph itself)."""
 
-    def __init__(self, bundle_dir: Path, history: int = 2) -> None:
-        self.backend = OrtBackend(bundle_dir / "generator.onnx", ("CPUExecutionProvider",), intra_op_threads=2)
+    def __init__(self, bundle_dir: Path, history: int = 2, backend: str = "onnxruntime") -> None:
+        onnx_path = bundle_dir / "generator.onnx"
+        self.backend = (OpenVinoBackend(onnx_path, intra_op_threads=2) if backend == "openvino"
+                        else OrtBackend(onnx_path, ("CPUExecutionProvider",), intra_op_threads=2))
         self.history = history
         self.state: tuple[np.ndarray, np.ndarray] | None = None
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import onnx
 import onnxruntime as ort
@@ -10,6 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from neurender.server.backends import OrtBackend
+from neurender.server.openvino_backend import OpenVinoBackend
 from neurender.server.cpu_graph import rewrite_for_cpu, space_to_depth_weight
 from neurender.server.onehot_lookup import OneHotConv, stacked_labels
 from neurender.training.config import PRESETS, GeneratorConfig
@@ -19,6 +22,7 @@ from neurender.training.step import example_inputs, input_names
 
 CONFIGS = {
     **{name: PRESETS[name] for name in ["tiny", "tiny-2scale", "tiny-engine", "tiny-pose"]},
+    "tiny-engine-bicubic": replace(PRESETS["tiny-engine"], warp_sampling="bicubic"),
     "uint16-style-fg": GeneratorConfig(ngf=16, n_blocks=2, n_scales=2, num_classes=300, style_dim=3, fg_classes=(5,), use_instances=True),
 }
 OUTPUTS = ["rgb", "next_prev_labels", "next_prev_frames"]
@@ -90,11 +94,18 @@ def test_rewritten_graph_has_lookups_and_fewer_dense_convs(exported) -> None:
         assert ops.count("Equal") == [n.op_type for n in original.graph.node].count("Equal") - 1
 
 
-def test_backend_equals_bundle_graph_over_chained_steps(exported) -> None:
-    """10 steps (a first frame, then history) of two sessions in a batch: the CPU backend's frames and state are
+CPU_BACKENDS = {
+    "onnxruntime": lambda path: OrtBackend(path, ("CPUExecutionProvider",), intra_op_threads=2),
+    "openvino": lambda path: OpenVinoBackend(path, intra_op_threads=2),
+}
+
+
+@pytest.mark.parametrize("backend_name", list(CPU_BACKENDS))
+def test_backend_equals_bundle_graph_over_chained_steps(exported, backend_name: str) -> None:
+    """10 steps (a first frame, then history) of two sessions in a batch: each CPU backend's frames and state are
     the bundle graph's, to within one rounding level of a frame where summation order differs."""
     cfg, path, label_dtype = exported
-    backend = OrtBackend(path, ("CPUExecutionProvider",), intra_op_threads=2)
+    backend = CPU_BACKENDS[backend_name](path)
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     assert backend.input_names == tuple(input_names(cfg))
     state = None
