@@ -3,6 +3,7 @@ directly on ONNX Runtime (the reference the server must reproduce bit for bit)."
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from dataclasses import replace
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Iterator
 
 import numpy as np
 
+from neurender.engine_plugin.aio_client import AsyncRenderClient
 from neurender.server.app import ServerThread
 from neurender.server.backends import OrtBackend
 from neurender.server.config import ServerConfig
@@ -58,3 +60,32 @@ class DirectStep:
             "labels": labels[None], "prev_labels": prev_labels, "prev_frames": prev_frames, "has_history": has_history})
         self.state = (next_labels, next_frames)
         return rgb[0]
+
+
+def assert_interleaved_sessions_equal_each_alone(address: str, bundle_dir: Path, sessions: int, frames: int,
+                                                 backend: str = "onnxruntime") -> None:
+    """`sessions` sessions of the model "tiny" streamed at once, frame t of every session out before frame t + 1 of
+    any: each gets exactly the frames it gets alone (direct steps on `backend`), and some frames were batched."""
+    sequences = [label_sequence(frames, 32, 32, seed=s) for s in range(sessions)]
+    expected = []
+    for sequence in sequences:
+        direct = DirectStep(bundle_dir, backend=backend)
+        expected.append([direct(f) for f in sequence])
+
+    async def run_all():
+        async with AsyncRenderClient(address) as client:
+            streams = [client.session("tiny", (32, 32), max_in_flight=2) for _ in sequences]
+            await asyncio.gather(*(s.open() for s in streams))
+            futures = [[] for _ in streams]
+            for t in range(frames):
+                for s, stream in enumerate(streams):
+                    futures[s].append(await stream.submit(labels=sequences[s][t]))
+            results = [[await f for f in fs] for fs in futures]
+            await asyncio.gather(*(s.close() for s in streams))
+            return results
+
+    results = asyncio.run(run_all())
+    for s in range(sessions):
+        for t in range(frames):
+            assert np.array_equal(results[s][t].image, expected[s][t]), f"session {s} frame {t} differs from it alone"
+    assert max(r.timings.batch_size for rs in results for r in rs) > 1, "no frames were batched together"

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 
 import cv2
 import numpy as np
 import pytest
 
-from neurender.engine_plugin.aio_client import AsyncRenderClient
 from neurender.engine_plugin.client import FrameDropped, RenderClient
 from neurender.proto.neurender.v1 import model_pb2
 from neurender.retarget.draw import draw_pose_map, pose_layout
-from tests.server_support import DirectStep, label_sequence, running_server
+from tests.server_support import DirectStep, assert_interleaved_sessions_equal_each_alone, label_sequence, running_server
 
 
 @pytest.fixture(scope="module")
@@ -62,29 +60,7 @@ def test_history_changes_frames_and_reset_equals_a_fresh_session(client):
 
 
 def test_eight_interleaved_sessions_equal_each_alone(server, tiny_bundle_dir):
-    sequences = [label_sequence(6, 32, 32, seed=s) for s in range(8)]
-    expected = []
-    for frames in sequences:
-        direct = DirectStep(tiny_bundle_dir)
-        expected.append([direct(f) for f in frames])
-
-    async def run_all():
-        async with AsyncRenderClient(server.address) as client:
-            sessions = [client.session("tiny", (32, 32), max_in_flight=2) for _ in sequences]
-            await asyncio.gather(*(s.open() for s in sessions))
-            futures = [[] for _ in sessions]
-            for t in range(6):  # frame t of every session goes out before frame t + 1 of any
-                for s, session in enumerate(sessions):
-                    futures[s].append(await session.submit(labels=sequences[s][t]))
-            results = [[await f for f in fs] for fs in futures]
-            await asyncio.gather(*(s.close() for s in sessions))
-            return results
-
-    results = asyncio.run(run_all())
-    for s in range(8):
-        for t in range(6):
-            assert np.array_equal(results[s][t].image, expected[s][t]), f"session {s} frame {t} differs from it alone"
-    assert max(r.timings.batch_size for rs in results for r in rs) > 1, "no frames were batched together"
+    assert_interleaved_sessions_equal_each_alone(server.address, tiny_bundle_dir, sessions=8, frames=6)
 
 
 def test_label_remap_renders_one_class_as_another(client, tiny_bundle_dir):

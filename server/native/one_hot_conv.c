@@ -57,50 +57,51 @@ static void fill_planes(const Job *job, int32_t *planes) {
     }
 }
 
-typedef float vec8 __attribute__((vector_size(32), aligned(4))); /* 8 floats, unaligned loads allowed */
+typedef float vec8 __attribute__((vector_size(32), aligned(4)));  /* 8 floats, unaligned loads allowed */
+typedef float vec16 __attribute__((vector_size(64), aligned(4))); /* 16: one AVX-512 register, two AVX2 ones */
 
 /* One output row, tap row by tap row: the table slice of one (frame, ky) pair (K * (classes + 1) rows of
  * channels) stays in L1 while every pixel of the row adds its K picks into the row's accumulators, PIX pixels
  * at a time so the additions form independent dependency chains. `acc` is [width][channels], pre-filled with
  * the bias by the caller. */
-#define DEFINE_ROW_KERNEL(NAME, NV, PIX)                                                                      \
-    __attribute__((target_clones("avx512f", "avx2", "default"))) static void NAME(                          \
-        const Job *job, const float *table, const int32_t *const *rows, float *acc) {                        \
-        const int k = job->kernel, taps = job->frames * k, w = job->width;                                   \
-        const size_t tap_stride = (size_t)(job->classes + 1) * NV * 8;                                       \
-        for (int r = 0; r < taps; ++r) {                                                                     \
-            const float *slice = table + (size_t)r * k * tap_stride;                                         \
-            int x = 0;                                                                                       \
-            for (; x + PIX <= w; x += PIX) {                                                                 \
-                const int32_t *row = rows[r] + x;                                                            \
-                vec8 sum[PIX][NV];                                                                           \
-                for (int p = 0; p < PIX; ++p)                                                                \
-                    for (int v = 0; v < NV; ++v) sum[p][v] = ((const vec8 *)(acc + (size_t)(x + p) * NV * 8))[v]; \
-                const float *tap = slice;                                                                    \
-                for (int kx = 0; kx < k; ++kx, tap += tap_stride)                                            \
-                    for (int p = 0; p < PIX; ++p) {                                                          \
-                        const vec8 *picked = (const vec8 *)(tap + (size_t)row[kx + p] * NV * 8);             \
-                        for (int v = 0; v < NV; ++v) sum[p][v] += picked[v];                                 \
-                    }                                                                                        \
-                for (int p = 0; p < PIX; ++p)                                                                \
-                    for (int v = 0; v < NV; ++v) ((vec8 *)(acc + (size_t)(x + p) * NV * 8))[v] = sum[p][v]; \
-            }                                                                                                \
-            for (; x < w; ++x) {                                                                             \
-                vec8 *dst = (vec8 *)(acc + (size_t)x * NV * 8);                                              \
-                const float *tap = slice;                                                                    \
-                for (int kx = 0; kx < k; ++kx, tap += tap_stride) {                                          \
-                    const vec8 *picked = (const vec8 *)(tap + (size_t)rows[r][x + kx] * NV * 8);             \
-                    for (int v = 0; v < NV; ++v) dst[v] += picked[v];                                        \
-                }                                                                                            \
-            }                                                                                                \
-        }                                                                                                    \
+#define DEFINE_ROW_KERNEL(NAME, VEC, LANES, NV, PIX)                                                          \
+    __attribute__((target_clones("avx512f", "avx2", "default"))) static void NAME(                            \
+        const Job *job, const float *table, const int32_t *const *rows, float *acc) {                         \
+        const int k = job->kernel, taps = job->frames * k, w = job->width;                                    \
+        const size_t tap_stride = (size_t)(job->classes + 1) * NV * LANES;                                    \
+        for (int r = 0; r < taps; ++r) {                                                                      \
+            const float *slice = table + (size_t)r * k * tap_stride;                                          \
+            int x = 0;                                                                                        \
+            for (; x + PIX <= w; x += PIX) {                                                                  \
+                const int32_t *row = rows[r] + x;                                                             \
+                VEC sum[PIX][NV];                                                                             \
+                for (int p = 0; p < PIX; ++p)                                                                 \
+                    for (int v = 0; v < NV; ++v) sum[p][v] = ((const VEC *)(acc + (size_t)(x + p) * NV * LANES))[v]; \
+                const float *tap = slice;                                                                     \
+                for (int kx = 0; kx < k; ++kx, tap += tap_stride)                                             \
+                    for (int p = 0; p < PIX; ++p) {                                                           \
+                        const VEC *picked = (const VEC *)(tap + (size_t)row[kx + p] * NV * LANES);            \
+                        for (int v = 0; v < NV; ++v) sum[p][v] += picked[v];                                  \
+                    }                                                                                         \
+                for (int p = 0; p < PIX; ++p)                                                                 \
+                    for (int v = 0; v < NV; ++v) ((VEC *)(acc + (size_t)(x + p) * NV * LANES))[v] = sum[p][v]; \
+            }                                                                                                 \
+            for (; x < w; ++x) {                                                                              \
+                VEC *dst = (VEC *)(acc + (size_t)x * NV * LANES);                                             \
+                const float *tap = slice;                                                                     \
+                for (int kx = 0; kx < k; ++kx, tap += tap_stride) {                                           \
+                    const VEC *picked = (const VEC *)(tap + (size_t)rows[r][x + kx] * NV * LANES);            \
+                    for (int v = 0; v < NV; ++v) dst[v] += picked[v];                                         \
+                }                                                                                             \
+            }                                                                                                 \
+        }                                                                                                     \
     }
 
-DEFINE_ROW_KERNEL(row_kernel_8, 1, 4)
-DEFINE_ROW_KERNEL(row_kernel_16, 2, 4)
-DEFINE_ROW_KERNEL(row_kernel_32, 4, 2)
-DEFINE_ROW_KERNEL(row_kernel_64, 8, 1)
-DEFINE_ROW_KERNEL(row_kernel_128, 16, 1)
+DEFINE_ROW_KERNEL(row_kernel_8, vec8, 8, 1, 4)
+DEFINE_ROW_KERNEL(row_kernel_16, vec16, 16, 1, 4)
+DEFINE_ROW_KERNEL(row_kernel_32, vec16, 16, 2, 2)
+DEFINE_ROW_KERNEL(row_kernel_64, vec16, 16, 4, 1)
+DEFINE_ROW_KERNEL(row_kernel_128, vec16, 16, 8, 1)
 
 /* Any other channel count: plain loops. */
 static void row_kernel_any(const Job *job, const float *table, const int32_t *const *rows, float *acc) {
