@@ -12,6 +12,7 @@ by itself, and the session state (the previous generated frames) would drift fro
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -52,10 +53,11 @@ class OpenVinoBackend:
             raise BackendError(f"{onnx_path}: OpenVINO cannot compile it for the CPU: {err}") from err
         self.providers = ("openvino:CPU",)
         self.input_names = self.cpu_graph.input_names
+        self._compiled = compiled
         self._outputs = [compiled.output(name) for name in OUTPUTS]
-        # One request per backend: a worker runs one step at a time, and a request keeps its compiled shapes
-        # between steps of the same size.
-        self._request = compiled.create_infer_request()
+        # An infer request runs one step at a time and must not be shared between threads: each worker thread
+        # gets its own, which keeps its compiled shapes between steps of the same size.
+        self._requests = threading.local()
 
     def run(self, feeds: dict[str, np.ndarray]) -> StepOutputs:
         """Steps a batch one session at a time. OpenVINO picks its convolutions' blocking by batch size, so a
@@ -69,6 +71,9 @@ class OpenVinoBackend:
         return rgb, labels, frames
 
     def _step(self, feeds: dict[str, np.ndarray]) -> StepOutputs:
-        results = self._request.infer(feeds)
+        request = getattr(self._requests, "request", None)
+        if request is None:
+            request = self._requests.request = self._compiled.create_infer_request()
+        results = request.infer(feeds)
         rgb, labels, frames = (results[output] for output in self._outputs)
         return rgb, labels, frames
