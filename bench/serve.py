@@ -1,6 +1,6 @@
 """Serving benchmark: frames/s and p50/p95 latency through gRPC and in-process, in one run.
 
-    python -m neurender.bench.serve [--models DIR --model NAME] [--backend openvino] [--sizes 128 256] [--sessions 1 4 16]
+    python -m neurender.bench.serve [--models DIR --model NAME] [--backend openvino] [--workers 2] [--sizes 128 256]
 
 For each frame size it measures
   - in-process: the backend's step called directly with the sessions' histories stacked (1 session = batch 1;
@@ -142,9 +142,10 @@ def merge(key: tuple, samples: list[Sample]) -> Row:
 class ServerProcess:
     """`neurender serve` in a subprocess with a given max_batch; logs go to a file."""
 
-    def __init__(self, models: Path, max_batch: int, backend: str, folder: Path) -> None:
+    def __init__(self, models: Path, max_batch: int, backend: str, workers: int, folder: Path) -> None:
         config = folder / f"serve-b{max_batch}.yaml"
-        config.write_text(f"address: 127.0.0.1:0\nmetrics_port: null\nlog_format: json\nmax_batch: {max_batch}\nbackend: {backend}\n")
+        config.write_text(f"address: 127.0.0.1:0\nmetrics_port: null\nlog_format: json\nmax_batch: {max_batch}\n"
+                          f"backend: {backend}\nworkers: {workers}\n")
         self.log = folder / f"serve-b{max_batch}.log"
         self._log_file = self.log.open("w")
         self.process = subprocess.Popen([sys.executable, "-m", "neurender.cli", "serve", "--models", str(models), "--config", str(config)],
@@ -204,9 +205,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", type=Path, help="a models folder (default: the tiny preset, exported with random weights)")
     parser.add_argument("--model", help="the model to use (default: the folder's first)")
     parser.add_argument("--backend", default="onnxruntime", choices=["onnxruntime", "openvino"], help="the servers' inference backend")
+    parser.add_argument("--workers", type=int, default=1, help="the servers' inference workers (threads are shared out between them)")
     parser.add_argument("--sizes", type=int, nargs="+", default=[128, 256])
     parser.add_argument("--sessions", type=int, nargs="+", default=[1, 4, 16])
-    parser.add_argument("--encodings", nargs="+", default=["png", "jpeg"], help="outputs besides raw (batching on)")
+    parser.add_argument("--encodings", nargs="*", default=["png", "jpeg"], help="outputs besides raw (batching on); none: raw only")
     parser.add_argument("--seconds", type=float, default=1.5, help="time per run (at least 2 frames per session)")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved runs per configuration")
     args = parser.parse_args(argv)
@@ -220,15 +222,15 @@ def main(argv: list[str] | None = None) -> int:
         if models is None:
             models = folder / "models"
             _export_tiny(models / "tiny")
-        config = ServerConfig(backend=args.backend)
+        config = ServerConfig(backend=args.backend, workers=args.workers)
         registry = load_registry(models, config)
         name = args.model or registry.names()[0]
         model = registry.get(name)
         print(f"model {name} ({read_bundle(model.bundle.path).description.provenance.get('parameters', '?')} parameters), "
               f"{os.cpu_count()} cores, backend {config.backend}, {config.workers} worker x {config.resolved_intra_op_threads()} intra-op threads; "
               f"load average before: {os.getloadavg()[0]:.2f}")
-        servers = {"on": ServerProcess(models, max(args.sessions), config.backend, folder),
-                   "off": ServerProcess(models, 1, config.backend, folder)}
+        servers = {"on": ServerProcess(models, max(args.sessions), config.backend, config.workers, folder),
+                   "off": ServerProcess(models, 1, config.backend, config.workers, folder)}
         try:
             runs: list[tuple[tuple, Callable[[], Sample]]] = []
             for size in args.sizes:

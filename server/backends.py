@@ -134,13 +134,14 @@ class OrtBackend:
         return rgb, labels, frames
 
 
-def make_backend(bundle: Bundle, backend: str, providers: tuple[str, ...], intra_op_threads: int) -> Backend:
+def make_backend(bundle: Bundle, backend: str, providers: tuple[str, ...], intra_op_threads: int, workers: int = 1) -> Backend:
+    """The backend that runs `bundle`'s step for `workers` inference threads, each step on `intra_op_threads`."""
     if backend == "onnxruntime":
         return OrtBackend(bundle.onnx_path, providers, intra_op_threads)
     if backend == "openvino":
         from neurender.server.openvino_backend import OpenVinoBackend
 
-        return OpenVinoBackend(bundle.onnx_path, intra_op_threads)
+        return OpenVinoBackend(bundle.onnx_path, intra_op_threads, streams=workers)
     if backend == "torch":
         from neurender.server.torch_backend import TorchBackend
 

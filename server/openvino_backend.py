@@ -22,13 +22,15 @@ from neurender.server.backends import BackendError, CpuGraph, StepOutputs
 OUTPUTS = ("rgb", "next_prev_labels", "next_prev_frames")
 
 
-def compile_for_cpu(ov, cpu_graph: CpuGraph, threads: int, perf_count: bool = False):
-    """The rewritten step graph compiled by OpenVINO's CPU plugin (`ov` is the imported openvino module)."""
+def compile_for_cpu(ov, cpu_graph: CpuGraph, threads: int, streams: int = 1, perf_count: bool = False):
+    """The rewritten step graph compiled by OpenVINO's CPU plugin (`ov` is the imported openvino module), with
+    `streams` executors of `threads` threads each: requests on different streams run at the same time, requests
+    on one stream one after another."""
     core = ov.Core()
     return core.compile_model(core.read_model(cpu_graph.model.SerializeToString()), "CPU", {
-        "INFERENCE_NUM_THREADS": threads,
+        "NUM_STREAMS": streams,
+        "INFERENCE_NUM_THREADS": streams * threads,
         "INFERENCE_PRECISION_HINT": "f32",
-        "PERFORMANCE_HINT": "LATENCY",
         # Several workers (and the event loop, the encoders) share the cores: pinning each compiled model's
         # threads would put every worker's threads on the same first cores.
         "ENABLE_CPU_PINNING": False,
@@ -39,7 +41,8 @@ def compile_for_cpu(ov, cpu_graph: CpuGraph, threads: int, perf_count: bool = Fa
 class OpenVinoBackend:
     name = "openvino"
 
-    def __init__(self, onnx_path: Path, intra_op_threads: int) -> None:
+    def __init__(self, onnx_path: Path, intra_op_threads: int, streams: int = 1) -> None:
+        """`streams`: the server's inference workers, so that each worker's steps run beside the others'."""
         try:
             import openvino as ov
         except ImportError as err:
@@ -48,7 +51,7 @@ class OpenVinoBackend:
         self.threads = intra_op_threads
         self.cpu_graph = CpuGraph(onnx_path)
         try:
-            compiled = compile_for_cpu(ov, self.cpu_graph, intra_op_threads)
+            compiled = compile_for_cpu(ov, self.cpu_graph, intra_op_threads, streams)
         except RuntimeError as err:
             raise BackendError(f"{onnx_path}: OpenVINO cannot compile it for the CPU: {err}") from err
         self.providers = ("openvino:CPU",)

@@ -123,7 +123,7 @@ def load_registry(folder: str | Path, config: ServerConfig) -> ModelRegistry:
 
 def _load_model(path: Path, config: ServerConfig, threads: int) -> Model:
     bundle = read_bundle(path)
-    backend = make_backend(bundle, config.backend, config.providers, threads)
+    backend = make_backend(bundle, config.backend, config.providers, threads, config.workers)
     model = Model(bundle, backend)
     expected, actual = model.expected_graph_inputs(), set(backend.input_names)
     if expected != actual:
