@@ -12,8 +12,8 @@ space-to-depth heads, plus one addition per lookup tap). "best" is the faster CP
 eager/best speed-up is the median of each round's own ratio, with its range, and its "% peak" is run GFLOP/s
 over matmul. Times are medians over interleaved rounds. Without the openvino package its column says so.
 
-A second table splits the backend's step by operator type (ONNX Runtime's own profile, plus the native lookups):
-how fast its convolutions run on their own, and what the rest costs. That bounds what the whole step can reach:
+A second table splits each CPU backend's step by operator type (the runtime's own profile, plus the native
+lookups): how fast its convolutions run on their own, and what the rest costs. That bounds what the whole step can reach:
 with every other operator free, it would run at the convolutions' rate.
 """
 
@@ -34,9 +34,8 @@ import torch
 from torch import nn
 
 from neurender.server.backends import CpuGraph, OrtBackend
-from neurender.server.openvino_backend import OpenVinoBackend, compile_for_cpu
-from neurender.server.cpu_graph import rewrite_for_cpu
 from neurender.server.onehot_lookup import stacked_labels
+from neurender.server.openvino_backend import OpenVinoBackend, compile_for_cpu
 from neurender.training.config import PRESETS
 from neurender.training.generator import Vid2VidGenerator
 from neurender.training.onnx_export import export_step_onnx
@@ -78,16 +77,16 @@ def count_gflops(step: GeneratorStep, inputs: dict[str, torch.Tensor]) -> float:
     return 2 * macs / 1e9
 
 
-def executed_gflops(onnx_bytes: bytes, feed: dict[str, np.ndarray]) -> tuple[float, float]:
-    """(convolution GFLOP, lookup GFLOP) the CPU backend's rewritten graph executes on this input.
+def executed_gflops(onnx_path: Path, feed: dict[str, np.ndarray]) -> tuple[float, float]:
+    """(convolution GFLOP, lookup GFLOP) the CPU backends' rewritten graph executes on this input.
 
     The shapes come from running that graph once with every convolution's input and output exposed."""
-    model, lookups = rewrite_for_cpu(onnx.load_from_string(onnx_bytes))
+    cpu_graph = CpuGraph(onnx_path)
+    model, lookups = cpu_graph.model, cpu_graph.lookups
     convs = [n for n in model.graph.node if n.op_type in ("Conv", "ConvTranspose")]
     exposed = sorted({n.input[0] for n in convs} | {n.output[0] for n in convs})
     model.graph.output.extend(onnx.ValueInfoProto(name=name) for name in exposed)
-    labels = stacked_labels(feed["labels"], feed["prev_labels"], feed["has_history"]) if lookups else None
-    feeds = {**feed, **{lookup.feature_input: lookup(labels) for lookup in lookups}}
+    feeds = cpu_graph.feeds(feed, threads=1)
     session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     shapes = dict(zip(exposed, (v.shape for v in session.run(exposed, feeds))))
     weights = {i.name: list(i.dims) for i in model.graph.initializer}
@@ -98,7 +97,8 @@ def executed_gflops(onnx_bytes: bytes, feed: dict[str, np.ndarray]) -> tuple[flo
             macs += int(np.prod(shapes[node.output[0]])) * w[1] * w[2] * w[3]
         else:  # ConvTranspose, weight [in, out, kh, kw]
             macs += int(np.prod(shapes[node.input[0]])) * w[1] * w[2] * w[3]
-    adds = sum(labels.shape[0] * labels.shape[2] * labels.shape[3] * lookup.table[..., 0, 0].size * lookup.channels for lookup in lookups)
+    pixels = feed["labels"].size if lookups else 0  # [batch, height, width] class IDs
+    adds = sum(pixels * lookup.table[..., 0, 0].size * lookup.channels for lookup in lookups)
     return 2 * macs / 1e9, adds / 1e9
 
 
@@ -106,13 +106,20 @@ def executed_gflops(onnx_bytes: bytes, feed: dict[str, np.ndarray]) -> tuple[flo
 CONV_OPS = {"Conv", "FusedConv", "NchwcConv", "ConvTranspose", "Convolution", "ConvolutionBackpropData"}
 
 
-def backend_breakdown(onnx_bytes: bytes, feed: dict[str, np.ndarray], threads: int, scratch: str, runs: int = 10) -> dict[str, float]:
-    """Milliseconds per step by operator type in the CPU backend: ONNX Runtime's profile of the rewritten graph
-    (kernel times, so the sum is a little under the wall time) plus the native lookups, timed on their own."""
-    model, lookups = rewrite_for_cpu(onnx.load_from_string(onnx_bytes))
-    labels = stacked_labels(feed["labels"], feed["prev_labels"], feed["has_history"]) if lookups else None
-    feeds = {**feed, **{lookup.feature_input: lookup(labels, threads) for lookup in lookups}}
-    session = ort_session(model.SerializeToString(), threads, profile_prefix=str(Path(scratch) / "profile"))
+def lookup_ms(cpu_graph: CpuGraph, feed: dict[str, np.ndarray], threads: int) -> dict[str, float]:
+    """The native one-hot lookups of a step, timed on their own (none for graphs without one)."""
+    if not cpu_graph.lookups:
+        return {}
+    labels = stacked_labels(feed["labels"], feed["prev_labels"], feed["has_history"])
+    return {"native one-hot lookup": time_call(lambda: [lookup(labels, threads) for lookup in cpu_graph.lookups]) * 1e3}
+
+
+def backend_breakdown(onnx_path: Path, feed: dict[str, np.ndarray], threads: int, scratch: str, runs: int = 10) -> dict[str, float]:
+    """Milliseconds per step by operator type in the ONNX Runtime backend: its profile of the rewritten graph
+    (kernel times, so the sum is a little under the wall time) plus the native lookups."""
+    cpu_graph = CpuGraph(onnx_path)
+    feeds = cpu_graph.feeds(feed, threads)
+    session = ort_session(cpu_graph.model.SerializeToString(), threads, profile_prefix=str(Path(scratch) / "profile"))
     warm_up = 3
     for _ in range(warm_up + runs):
         session.run(None, feeds)
@@ -125,9 +132,7 @@ def backend_breakdown(onnx_bytes: bytes, feed: dict[str, np.ndarray], threads: i
         if event.get("cat") == "Node" and event["name"].endswith("_kernel_time") and event["ts"] >= timed_from:
             per_op[event["args"]["op_name"]] += event["dur"] / 1e3 / runs
     profile.unlink()
-    if lookups:
-        per_op["native one-hot lookup"] = time_call(lambda: [lookup(labels, threads) for lookup in lookups]) * 1e3
-    return dict(per_op)
+    return {**per_op, **lookup_ms(cpu_graph, feed, threads)}
 
 
 def openvino_breakdown(onnx_path: Path, feed: dict[str, np.ndarray], threads: int, runs: int = 10) -> dict[str, float]:
@@ -145,11 +150,7 @@ def openvino_breakdown(onnx_path: Path, feed: dict[str, np.ndarray], threads: in
         request.infer(feeds)
         for counter in request.profiling_info:
             per_op[counter.node_type] += counter.real_time.total_seconds() * 1e3 / runs
-    lookups = cpu_graph.lookups
-    if lookups:
-        labels = stacked_labels(feed["labels"], feed["prev_labels"], feed["has_history"])
-        per_op["native one-hot lookup"] = time_call(lambda: [lookup(labels, threads) for lookup in lookups]) * 1e3
-    return dict(per_op)
+    return {**per_op, **lookup_ms(cpu_graph, feed, threads)}
 
 
 def print_breakdown(backend: str, name: str, size: int, per_op: dict[str, float], conv_gflop: float, peak: float) -> None:
@@ -209,7 +210,7 @@ def main(argv: list[str] | None = None) -> None:
               f"{'ORT backend':>12}{'OpenVINO':>9}{'best':>9}{'eager/best':>11}{'(range)':>12}{'GFLOP/s':>8}{'% peak':>7}{'matmul':>7}{'fps':>6}")
     print(header)
     print("-" * len(header))
-    breakdowns: list[tuple[str, int, float, bytes, dict[str, np.ndarray]]] = []
+    breakdowns: list[tuple[str, int, float, dict[str, np.ndarray]]] = []
     with tempfile.TemporaryDirectory() as scratch:
         for name in args.configs:
             cfg = PRESETS[name]
@@ -224,9 +225,9 @@ def main(argv: list[str] | None = None) -> None:
                 inputs = example_inputs(cfg, batch=1, height=size, width=size)
                 feed = {n: inputs[n].numpy() for n in input_names(cfg)}
                 dense = count_gflops(step, inputs)
-                conv_gflop, lookup_gflop = executed_gflops(onnx_bytes, feed)
+                conv_gflop, lookup_gflop = executed_gflops(onnx_path, feed)
                 executed = conv_gflop + lookup_gflop
-                breakdowns.append((name, size, conv_gflop, onnx_bytes, feed))
+                breakdowns.append((name, size, conv_gflop, feed))
                 eager_runs, plain_runs, peaks = [], [], []
                 backend_runs: dict[str, list[float]] = {"onnxruntime": [], "openvino": []}
                 # Interleaved rounds: a shared machine's speed drifts by tens of percent within a minute, so each
@@ -258,11 +259,12 @@ def main(argv: list[str] | None = None) -> None:
         header = f"{'backend':<12}{'config':<14}{'size':>9}{'total ms':>9}{'conv ms':>9}{'share':>8}{'conv GF/s':>11}{'% peak':>8}{'rest ms':>9}   rest by operator (ms)"
         print(header)
         print("-" * len(header))
-        for name, size, conv_gflop, onnx_bytes, feed in breakdowns:
-            per_op = backend_breakdown(onnx_bytes, feed, args.threads, scratch)
+        for name, size, conv_gflop, feed in breakdowns:
+            onnx_path = Path(scratch) / f"{name}.onnx"
+            per_op = backend_breakdown(onnx_path, feed, args.threads, scratch)
             print_breakdown("onnxruntime", name, size, per_op, conv_gflop, matmul_gflops(args.threads, seconds=0.5))
             if importlib.util.find_spec("openvino"):
-                per_op = openvino_breakdown(Path(scratch) / f"{name}.onnx", feed, args.threads)
+                per_op = openvino_breakdown(onnx_path, feed, args.threads)
                 print_breakdown("openvino", name, size, per_op, conv_gflop, matmul_gflops(args.threads, seconds=0.5))
 
 

@@ -116,8 +116,8 @@ class OrtBackend:
             log.warning("ONNX Runtime: falling back from %s to %s (the provider did not start)", candidates[0], active[0],
                         extra={"fields": {"event": "provider_fallback", "missing": [candidates[0]], "using": active[0]}})
         self.providers = tuple(active)
-        graph_inputs = tuple(i.name for i in self.session.get_inputs())
-        self.input_names = self.cpu_graph.input_names if self.cpu_graph else graph_inputs
+        self.input_names = (self.cpu_graph.input_names if self.cpu_graph
+                            else tuple(i.name for i in self.session.get_inputs()))
         self._outputs = ["rgb", "next_prev_labels", "next_prev_frames"]
 
     def _session(self, ort, onnx_path: Path, options, candidates: list[str]):

@@ -69,6 +69,8 @@ class OpenVinoBackend:
         server's load (on the CPU a batch costs about as much per frame as single steps anyway)."""
         feeds = self.cpu_graph.feeds(feeds, self.threads)
         batch = len(feeds[self.input_names[0]])
+        if batch == 1:
+            return self._step(feeds)
         steps = [self._step({name: value[i:i + 1] for name, value in feeds.items()}) for i in range(batch)]
         rgb, labels, frames = (np.concatenate(parts) for parts in zip(*steps))
         return rgb, labels, frames
