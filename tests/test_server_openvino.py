@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import replace
 
 import numpy as np
@@ -53,3 +54,9 @@ def test_a_graph_openvino_cannot_read_is_refused_by_name(tmp_path):
     broken.write_bytes(b"not an onnx graph")
     with pytest.raises(BackendError, match="generator.onnx"):
         OpenVinoBackend(broken, intra_op_threads=1)
+
+
+def test_a_missing_openvino_package_is_named_with_its_install_command(tiny_bundle_dir, monkeypatch):
+    monkeypatch.setitem(sys.modules, "openvino", None)  # what `import openvino` meets when it is not installed
+    with pytest.raises(BackendError, match=r"openvino package is not installed.*neurender\[openvino\]"):
+        OpenVinoBackend(tiny_bundle_dir / "generator.onnx", intra_op_threads=1)
