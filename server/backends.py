@@ -18,7 +18,7 @@ from google.protobuf.message import DecodeError
 
 from neurender.proto.bundle import Bundle
 from neurender.server.cpu_graph import rewrite_for_cpu
-from neurender.server.onehot_lookup import stacked_labels
+from neurender.server.step_state import next_state, stacked_labels
 
 log = logging.getLogger(__name__)
 
@@ -66,15 +66,23 @@ class CpuGraph:
         log.info("CPU graph for %s: %d one-hot convolution(s) as native lookups, %d -> %d nodes",
                  onnx_path, len(self.lookups), len(original.graph.node), len(self.model.graph.node),
                  extra={"fields": {"event": "cpu_graph", "lookups": len(self.lookups)}})
-        not_step_inputs = {lookup.feature_input for lookup in self.lookups} | {i.name for i in self.model.graph.initializer}
-        self.input_names = tuple(i.name for i in self.model.graph.input if i.name not in not_step_inputs)
+        initializers = {i.name for i in original.graph.initializer}
+        self.input_names = tuple(i.name for i in original.graph.input if i.name not in initializers)
+        self.graph_inputs = tuple(i.name for i in self.model.graph.input if i.name in self.input_names)
 
     def feeds(self, feeds: dict[str, np.ndarray], threads: int) -> dict[str, np.ndarray]:
-        """The step's inputs plus the lookups' outputs, which the rewritten graph takes as inputs."""
-        if not self.lookups:
-            return feeds
-        labels = stacked_labels(feeds["labels"], feeds["prev_labels"], feeds["has_history"])
-        return {**feeds, **{lookup.feature_input: lookup(labels, threads) for lookup in self.lookups}}
+        """The rewritten graph's inputs: the step inputs it still reads, plus the lookups' outputs."""
+        graph_feeds = {name: feeds[name] for name in self.graph_inputs}
+        if self.lookups:
+            labels = stacked_labels(feeds[self.input_names[0]], feeds["prev_labels"], feeds["has_history"])
+            graph_feeds.update({lookup.feature_input: lookup(labels, threads) for lookup in self.lookups})
+        return graph_feeds
+
+    def outputs(self, feeds: dict[str, np.ndarray], rgb: np.ndarray) -> StepOutputs:
+        """The step's outputs, given the frame the rewritten graph generated from `feeds`."""
+        next_labels, next_frames = next_state(feeds[self.input_names[0]], feeds["prev_labels"], feeds["prev_frames"],
+                                              feeds["has_history"], rgb)
+        return rgb, next_labels, next_frames
 
 
 class OrtBackend:
@@ -118,7 +126,6 @@ class OrtBackend:
         self.providers = tuple(active)
         self.input_names = (self.cpu_graph.input_names if self.cpu_graph
                             else tuple(i.name for i in self.session.get_inputs()))
-        self._outputs = ["rgb", "next_prev_labels", "next_prev_frames"]
 
     def _session(self, ort, onnx_path: Path, options, candidates: list[str]):
         if candidates[0] != "CPUExecutionProvider":
@@ -129,8 +136,9 @@ class OrtBackend:
 
     def run(self, feeds: dict[str, np.ndarray]) -> StepOutputs:
         if self.cpu_graph:
-            feeds = self.cpu_graph.feeds(feeds, self.threads)
-        rgb, labels, frames = self.session.run(self._outputs, feeds)
+            rgb, = self.session.run(["rgb"], self.cpu_graph.feeds(feeds, self.threads))
+            return self.cpu_graph.outputs(feeds, rgb)
+        rgb, labels, frames = self.session.run(["rgb", "next_prev_labels", "next_prev_frames"], feeds)
         return rgb, labels, frames
 
 

@@ -13,6 +13,9 @@ providers run the graph as it is, where dense convolution is cheap):
   kernels work in blocks of 16 output channels, so a 3-channel head computes 16 and wastes 13; on the
   space-to-depth view it computes 12 of 16. Measured here: 2.2x faster per head. It needs even padded frame
   sides, which the step's frame-size rule (multiples of 2**n_downsample) guarantees.
+- The session state (next_prev_labels, next_prev_frames) leaves the graph: the backend computes it beside the
+  graph (step_state.py), and inputs the graph no longer reads (the class IDs, once lookups replace their one-hot
+  encoding) are dropped.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from onnx.reference import ReferenceEvaluator
 from neurender.server.onehot_lookup import OneHotConv
 
 FEATURE_INPUT = "one_hot_conv_{index}"
+STATE_OUTPUTS = ("next_prev_labels", "next_prev_frames")
 _FOLDABLE = {"Cast", "Concat", "ConstantOfShape", "Gather", "Reshape", "Slice", "Squeeze", "Transpose", "Unsqueeze"}
 
 
@@ -35,6 +39,7 @@ def rewrite_for_cpu(model: onnx.ModelProto) -> tuple[onnx.ModelProto, list[OneHo
     lookups = split_one_hot_convs(graph)
     merge_sibling_convs(graph)
     heads_on_space_to_depth(graph)
+    state_outside_graph(graph)
     graph.prune()
     onnx.checker.check_model(model)
     return model, lookups
@@ -94,6 +99,16 @@ class _Graph:
         initializers = [i for i in self.proto.initializer if i.name in needed]
         del self.proto.initializer[:]
         self.proto.initializer.extend(initializers)
+        inputs = [i for i in self.proto.input if i.name in needed]
+        del self.proto.input[:]
+        self.proto.input.extend(inputs)
+
+
+def state_outside_graph(graph: _Graph) -> None:
+    """Drop the state outputs: the step's history bookkeeping runs beside the graph (step_state.py)."""
+    outputs = [o for o in graph.proto.output if o.name not in STATE_OUTPUTS]
+    del graph.proto.output[:]
+    graph.proto.output.extend(outputs)
 
 
 def _attributes(node: onnx.NodeProto) -> dict:

@@ -65,9 +65,3 @@ class OneHotConv:
                      self.classes, kernel, self.channels, labels.dtype.itemsize, threads)
         return out
 
-
-def stacked_labels(labels: np.ndarray, prev_labels: np.ndarray, has_history: np.ndarray) -> np.ndarray:
-    """The step's label frames [B, L+1, H, W], oldest first: on a first frame the history is the current map."""
-    history = (has_history.reshape(-1, 1, 1, 1) > 0)
-    prev = np.where(history, prev_labels, labels[:, None])
-    return np.concatenate((prev, labels[:, None]), axis=1)

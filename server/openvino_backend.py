@@ -19,9 +19,6 @@ import numpy as np
 
 from neurender.server.backends import BackendError, CpuGraph, StepOutputs
 
-OUTPUTS = ("rgb", "next_prev_labels", "next_prev_frames")
-
-
 def compile_for_cpu(ov, cpu_graph: CpuGraph, threads: int, streams: int = 1, perf_count: bool = False):
     """The rewritten step graph compiled by OpenVINO's CPU plugin (`ov` is the imported openvino module), with
     `streams` executors of `threads` threads each: requests on different streams run at the same time, requests
@@ -57,7 +54,7 @@ class OpenVinoBackend:
         self.providers = ("openvino:CPU",)
         self.input_names = self.cpu_graph.input_names
         self._compiled = compiled
-        self._outputs = [compiled.output(name) for name in OUTPUTS]
+        self._rgb = compiled.output("rgb")
         # An infer request runs one step at a time and must not be shared between threads: each worker thread
         # gets its own, which keeps its compiled shapes between steps of the same size.
         self._requests = threading.local()
@@ -67,18 +64,17 @@ class OpenVinoBackend:
         batched session's frames would differ by a rounding level or two with the company it keeps, and the
         difference would ride on in its history; one at a time, a session's frames are the same whatever the
         server's load (on the CPU a batch costs about as much per frame as single steps anyway)."""
-        feeds = self.cpu_graph.feeds(feeds, self.threads)
-        batch = len(feeds[self.input_names[0]])
+        graph_feeds = self.cpu_graph.feeds(feeds, self.threads)
+        batch = len(graph_feeds[self.cpu_graph.graph_inputs[0]])
         if batch == 1:
-            return self._step(feeds)
-        steps = [self._step({name: value[i:i + 1] for name, value in feeds.items()}) for i in range(batch)]
-        rgb, labels, frames = (np.concatenate(parts) for parts in zip(*steps))
-        return rgb, labels, frames
+            rgb = self._infer(graph_feeds)
+        else:
+            rgb = np.concatenate([self._infer({name: value[i:i + 1] for name, value in graph_feeds.items()})
+                                  for i in range(batch)])
+        return self.cpu_graph.outputs(feeds, rgb)
 
-    def _step(self, feeds: dict[str, np.ndarray]) -> StepOutputs:
+    def _infer(self, graph_feeds: dict[str, np.ndarray]) -> np.ndarray:
         request = getattr(self._requests, "request", None)
         if request is None:
             request = self._requests.request = self._compiled.create_infer_request()
-        results = request.infer(feeds)
-        rgb, labels, frames = (results[output] for output in self._outputs)
-        return rgb, labels, frames
+        return request.infer(graph_feeds)[self._rgb]

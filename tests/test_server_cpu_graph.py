@@ -14,7 +14,8 @@ import torch.nn.functional as F
 from neurender.server.backends import OrtBackend
 from neurender.server.openvino_backend import OpenVinoBackend
 from neurender.server.cpu_graph import rewrite_for_cpu, space_to_depth_weight
-from neurender.server.onehot_lookup import OneHotConv, stacked_labels
+from neurender.server.onehot_lookup import OneHotConv
+from neurender.server.step_state import next_state, stacked_labels
 from neurender.training.config import PRESETS, GeneratorConfig
 from neurender.training.generator import Vid2VidGenerator
 from neurender.training.onnx_export import export_step_onnx
@@ -92,6 +93,8 @@ def test_rewritten_graph_has_lookups_and_fewer_dense_convs(exported) -> None:
     assert ops.count("SpaceToDepth") >= 2  # the image head and the merged flow/mask head of the finest scale
     if cfg.modality == "segmentation" and cfg.n_scales == 1:  # the dense one-hot encoding is gone
         assert ops.count("Equal") == [n.op_type for n in original.graph.node].count("Equal") - 1
+        assert "prev_labels" not in {i.name for i in model.graph.input}
+    assert [o.name for o in model.graph.output] == ["rgb"]  # the state is kept beside the graph
 
 
 CPU_BACKENDS = {
@@ -132,3 +135,15 @@ def test_stacked_labels_fill_history_on_first_frames() -> None:
     stacked = stacked_labels(labels, prev, np.array([1, 0], np.uint8))
     assert stacked.shape == (2, 3, 4, 4)
     assert stacked[0, :, 0, 0].tolist() == [1, 2, 7] and stacked[1, :, 0, 0].tolist() == [7, 7, 7]
+
+
+def test_next_state_shifts_history_and_fills_it_on_first_frames() -> None:
+    """Pose maps ([B, H, W, 3] labels) as well as class IDs; row 1 is on its first frame."""
+    labels = np.full((2, 4, 4, 3), 7, np.uint8)
+    prev = np.stack([np.full((2, 4, 4, 3), 1, np.uint8), np.full((2, 4, 4, 3), 2, np.uint8)], axis=1)
+    frames = np.stack([np.full((2, 4, 4, 3), 10, np.uint8), np.full((2, 4, 4, 3), 20, np.uint8)], axis=1)
+    rgb = np.full((2, 4, 4, 3), 99, np.uint8)
+    next_labels, next_frames = next_state(labels, prev, frames, np.array([1, 0], np.uint8), rgb)
+    assert next_labels.shape == prev.shape and next_frames.shape == frames.shape
+    assert next_labels[0, :, 0, 0, 0].tolist() == [2, 7] and next_labels[1, :, 0, 0, 0].tolist() == [7, 7]
+    assert next_frames[0, :, 0, 0, 0].tolist() == [20, 99] and next_frames[1, :, 0, 0, 0].tolist() == [99, 99]

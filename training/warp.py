@@ -13,20 +13,15 @@ import torch
 import torch.nn.functional as F
 
 
-def base_grid(height: int, width: int, device: torch.device | None = None) -> torch.Tensor:
-    """[1, H, W, 2] normalised (x, y) coordinates of the pixel centres."""
-    ys = torch.linspace(-1.0, 1.0, height, device=device)
-    xs = torch.linspace(-1.0, 1.0, width, device=device)
-    grid_y, grid_x = torch.meshgrid(ys, xs, indexing="ij")
-    return torch.stack((grid_x, grid_y), dim=-1).unsqueeze(0)
-
-
 def warp(image: torch.Tensor, flow: torch.Tensor, sampling: str = "bilinear") -> torch.Tensor:
     """Sample `image` [B, C, H, W] at p + flow(p); `flow` is [B, 2, H, W] in pixels (x, y)."""
     height, width = image.shape[-2], image.shape[-1]
     flow32 = flow.float()
+    # The pixel centres' coordinates broadcast along a row and a column: no [H, W] base grid is built, which
+    # as exported graph operators (Expand, Concat) cost more than the sampling itself on CPU runtimes.
     # Sizes stay symbolic under ONNX tracing: no Python floats derived from them.
-    offset = torch.stack((flow32[:, 0] * 2.0 / (width - 1), flow32[:, 1] * 2.0 / (height - 1)), dim=-1)
-    grid = base_grid(height, width, flow.device) + offset
+    xs = torch.linspace(-1.0, 1.0, width, device=flow.device).view(1, 1, width)
+    ys = torch.linspace(-1.0, 1.0, height, device=flow.device).view(1, height, 1)
+    grid = torch.stack((flow32[:, 0] * 2.0 / (width - 1) + xs, flow32[:, 1] * 2.0 / (height - 1) + ys), dim=-1)
     warped = F.grid_sample(image.float(), grid, mode=sampling, padding_mode="border", align_corners=True)
     return warped.to(image.dtype)
