@@ -98,7 +98,7 @@ def executed_gflops(onnx_path: Path, feed: dict[str, np.ndarray]) -> tuple[float
         else:  # ConvTranspose, weight [in, out, kh, kw]
             macs += int(np.prod(shapes[node.input[0]])) * w[1] * w[2] * w[3]
     pixels = feed["labels"].size if lookups else 0  # [batch, height, width] class IDs
-    adds = sum(pixels * lookup.table[..., 0, 0].size * lookup.channels for lookup in lookups)
+    adds = sum(pixels * lookup.frames * lookup.kernel**2 * lookup.channels for lookup in lookups)
     return 2 * macs / 1e9, adds / 1e9
 
 

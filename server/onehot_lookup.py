@@ -20,9 +20,9 @@ from neurender.server._one_hot_conv import one_hot_conv
 
 @dataclass(frozen=True)
 class OneHotConv:
-    """One convolution over T one-hot maps of C classes, as a lookup table [T, K, K, C + 1, O].
+    """One convolution over T one-hot maps of C classes, as a lookup table [T, K (rows), C + 1, K (columns), O].
 
-    Row C of every tap is zero: class IDs the model does not know select it, exactly as their all-zero one-hot
+    Class row C of every tap is zero: class IDs the model does not know select it, exactly as their all-zero one-hot
     column contributes nothing to the dense convolution.
     """
 
@@ -35,8 +35,12 @@ class OneHotConv:
         return self.table.shape[0]
 
     @property
+    def kernel(self) -> int:
+        return self.table.shape[1]
+
+    @property
     def classes(self) -> int:
-        return self.table.shape[3] - 1
+        return self.table.shape[2] - 1
 
     @property
     def channels(self) -> int:
@@ -47,8 +51,8 @@ class OneHotConv:
         """weight [O, T*C, K, K] of a convolution whose input channel t*C + c is frame t's one-hot class c."""
         out_channels, in_channels, kernel, _ = weight.shape
         classes = in_channels // frames
-        table = np.zeros((frames, kernel, kernel, classes + 1, out_channels), np.float32)
-        table[:, :, :, :classes] = weight.reshape(out_channels, frames, classes, kernel, kernel).transpose(1, 3, 4, 2, 0)
+        table = np.zeros((frames, kernel, classes + 1, kernel, out_channels), np.float32)
+        table[:, :, :classes] = weight.reshape(out_channels, frames, classes, kernel, kernel).transpose(1, 3, 2, 4, 0)
         bias = np.zeros(out_channels, np.float32) if bias is None else bias.astype(np.float32)
         return cls(feature_input, table, np.ascontiguousarray(bias))
 
@@ -59,9 +63,8 @@ class OneHotConv:
         if labels.ndim != 4 or labels.shape[1] != self.frames:
             raise ValueError(f"one-hot lookup: class IDs must be [batch, {self.frames}, height, width], got {list(labels.shape)}")
         batch, frames, height, width = labels.shape
-        kernel = self.table.shape[1]
         out = np.empty((batch, self.channels, height, width), np.float32)
         one_hot_conv(np.ascontiguousarray(labels), self.table, self.bias, out, batch, frames, height, width,
-                     self.classes, kernel, self.channels, labels.dtype.itemsize, threads)
+                     self.classes, self.kernel, self.channels, labels.dtype.itemsize, threads)
         return out
 

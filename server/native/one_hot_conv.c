@@ -4,16 +4,20 @@
  * For a one-hot input, every multiply is by 0 or 1, so each output pixel is the sum of T*K*K weight vectors
  * picked by the class IDs under the kernel:
  *
- *     out[b, :, y, x] = bias + sum over t, ky, kx of table[t, ky, kx, label[b, t, y', x'], :]
+ *     out[b, :, y, x] = bias + sum over t, ky, kx of table[t, ky, label[b, t, y', x'], kx, :]
  *
  * where (y', x') is (y + ky - K/2, x + kx - K/2) reflected at the borders (ReflectionPad2d). That is T*K*K
  * vector additions per pixel instead of T*C*K*K multiply-adds. Class IDs >= C select the table's zero row, as
  * an all-zero one-hot column would.
  *
+ * The table keeps a class's K horizontal taps next to each other, so for a 7x7 kernel the tap kx of a pick is
+ * a constant displacement from the class's row: one vector add with a memory operand per pick, and each label
+ * under a row of pixels is read once for all the taps that use it.
+ *
  * one_hot_conv(labels, table, bias, out, batch, frames, height, width, classes, kernel, channels, label_bytes,
  *              threads)
  *   labels  C-contiguous uint8 or uint16 [batch, frames, height, width]
- *   table   C-contiguous float32 [frames, kernel, kernel, classes + 1, channels] (row `classes` all zero)
+ *   table   C-contiguous float32 [frames, kernel, classes + 1, kernel, channels] (class row `classes` all zero)
  *   bias    C-contiguous float32 [channels]
  *   out     writable C-contiguous float32 [batch, channels, height, width]
  * The Python side (neurender.server.onehot_lookup) checks every shape and dtype before calling.
@@ -27,8 +31,8 @@
 
 typedef struct {
     const void *labels;
-    const int32_t *planes; /* [batch * frames][height][width + 2 * pad] classes, clamped, columns reflected */
-    const float *table;    /* 64-byte aligned copy of the caller's table */
+    const uint32_t *planes; /* [batch * frames][height][width + 2 * pad]: each label's table offset (floats) */
+    const float *table;     /* 64-byte aligned copy of the caller's table */
     const float *bias;
     float *out;
     int batch, frames, height, width, classes, kernel, channels, label_bytes;
@@ -42,75 +46,81 @@ static int reflect(int i, int n) {
     return i;
 }
 
-/* Every label row with its columns reflected by K/2 on each side and its classes clamped to `classes` (the
- * table's zero row), so the row kernels index the table without bounds checks. */
-static void fill_planes(const Job *job, int32_t *planes) {
-    const int pad = job->kernel / 2, w = job->width, padded = w + 2 * pad;
-    const size_t rows = (size_t)job->batch * job->frames * job->height;
-    for (size_t row = 0; row < rows; ++row) {
-        int32_t *dst = planes + row * padded;
-        for (int x = -pad; x < w + pad; ++x) {
-            const size_t src = row * w + reflect(x, w);
-            const int c = job->label_bytes == 1 ? ((const uint8_t *)job->labels)[src] : ((const uint16_t *)job->labels)[src];
-            dst[x + pad] = c < job->classes ? c : job->classes;
-        }
-    }
-}
-
-typedef float vec8 __attribute__((vector_size(32), aligned(4)));  /* 8 floats, unaligned loads allowed */
-typedef float vec16 __attribute__((vector_size(64), aligned(4))); /* 16: one AVX-512 register, two AVX2 ones */
-
-/* One output row, tap row by tap row: the table slice of one (frame, ky) pair (K * (classes + 1) rows of
- * channels) stays in L1 while every pixel of the row adds its K picks into the row's accumulators, PIX pixels
- * at a time so the additions form independent dependency chains. `acc` is [width][channels], pre-filled with
- * the bias by the caller. */
-#define DEFINE_ROW_KERNEL(NAME, VEC, LANES, NV, PIX)                                                          \
-    __attribute__((target_clones("avx512f", "avx2", "default"))) static void NAME(                            \
-        const Job *job, const float *table, const int32_t *const *rows, float *acc) {                         \
-        const int k = job->kernel, taps = job->frames * k, w = job->width;                                    \
-        const size_t tap_stride = (size_t)(job->classes + 1) * NV * LANES;                                    \
-        for (int r = 0; r < taps; ++r) {                                                                      \
-            const float *slice = table + (size_t)r * k * tap_stride;                                          \
-            int x = 0;                                                                                        \
-            for (; x + PIX <= w; x += PIX) {                                                                  \
-                const int32_t *row = rows[r] + x;                                                             \
-                VEC sum[PIX][NV];                                                                             \
-                for (int p = 0; p < PIX; ++p)                                                                 \
-                    for (int v = 0; v < NV; ++v) sum[p][v] = ((const VEC *)(acc + (size_t)(x + p) * NV * LANES))[v]; \
-                const float *tap = slice;                                                                     \
-                for (int kx = 0; kx < k; ++kx, tap += tap_stride)                                             \
-                    for (int p = 0; p < PIX; ++p) {                                                           \
-                        const VEC *picked = (const VEC *)(tap + (size_t)row[kx + p] * NV * LANES);            \
-                        for (int v = 0; v < NV; ++v) sum[p][v] += picked[v];                                  \
-                    }                                                                                         \
-                for (int p = 0; p < PIX; ++p)                                                                 \
-                    for (int v = 0; v < NV; ++v) ((VEC *)(acc + (size_t)(x + p) * NV * LANES))[v] = sum[p][v]; \
-            }                                                                                                 \
-            for (; x < w; ++x) {                                                                              \
-                VEC *dst = (VEC *)(acc + (size_t)x * NV * LANES);                                             \
-                const float *tap = slice;                                                                     \
-                for (int kx = 0; kx < k; ++kx, tap += tap_stride) {                                           \
-                    const VEC *picked = (const VEC *)(tap + (size_t)rows[r][x + kx] * NV * LANES);            \
-                    for (int v = 0; v < NV; ++v) dst[v] += picked[v];                                         \
-                }                                                                                             \
+/* Every label row with its columns reflected by K/2 on each side, each label turned into the offset of its
+ * class's row in a table slice (classes >= C clamped to the zero row), so the row kernels index the table
+ * directly. */
+#define DEFINE_FILL(NAME, LABEL)                                                                             \
+    static void NAME(const Job *job, uint32_t *planes, size_t first, size_t last) {                          \
+        const int pad = job->kernel / 2, w = job->width, padded = w + 2 * pad;                              \
+        const uint32_t classes = (uint32_t)job->classes, row_floats = (uint32_t)(job->kernel * job->channels); \
+        for (size_t row = first; row < last; ++row) {                                                         \
+            const LABEL *src = (const LABEL *)job->labels + row * w;                                          \
+            uint32_t *dst = planes + row * padded + pad;                                                      \
+            for (int x = 0; x < w; ++x) dst[x] = (src[x] < classes ? src[x] : classes) * row_floats;         \
+            for (int x = 1; x <= pad; ++x) {                                                                  \
+                dst[-x] = dst[reflect(-x, w)];                                                                \
+                dst[w - 1 + x] = dst[reflect(w - 1 + x, w)];                                                  \
             }                                                                                                 \
         }                                                                                                     \
     }
 
-DEFINE_ROW_KERNEL(row_kernel_8, vec8, 8, 1, 4)
-DEFINE_ROW_KERNEL(row_kernel_16, vec16, 16, 1, 4)
-DEFINE_ROW_KERNEL(row_kernel_32, vec16, 16, 2, 2)
-DEFINE_ROW_KERNEL(row_kernel_64, vec16, 16, 4, 1)
-DEFINE_ROW_KERNEL(row_kernel_128, vec16, 16, 8, 1)
+DEFINE_FILL(fill_planes_u8, uint8_t)
+DEFINE_FILL(fill_planes_u16, uint16_t)
 
-/* Any other channel count: plain loops. */
-static void row_kernel_any(const Job *job, const float *table, const int32_t *const *rows, float *acc) {
+typedef float vec8 __attribute__((vector_size(32), aligned(4)));  /* 8 floats, unaligned loads allowed */
+typedef float vec16 __attribute__((vector_size(64), aligned(4))); /* 16: one AVX-512 register, two AVX2 ones */
+
+/* One output row of a KxK kernel, tap row by tap row: the table slice of one (frame, ky) pair stays in L1
+ * while every pixel of the row adds its K picks into the row's accumulators `acc` ([width][channels], holding
+ * the bias on entry). PIX pixels at a time: their PIX + K - 1 labels are read once, and the additions form
+ * PIX * NV independent dependency chains. */
+#define DEFINE_ROW_KERNEL(NAME, VEC, LANES, NV, PIX, K)                                                      \
+    __attribute__((target_clones("avx512f", "avx2", "default"))) static void NAME(                           \
+        const Job *job, const float *table, const uint32_t *const *rows, float *acc) {                       \
+        const int taps = job->frames * K, w = job->width;                                                    \
+        const size_t slice_floats = (size_t)(job->classes + 1) * K * NV * LANES;                             \
+        for (int r = 0; r < taps; ++r) {                                                                     \
+            const float *slice = table + (size_t)r * slice_floats;                                           \
+            const uint32_t *row = rows[r];                                                                   \
+            int x = 0;                                                                                       \
+            for (; x + PIX <= w; x += PIX) {                                                                 \
+                VEC *out = (VEC *)(acc + (size_t)x * NV * LANES);                                            \
+                VEC sum[PIX][NV];                                                                            \
+                uint32_t offset[PIX + K - 1];                                                                 \
+                _Pragma("GCC unroll 32") for (int j = 0; j < PIX + K - 1; ++j) offset[j] = row[x + j];      \
+                _Pragma("GCC unroll 16") for (int p = 0; p < PIX; ++p)                                       \
+                    _Pragma("GCC unroll 8") for (int v = 0; v < NV; ++v) sum[p][v] = out[p * NV + v];        \
+                _Pragma("GCC unroll 16") for (int kx = 0; kx < K; ++kx)                                      \
+                    _Pragma("GCC unroll 16") for (int p = 0; p < PIX; ++p) {                                 \
+                        const VEC *picked = (const VEC *)(slice + offset[p + kx] + kx * NV * LANES);          \
+                        _Pragma("GCC unroll 8") for (int v = 0; v < NV; ++v) sum[p][v] += picked[v];         \
+                    }                                                                                        \
+                _Pragma("GCC unroll 16") for (int p = 0; p < PIX; ++p)                                       \
+                    _Pragma("GCC unroll 8") for (int v = 0; v < NV; ++v) out[p * NV + v] = sum[p][v];        \
+            }                                                                                                \
+            for (; x < w; ++x)                                                                               \
+                for (int kx = 0; kx < K; ++kx) {                                                             \
+                    const VEC *picked = (const VEC *)(slice + row[x + kx] + kx * NV * LANES);                \
+                    for (int v = 0; v < NV; ++v) ((VEC *)(acc + (size_t)x * NV * LANES))[v] += picked[v];    \
+                }                                                                                            \
+        }                                                                                                    \
+    }
+
+/* The generator's label convolutions are 7x7. */
+DEFINE_ROW_KERNEL(row_kernel_7x7_8, vec8, 8, 1, 8, 7)
+DEFINE_ROW_KERNEL(row_kernel_7x7_16, vec16, 16, 1, 8, 7)
+DEFINE_ROW_KERNEL(row_kernel_7x7_32, vec16, 16, 2, 4, 7)
+DEFINE_ROW_KERNEL(row_kernel_7x7_64, vec16, 16, 4, 2, 7)
+DEFINE_ROW_KERNEL(row_kernel_7x7_128, vec16, 16, 8, 1, 7)
+
+/* Any other kernel size or channel count: plain loops. */
+static void row_kernel_any(const Job *job, const float *table, const uint32_t *const *rows, float *acc) {
     const int k = job->kernel, taps = job->frames * k, w = job->width, channels = job->channels;
-    const size_t tap_stride = (size_t)(job->classes + 1) * channels;
+    const size_t slice_floats = (size_t)(job->classes + 1) * k * channels;
     for (int r = 0; r < taps; ++r)
         for (int x = 0; x < w; ++x)
             for (int kx = 0; kx < k; ++kx) {
-                const float *picked = table + ((size_t)r * k + kx) * tap_stride + (size_t)rows[r][x + kx] * channels;
+                const float *picked = table + (size_t)r * slice_floats + rows[r][x + kx] + (size_t)kx * channels;
                 for (int o = 0; o < channels; ++o) acc[(size_t)x * channels + o] += picked[o];
             }
 }
@@ -119,7 +129,7 @@ static void *run_rows(void *arg) {
     Job *job = (Job *)arg;
     const int k = job->kernel, pad = k / 2, taps = job->frames * k, w = job->width, h = job->height;
     const int channels = job->channels, padded = w + 2 * pad;
-    const int32_t **rows = malloc(sizeof(int32_t *) * (size_t)taps);
+    const uint32_t **rows = malloc(sizeof(uint32_t *) * (size_t)taps);
     float *acc = aligned_alloc(64, (sizeof(float) * (size_t)channels * w + 63) / 64 * 64);
     if (!rows || !acc) {
         job->failed = 1;
@@ -131,13 +141,15 @@ static void *run_rows(void *arg) {
         for (int t = 0; t < job->frames; ++t)
             for (int ky = 0; ky < k; ++ky)
                 rows[t * k + ky] = job->planes + (((size_t)b * job->frames + t) * h + reflect(y + ky - pad, h)) * padded;
-        for (int x = 0; x < w; ++x) memcpy(acc + (size_t)x * channels, job->bias, sizeof(float) * channels);
-        switch (channels) {
-            case 8: row_kernel_8(job, job->table, rows, acc); break;
-            case 16: row_kernel_16(job, job->table, rows, acc); break;
-            case 32: row_kernel_32(job, job->table, rows, acc); break;
-            case 64: row_kernel_64(job, job->table, rows, acc); break;
-            case 128: row_kernel_128(job, job->table, rows, acc); break;
+        for (int x = 0; x < w; ++x)
+            for (int o = 0; o < channels; ++o) acc[(size_t)x * channels + o] = job->bias[o];
+        const int specialised = k == 7 ? channels : 0;
+        switch (specialised) {
+            case 8: row_kernel_7x7_8(job, job->table, rows, acc); break;
+            case 16: row_kernel_7x7_16(job, job->table, rows, acc); break;
+            case 32: row_kernel_7x7_32(job, job->table, rows, acc); break;
+            case 64: row_kernel_7x7_64(job, job->table, rows, acc); break;
+            case 128: row_kernel_7x7_128(job, job->table, rows, acc); break;
             default: row_kernel_any(job, job->table, rows, acc); break;
         }
         float *dst = job->out + (size_t)b * channels * h * w + (size_t)y * w;
@@ -200,13 +212,13 @@ static PyObject *one_hot_conv(PyObject *Py_UNUSED(self), PyObject *args) {
         job.labels = labels.buf;
         job.bias = bias.buf;
         job.out = out.buf;
-        const size_t plane_ints = (size_t)job.batch * job.frames * job.height * (job.width + job.kernel / 2 * 2);
-        int32_t *planes = malloc(sizeof(int32_t) * plane_ints);
+        const size_t plane_rows = (size_t)job.batch * job.frames * job.height;
+        uint32_t *planes = malloc(sizeof(uint32_t) * plane_rows * (job.width + job.kernel / 2 * 2));
         float *aligned_table = aligned_alloc(64, (table.len + 63) / 64 * 64);
         if (planes && aligned_table) {
             Py_BEGIN_ALLOW_THREADS
             memcpy(aligned_table, table.buf, table.len);
-            fill_planes(&job, planes);
+            (job.label_bytes == 1 ? fill_planes_u8 : fill_planes_u16)(&job, planes, 0, plane_rows);
             job.planes = planes;
             job.table = aligned_table;
             failed = run_threads(&job, threads);
