@@ -17,11 +17,14 @@ def warp(image: torch.Tensor, flow: torch.Tensor, sampling: str = "bilinear") ->
     """Sample `image` [B, C, H, W] at p + flow(p); `flow` is [B, 2, H, W] in pixels (x, y)."""
     height, width = image.shape[-2], image.shape[-1]
     flow32 = flow.float()
-    # The pixel centres' coordinates broadcast along a row and a column: no [H, W] base grid is built, which
-    # as exported graph operators (Expand, Concat) cost more than the sampling itself on CPU runtimes.
+    # One [B, 2, H, W] expression, with the pixel centres' coordinates broadcast along a row and a column, then
+    # one transpose to grid_sample's [B, H, W, 2]: no [H, W] base grid is expanded and no per-channel slices are
+    # stacked, which as exported graph operators cost CPU runtimes more than the sampling itself.
     # Sizes stay symbolic under ONNX tracing: no Python floats derived from them.
-    xs = torch.linspace(-1.0, 1.0, width, device=flow.device).view(1, 1, width)
-    ys = torch.linspace(-1.0, 1.0, height, device=flow.device).view(1, height, 1)
-    grid = torch.stack((flow32[:, 0] * 2.0 / (width - 1) + xs, flow32[:, 1] * 2.0 / (height - 1) + ys), dim=-1)
+    xs = torch.linspace(-1.0, 1.0, width, device=flow.device).view(1, 1, 1, width)
+    ys = torch.linspace(-1.0, 1.0, height, device=flow.device).view(1, 1, height, 1)
+    x_channel = torch.tensor([1.0, 0.0], device=flow.device).view(1, 2, 1, 1)
+    sides = torch.stack((torch.as_tensor(width - 1), torch.as_tensor(height - 1))).to(flow32.dtype).view(1, 2, 1, 1)
+    grid = (flow32 * 2.0 / sides + xs * x_channel + ys * (1.0 - x_channel)).permute(0, 2, 3, 1)
     warped = F.grid_sample(image.float(), grid, mode=sampling, padding_mode="border", align_corners=True)
     return warped.to(image.dtype)
