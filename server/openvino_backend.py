@@ -3,7 +3,7 @@
 Imported only when `backend: openvino` is configured (the [openvino] extra). It runs the same rewritten graph and
 native one-hot lookups as the ONNX Runtime CPU backend; OpenVINO's JIT convolutions (brgemm kernels for the
 machine's vector width) partition the narrow layers of the tiny presets better over several threads. Measured
-here on 2 threads at 256x256 it ran the tiny step's graph about 1.3x faster than ONNX Runtime
+here on 2 threads at 256x256 it ran the tiny step 1.3-1.5x faster than ONNX Runtime
 (docs/results/README.md, bench/generator_speed.py).
 
 Inference precision is pinned to fp32: on CPUs with bf16 or AMX units OpenVINO would otherwise lower precision
@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from neurender.server.backends import BackendError, CpuGraph, StepOutputs
+
 
 def compile_for_cpu(ov, cpu_graph: CpuGraph, threads: int, streams: int = 1, perf_count: bool = False):
     """The rewritten step graph compiled by OpenVINO's CPU plugin (`ov` is the imported openvino module), with
