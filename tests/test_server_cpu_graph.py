@@ -39,11 +39,17 @@ def dense_one_hot_conv(labels: np.ndarray, weight: torch.Tensor, bias: torch.Ten
 
 @pytest.mark.parametrize("channels", [8, 16, 32, 64, 12])
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
-def test_lookup_equals_dense_convolution(channels: int, dtype) -> None:
-    """Every specialised channel count and the generic one, both ID widths, odd sizes, unknown IDs, bias, batch."""
+@pytest.mark.parametrize("regions", [False, True])
+def test_lookup_equals_dense_convolution(channels: int, dtype, regions: bool) -> None:
+    """Every specialised channel count and the generic one, both ID widths, odd sizes, unknown IDs, bias, batch;
+    per-pixel noise, and regions of one class (where the kernel adds precomputed sums of a class's taps)."""
     rng = np.random.default_rng(channels)
     frames, classes, kernel = 3, 11, 7
-    labels = rng.integers(0, classes + 3, (2, frames, 13, 21)).astype(dtype)  # IDs >= classes select nothing
+    shape = (2, frames, 50, 101) if regions else (2, frames, 13, 21)
+    labels = rng.integers(0, classes + 3, shape).astype(dtype)  # IDs >= classes select nothing
+    if regions:  # squares of 24 pixels, one class each; one frame all of an unknown class
+        labels = np.repeat(np.repeat(labels[:, :, ::24, ::24], 24, axis=2), 24, axis=3)[:, :, :shape[2], :shape[3]].copy()
+        labels[0, 2] = classes + 1
     weight, bias = torch.randn(channels, frames * classes, kernel, kernel), torch.randn(channels)
     lookup = OneHotConv.from_weight("x", weight.numpy(), bias.numpy(), frames)
     for threads in (1, 3):

@@ -14,6 +14,11 @@
  * a constant displacement from the class's row: one vector add with a memory operand per pick, and each label
  * under a row of pixels is read once for all the taps that use it.
  *
+ * Label maps are mostly regions of one class. Where every label under a block of pixels' KxK windows in one
+ * frame is one class, each pixel of the block adds that class's K*K taps summed once in advance (`sums`);
+ * where only one tap row's labels are, that row's K taps summed. Both sums' rounding differs from separate
+ * additions by a unit in the last place or so.
+ *
  * one_hot_conv(labels, table, bias, out, batch, frames, height, width, classes, kernel, channels, label_bytes,
  *              threads)
  *   labels  C-contiguous uint8 or uint16 [batch, frames, height, width]
@@ -33,6 +38,8 @@ typedef struct {
     const void *labels;
     const uint32_t *planes; /* [batch * frames][height][width + 2 * pad]: each label's table offset (floats) */
     const float *table;     /* 64-byte aligned copy of the caller's table */
+    const float *sums;      /* [frames][K + 1][classes + 1][K][channels]: for each frame, at kx = 0 of tap
+                               row ky its class's K taps summed, and at "row" K its K*K taps summed */
     const float *bias;
     float *out;
     int batch, frames, height, width, classes, kernel, channels, label_bytes;
@@ -67,42 +74,90 @@ static int reflect(int i, int n) {
 DEFINE_FILL(fill_planes_u8, uint8_t)
 DEFINE_FILL(fill_planes_u16, uint16_t)
 
+/* For each frame: at kx = 0 of every (tap row, class), that class's K taps summed in kx order; at tap row K,
+ * its K*K taps summed (the row sums in ky order). */
+static void fill_sums(const Job *job, const float *table, float *sums) {
+    const int k = job->kernel, channels = job->channels;
+    const size_t class_floats = (size_t)k * channels, slice_floats = (size_t)(job->classes + 1) * class_floats;
+    for (int t = 0; t < job->frames; ++t) {
+        const float *frame_table = table + (size_t)t * k * slice_floats;
+        float *frame_sums = sums + (size_t)t * (k + 1) * slice_floats;
+        for (int c = 0; c <= job->classes; ++c) {
+            float *total = frame_sums + k * slice_floats + c * class_floats;
+            for (int ky = 0; ky < k; ++ky) {
+                const float *taps = frame_table + ky * slice_floats + c * class_floats;
+                float *row_sum = frame_sums + ky * slice_floats + c * class_floats;
+                memcpy(row_sum, taps, sizeof(float) * channels);
+                for (int kx = 1; kx < k; ++kx)
+                    for (int o = 0; o < channels; ++o) row_sum[o] += taps[(size_t)kx * channels + o];
+                for (int o = 0; o < channels; ++o) total[o] = ky ? total[o] + row_sum[o] : row_sum[o];
+            }
+        }
+    }
+}
+
 typedef float vec8 __attribute__((vector_size(32), aligned(4)));  /* 8 floats, unaligned loads allowed */
 typedef float vec16 __attribute__((vector_size(64), aligned(4))); /* 16: one AVX-512 register, two AVX2 ones */
 
-/* One output row of a KxK kernel, tap row by tap row: the table slice of one (frame, ky) pair stays in L1
- * while every pixel of the row adds its K picks into the row's accumulators `acc` ([width][channels], holding
- * the bias on entry). PIX pixels at a time: their PIX + K - 1 labels are read once, and the additions form
- * PIX * NV independent dependency chains. */
+/* One output row of a KxK kernel, frame by frame, PIX pixels at a time: the block's PIX * NV accumulators stay
+ * in registers over the frame's K tap rows, whose labels are read once each (PIX + K - 1 per row). A block
+ * whose windows are all one class adds that class's frame sum; a tap row whose labels are all one class adds
+ * its row sum; any other row adds its K picks per pixel. `acc` is [width][channels], the bias on entry. */
 #define DEFINE_ROW_KERNEL(NAME, VEC, LANES, NV, PIX, K)                                                      \
     __attribute__((target_clones("avx512f", "avx2", "default"))) static void NAME(                           \
         const Job *job, const float *table, const uint32_t *const *rows, float *acc) {                       \
-        const int taps = job->frames * K, w = job->width;                                                    \
+        const int w = job->width, last = PIX + K - 2;                                                        \
         const size_t slice_floats = (size_t)(job->classes + 1) * K * NV * LANES;                             \
-        for (int r = 0; r < taps; ++r) {                                                                     \
-            const float *slice = table + (size_t)r * slice_floats;                                           \
-            const uint32_t *row = rows[r];                                                                   \
+        for (int t = 0; t < job->frames; ++t) {                                                              \
+            const uint32_t *const *frame_rows = rows + t * K;                                                \
+            const float *frame_table = table + (size_t)t * K * slice_floats;                                 \
+            const float *frame_sums = job->sums + (size_t)t * (K + 1) * slice_floats;                        \
             int x = 0;                                                                                       \
             for (; x + PIX <= w; x += PIX) {                                                                 \
                 VEC *out = (VEC *)(acc + (size_t)x * NV * LANES);                                            \
                 VEC sum[PIX][NV];                                                                            \
-                uint32_t offset[PIX + K - 1];                                                                 \
-                _Pragma("GCC unroll 32") for (int j = 0; j < PIX + K - 1; ++j) offset[j] = row[x + j];      \
                 _Pragma("GCC unroll 16") for (int p = 0; p < PIX; ++p)                                       \
                     _Pragma("GCC unroll 8") for (int v = 0; v < NV; ++v) sum[p][v] = out[p * NV + v];        \
-                _Pragma("GCC unroll 16") for (int kx = 0; kx < K; ++kx)                                      \
-                    _Pragma("GCC unroll 16") for (int p = 0; p < PIX; ++p) {                                 \
-                        const VEC *picked = (const VEC *)(slice + offset[p + kx] + kx * NV * LANES);          \
-                        _Pragma("GCC unroll 8") for (int v = 0; v < NV; ++v) sum[p][v] += picked[v];         \
+                const uint32_t corner = frame_rows[0][x];                                                    \
+                int uniform = frame_rows[0][x + last] == corner && frame_rows[K - 1][x] == corner &&         \
+                              frame_rows[K - 1][x + last] == corner;                                         \
+                for (int ky = 0; uniform && ky < K; ++ky)                                                    \
+                    for (int j = 0; j <= last; ++j) uniform &= frame_rows[ky][x + j] == corner;              \
+                if (uniform) {                                                                               \
+                    const VEC *frame_sum = (const VEC *)(frame_sums + K * slice_floats + corner);            \
+                    _Pragma("GCC unroll 16") for (int p = 0; p < PIX; ++p)                                   \
+                        _Pragma("GCC unroll 8") for (int v = 0; v < NV; ++v) sum[p][v] += frame_sum[v];      \
+                } else {                                                                                     \
+                    for (int ky = 0; ky < K; ++ky) {                                                         \
+                        const float *slice = frame_table + (size_t)ky * slice_floats;                        \
+                        uint32_t offset[PIX + K - 1], differ = 0;                                            \
+                        _Pragma("GCC unroll 32") for (int j = 0; j <= last; ++j) {                           \
+                            offset[j] = frame_rows[ky][x + j];                                               \
+                            differ |= offset[j] ^ offset[0];                                                 \
+                        }                                                                                    \
+                        if (!differ) {                                                                       \
+                            const VEC *row_sum = (const VEC *)(frame_sums + (size_t)ky * slice_floats + offset[0]); \
+                            _Pragma("GCC unroll 16") for (int p = 0; p < PIX; ++p)                           \
+                                _Pragma("GCC unroll 8") for (int v = 0; v < NV; ++v) sum[p][v] += row_sum[v]; \
+                            continue;                                                                        \
+                        }                                                                                    \
+                        _Pragma("GCC unroll 16") for (int kx = 0; kx < K; ++kx)                              \
+                            _Pragma("GCC unroll 16") for (int p = 0; p < PIX; ++p) {                         \
+                                const VEC *picked = (const VEC *)(slice + offset[p + kx] + kx * NV * LANES); \
+                                _Pragma("GCC unroll 8") for (int v = 0; v < NV; ++v) sum[p][v] += picked[v]; \
+                            }                                                                                \
                     }                                                                                        \
+                }                                                                                            \
                 _Pragma("GCC unroll 16") for (int p = 0; p < PIX; ++p)                                       \
                     _Pragma("GCC unroll 8") for (int v = 0; v < NV; ++v) out[p * NV + v] = sum[p][v];        \
             }                                                                                                \
             for (; x < w; ++x)                                                                               \
-                for (int kx = 0; kx < K; ++kx) {                                                             \
-                    const VEC *picked = (const VEC *)(slice + row[x + kx] + kx * NV * LANES);                \
-                    for (int v = 0; v < NV; ++v) ((VEC *)(acc + (size_t)x * NV * LANES))[v] += picked[v];    \
-                }                                                                                            \
+                for (int ky = 0; ky < K; ++ky)                                                               \
+                    for (int kx = 0; kx < K; ++kx) {                                                         \
+                        const VEC *picked = (const VEC *)(frame_table + (size_t)ky * slice_floats +          \
+                                                          frame_rows[ky][x + kx] + kx * NV * LANES);         \
+                        for (int v = 0; v < NV; ++v) ((VEC *)(acc + (size_t)x * NV * LANES))[v] += picked[v]; \
+                    }                                                                                        \
         }                                                                                                    \
     }
 
@@ -215,9 +270,13 @@ static PyObject *one_hot_conv(PyObject *Py_UNUSED(self), PyObject *args) {
         const size_t plane_rows = (size_t)job.batch * job.frames * job.height;
         uint32_t *planes = malloc(sizeof(uint32_t) * plane_rows * (job.width + job.kernel / 2 * 2));
         float *aligned_table = aligned_alloc(64, (table.len + 63) / 64 * 64);
-        if (planes && aligned_table) {
+        const size_t sums_bytes = table.len / job.kernel * (job.kernel + 1);
+        float *sums = aligned_alloc(64, (sums_bytes + 63) / 64 * 64);
+        if (planes && aligned_table && sums) {
             Py_BEGIN_ALLOW_THREADS
             memcpy(aligned_table, table.buf, table.len);
+            fill_sums(&job, aligned_table, sums);
+            job.sums = sums;
             (job.label_bytes == 1 ? fill_planes_u8 : fill_planes_u16)(&job, planes, 0, plane_rows);
             job.planes = planes;
             job.table = aligned_table;
@@ -228,6 +287,7 @@ static PyObject *one_hot_conv(PyObject *Py_UNUSED(self), PyObject *args) {
         }
         free(planes);
         free(aligned_table);
+        free(sums);
     }
     PyBuffer_Release(&labels);
     PyBuffer_Release(&table);
