@@ -68,3 +68,10 @@ def test_computed_in_float32_for_half_inputs() -> None:
     out = warp(image, flow)
     assert out.dtype == torch.float16
     assert torch.allclose(out[..., :-1].float(), image[..., 1:].float(), atol=1e-3)
+
+
+def test_every_tensor_stays_on_the_inputs_device() -> None:
+    """The grid's constants are made on the flow's device (meta stands in for a GPU here: mixing it with a CPU
+    tensor raises, as CUDA would)."""
+    warped = warp(torch.randn(1, 3, 8, 8, device="meta"), torch.randn(1, 2, 8, 8, device="meta"))
+    assert warped.device.type == "meta" and warped.shape == (1, 3, 8, 8)
