@@ -17,7 +17,7 @@ import onnx
 from google.protobuf.message import DecodeError
 
 from neurender.proto.bundle import Bundle
-from neurender.server.cpu_graph import rewrite_for_cpu
+from neurender.server.cpu_graph import STACKED_LABELS, rewrite_for_cpu
 from neurender.server.step_state import next_state, stacked_labels
 
 log = logging.getLogger(__name__)
@@ -69,13 +69,16 @@ class CpuGraph:
         initializers = {i.name for i in original.graph.initializer}
         self.input_names = tuple(i.name for i in original.graph.input if i.name not in initializers)
         self.graph_inputs = tuple(i.name for i in self.model.graph.input if i.name in self.input_names)
+        self.reads_stacked_labels = any(i.name == STACKED_LABELS for i in self.model.graph.input)
 
     def feeds(self, feeds: dict[str, np.ndarray], threads: int) -> dict[str, np.ndarray]:
         """The rewritten graph's inputs: the step inputs it still reads, plus the lookups' outputs."""
         graph_feeds = {name: feeds[name] for name in self.graph_inputs}
-        if self.lookups:
+        if self.lookups or self.reads_stacked_labels:
             labels = stacked_labels(feeds[self.input_names[0]], feeds["prev_labels"], feeds["has_history"])
             graph_feeds.update({lookup.feature_input: lookup(labels, threads) for lookup in self.lookups})
+            if self.reads_stacked_labels:
+                graph_feeds[STACKED_LABELS] = labels
         return graph_feeds
 
     def outputs(self, feeds: dict[str, np.ndarray], rgb: np.ndarray) -> StepOutputs:

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 
 from neurender.server.backends import OrtBackend
 from neurender.server.openvino_backend import OpenVinoBackend
-from neurender.server.cpu_graph import rewrite_for_cpu, space_to_depth_weight
+from neurender.server.cpu_graph import STACKED_LABELS, rewrite_for_cpu, space_to_depth_weight
 from neurender.server.onehot_lookup import OneHotConv
 from neurender.server.step_state import next_state, stacked_labels
 from neurender.training.config import PRESETS, GeneratorConfig
@@ -99,8 +99,10 @@ def test_rewritten_graph_has_lookups_and_fewer_dense_convs(exported) -> None:
     assert ops.count("SpaceToDepth") >= 2  # the image head and the merged flow/mask head of the finest scale
     if cfg.modality == "segmentation" and cfg.n_scales == 1:  # the dense one-hot encoding is gone
         assert ops.count("Equal") == [n.op_type for n in original.graph.node].count("Equal") - 1
-        assert "prev_labels" not in {i.name for i in model.graph.input}
     assert [o.name for o in model.graph.output] == ["rgb"]  # the state is kept beside the graph
+    inputs = {i.name for i in model.graph.input}
+    assert "prev_labels" not in inputs  # the backend stacks the label history
+    assert (STACKED_LABELS in inputs) == (cfg.modality != "segmentation" or cfg.n_scales > 1)  # unless lookups read it all
 
 
 CPU_BACKENDS = {
