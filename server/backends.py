@@ -72,7 +72,8 @@ class CpuGraph:
         self.reads_stacked_labels = any(i.name == STACKED_LABELS for i in self.model.graph.input)
 
     def feeds(self, feeds: dict[str, np.ndarray], threads: int) -> dict[str, np.ndarray]:
-        """The rewritten graph's inputs: the step inputs it still reads, plus the lookups' outputs."""
+        """The rewritten graph's inputs: the step inputs it still reads, the stacked label history if it reads
+        that, and the lookups' outputs."""
         graph_feeds = {name: feeds[name] for name in self.graph_inputs}
         if self.lookups or self.reads_stacked_labels:
             labels = stacked_labels(feeds[self.input_names[0]], feeds["prev_labels"], feeds["has_history"])

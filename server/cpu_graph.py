@@ -121,8 +121,11 @@ def history_outside_graph(graph: _Graph) -> None:
         stacked_input = onnx.ValueInfoProto()
         stacked_input.CopyFrom(prev_labels)
         stacked_input.name = STACKED_LABELS
-        frames = stacked_input.type.tensor_type.shape.dim[1]
-        frames.dim_value += 1
+        frames = stacked_input.type.tensor_type.shape.dim[1]  # L + 1 label maps
+        if frames.HasField("dim_value"):
+            frames.dim_value += 1
+        else:
+            frames.dim_param = f"{STACKED_LABELS}_frames"
         graph.proto.input.append(stacked_input)
         cast = helper.make_node("Cast", [STACKED_LABELS], [stacked.output[0]], name=f"{stacked.name}/StackedLabels",
                                 to=_attributes(widen)["to"])
