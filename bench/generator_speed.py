@@ -11,10 +11,13 @@ Prints a table; nothing here is asserted. The whole step is timed (one-hot, pyra
 space-to-depth heads, plus one addition per lookup tap). "best" is the faster CPU backend (by median): its
 eager/best speed-up is the median of each round's own ratio, with its range, and its "% peak" is run GFLOP/s
 over matmul. Times are medians over interleaved rounds. Without the openvino package its column says so.
+Besides the named presets, `--configs reference-tiny` runs the configuration the speed goal's reference figures
+were measured on (ngf 32, 6 residual blocks, 36 classes). Inputs are random: the lookup costs more on random
+labels than on real label maps, whose regions of one class it adds up in advance.
 
 A second table splits each CPU backend's step by operator type (the runtime's own profile, plus the native
-lookups): how fast its convolutions run on their own, and what the rest costs. That bounds what the whole step can reach:
-with every other operator free, it would run at the convolutions' rate.
+lookups and the numpy state bookkeeping): how fast its convolutions run on their own, and what the rest costs.
+That bounds what the whole step can reach: with every other operator free, it would run at the convolutions' rate.
 """
 
 from __future__ import annotations
