@@ -6,6 +6,9 @@ providers run the graph as it is, where dense convolution is cheap):
 - Convolutions over the full-resolution one-hot label frames become graph inputs, computed by the native
   table lookup of onehot_lookup.py; their dense extra channels (depth, instance edges...) keep a small
   convolution of their own.
+- A convolution over label maps normalised as x / d - s (pose and edge maps; through a reshape and a reflection
+  pad) reads x itself, with its weight divided by d and s times the weight's sum taken off its bias: the same
+  function without an elementwise pass over the maps (2.7 ms of a pose step at 256x256 in OpenVINO).
 - Sibling convolutions that read the same tensor through the same padding (the flow and mask heads, the first
   convolutions of the image and flow decoders) become one convolution and a Split.
 - Output heads (a KxK convolution to at most 4 channels at full resolution) run on a 2x2 space-to-depth view:
@@ -40,6 +43,7 @@ def rewrite_for_cpu(model: onnx.ModelProto) -> tuple[onnx.ModelProto, list[OneHo
     model = onnx.ModelProto.FromString(model.SerializeToString())
     graph = _Graph(model.graph)
     lookups = split_one_hot_convs(graph)
+    fold_input_normalisation(graph)
     merge_sibling_convs(graph)
     heads_on_space_to_depth(graph)
     history_outside_graph(graph)
@@ -227,6 +231,44 @@ def _lookup_plus_extras(graph: _Graph, conv: onnx.NodeProto, pad: onnx.NodeProto
         helper.make_node("Conv", [f"{prefix}/Pad_output", f"{prefix}/weight"], [f"{prefix}/Conv_output"], name=f"{prefix}/Conv"),
         helper.make_node("Add", [feature_input, f"{prefix}/Conv_output"], [output], name=f"{conv.name}/OneHotLookup"),
     ]
+
+
+def fold_input_normalisation(graph: _Graph) -> None:
+    """Conv(Pad(Reshape(x / d - s))) -> Conv'(Pad(Reshape(x))) with weight / d and bias - s * sum(weight), for
+    scalar constants d and s and tensors whose values nothing else reads (a reflection pad repeats values, so it
+    commutes with the affine map; Shape nodes read x's shape instead, which is the same)."""
+    readers: dict[str, int] = {}
+    shapes: dict[str, list[onnx.NodeProto]] = {}
+    for node in graph.proto.node:
+        for name in node.input:
+            if node.op_type == "Shape":
+                shapes.setdefault(name, []).append(node)
+            else:
+                readers[name] = readers.get(name, 0) + 1
+    for conv in graph.proto.node:
+        weight = _plain_conv(graph, conv)
+        half = weight.shape[2] // 2 if weight is not None else 0
+        pad = _reflect_pad(graph, conv.input[0], half) if half else None
+        reshape = graph.producer(pad.input[0], "Reshape") if pad is not None else None
+        sub = graph.producer(reshape.input[0], "Sub") if reshape is not None else None
+        div = graph.producer(sub.input[0], "Div") if sub is not None else None
+        if div is None:
+            continue
+        scale, shift = graph.constant(div.input[1]), graph.constant(sub.input[1])
+        if scale is None or shift is None or scale.size != 1 or shift.size != 1:
+            continue
+        if any(readers.get(node.output[0]) != 1 for node in (div, sub, reshape, pad)):
+            continue
+        bias = _bias(graph, conv)
+        bias = np.zeros(weight.shape[0], np.float32) if bias is None else bias
+        name = f"{conv.name}/FoldedNormalisation"
+        graph.add_initializer(f"{name}/weight", (weight / scale.item()).astype(np.float32))
+        graph.add_initializer(f"{name}/bias", (bias - shift.item() * weight.sum(axis=(1, 2, 3))).astype(np.float32))
+        reshape.input[0] = div.input[0]
+        for shape in shapes.get(div.output[0], []) + shapes.get(sub.output[0], []):
+            shape.input[0] = div.input[0]
+        del conv.input[1:]
+        conv.input.extend([f"{name}/weight", f"{name}/bias"])
 
 
 def merge_sibling_convs(graph: _Graph) -> None:

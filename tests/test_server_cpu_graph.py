@@ -7,6 +7,7 @@ from dataclasses import replace
 import numpy as np
 import onnx
 import onnxruntime as ort
+from onnx import helper, numpy_helper
 import pytest
 import torch
 import torch.nn.functional as F
@@ -22,7 +23,7 @@ from neurender.training.onnx_export import export_step_onnx
 from neurender.training.step import example_inputs, input_names
 
 CONFIGS = {
-    **{name: PRESETS[name] for name in ["tiny", "tiny-2scale", "tiny-engine", "tiny-pose"]},
+    **{name: PRESETS[name] for name in ["tiny", "tiny-2scale", "tiny-engine", "tiny-pose", "tiny-edges"]},
     "tiny-engine-bicubic": replace(PRESETS["tiny-engine"], warp_sampling="bicubic"),
     "uint16-style-fg": GeneratorConfig(ngf=16, n_blocks=2, n_scales=2, num_classes=300, style_dim=3, fg_classes=(5,), use_instances=True),
 }
@@ -66,6 +67,36 @@ def test_lookup_refuses_what_it_cannot_compute() -> None:
         lookup(np.zeros((1, 3, 3, 16), np.uint8))
 
 
+def test_folded_input_normalisation_is_the_same_convolution() -> None:
+    """x / 127.5 - 1 through a reshape and a reflection pad into a biased convolution with no norm after it (in
+    the generator an instance norm follows the first convolution, which would hide a wrong bias)."""
+    rng = np.random.default_rng(0)
+    constants = {
+        "scale": np.array(127.5, np.float32), "shift": np.array(1.0, np.float32),
+        "shape": np.array([1, 6, 10, 12], np.int64), "pads": np.array([0, 0, 1, 1, 0, 0, 1, 1], np.int64),
+        "weight": rng.standard_normal((8, 6, 3, 3)).astype(np.float32), "bias": rng.standard_normal(8).astype(np.float32),
+    }
+    graph = helper.make_graph(
+        [
+            helper.make_node("Div", ["x", "scale"], ["scaled"]),
+            helper.make_node("Sub", ["scaled", "shift"], ["normalised"]),
+            helper.make_node("Reshape", ["normalised", "shape"], ["flat"]),
+            helper.make_node("Pad", ["flat", "pads"], ["padded"], mode="reflect"),
+            helper.make_node("Conv", ["padded", "weight", "bias"], ["y"]),
+        ],
+        "fold", [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 2, 3, 10, 12])],
+        [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1, 8, 10, 12])],
+        [numpy_helper.from_array(value, name) for name, value in constants.items()],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    rewritten, _ = rewrite_for_cpu(model)
+    assert not {"Div", "Sub"} & {n.op_type for n in rewritten.graph.node}
+    x = {"x": rng.integers(0, 256, (1, 2, 3, 10, 12)).astype(np.float32)}
+    expected = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, x)[0]
+    folded = ort.InferenceSession(rewritten.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, x)[0]
+    np.testing.assert_allclose(folded, expected, atol=1e-4)
+
+
 def test_space_to_depth_weight_is_the_same_convolution() -> None:
     """SpaceToDepth -> folded convolution -> DepthToSpace (DCR) equals the dense convolution. torch's
     pixel_(un)shuffle order channels as (c, qy, qx), ONNX's as (qy, qx, c): the test reorders between them."""
@@ -103,6 +134,8 @@ def test_rewritten_graph_has_lookups_and_fewer_dense_convs(exported) -> None:
     inputs = {i.name for i in model.graph.input}
     assert "prev_labels" not in inputs  # the backend stacks the label history
     assert (STACKED_LABELS in inputs) == (cfg.modality != "segmentation" or cfg.n_scales > 1)  # unless lookups read it all
+    folded = any(i.name.endswith("FoldedNormalisation/weight") for i in model.graph.initializer)
+    assert folded == (cfg.modality != "segmentation")  # pose and edge maps' x / 127.5 - 1 is in the first weights
 
 
 CPU_BACKENDS = {
