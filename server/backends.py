@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Protocol
+from typing import Callable, Protocol
 
 import numpy as np
 import onnx
@@ -71,22 +71,29 @@ class CpuGraph:
         self.graph_inputs = tuple(i.name for i in self.model.graph.input if i.name in self.input_names)
         self.reads_stacked_labels = any(i.name == STACKED_LABELS for i in self.model.graph.input)
 
-    def feeds(self, feeds: dict[str, np.ndarray], threads: int) -> dict[str, np.ndarray]:
-        """The rewritten graph's inputs: the step inputs it still reads, the stacked label history if it reads
-        that, and the lookups' outputs."""
-        graph_feeds = {name: feeds[name] for name in self.graph_inputs}
-        if self.lookups or self.reads_stacked_labels:
-            labels = stacked_labels(feeds[self.input_names[0]], feeds["prev_labels"], feeds["has_history"])
-            graph_feeds.update({lookup.feature_input: lookup(labels, threads) for lookup in self.lookups})
-            if self.reads_stacked_labels:
-                graph_feeds[STACKED_LABELS] = labels
-        return graph_feeds
-
-    def outputs(self, feeds: dict[str, np.ndarray], rgb: np.ndarray) -> StepOutputs:
-        """The step's outputs, given the frame the rewritten graph generated from `feeds`."""
-        next_labels, next_frames = next_state(feeds[self.input_names[0]], feeds["prev_labels"], feeds["prev_frames"],
-                                              feeds["has_history"], rgb)
+    def run(self, feeds: dict[str, np.ndarray], threads: int, infer: Callable[[dict[str, np.ndarray]], np.ndarray]) -> StepOutputs:
+        """One step: the lookups, `infer` (the runtime running the rewritten graph on its inputs, returning the
+        frame), then the next state; the label history is stacked once for all three."""
+        labels = self.stacked_labels(feeds)
+        rgb = infer(self._graph_feeds(feeds, labels, threads))
+        next_labels, next_frames = next_state(labels, feeds["prev_frames"], feeds["has_history"], rgb)
         return rgb, next_labels, next_frames
+
+    def stacked_labels(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
+        return stacked_labels(feeds[self.input_names[0]], feeds["prev_labels"], feeds["has_history"])
+
+    def feeds(self, feeds: dict[str, np.ndarray], threads: int) -> dict[str, np.ndarray]:
+        """The rewritten graph's inputs for these step inputs (to run or profile the graph on its own)."""
+        return self._graph_feeds(feeds, self.stacked_labels(feeds), threads)
+
+    def _graph_feeds(self, feeds: dict[str, np.ndarray], labels: np.ndarray, threads: int) -> dict[str, np.ndarray]:
+        """The step inputs the graph still reads, the stacked label history if it reads that, and the lookups'
+        outputs."""
+        graph_feeds = {name: feeds[name] for name in self.graph_inputs}
+        graph_feeds.update({lookup.feature_input: lookup(labels, threads) for lookup in self.lookups})
+        if self.reads_stacked_labels:
+            graph_feeds[STACKED_LABELS] = labels
+        return graph_feeds
 
 
 class OrtBackend:
@@ -140,8 +147,7 @@ class OrtBackend:
 
     def run(self, feeds: dict[str, np.ndarray]) -> StepOutputs:
         if self.cpu_graph:
-            rgb, = self.session.run(["rgb"], self.cpu_graph.feeds(feeds, self.threads))
-            return self.cpu_graph.outputs(feeds, rgb)
+            return self.cpu_graph.run(feeds, self.threads, lambda graph_feeds: self.session.run(["rgb"], graph_feeds)[0])
         rgb, labels, frames = self.session.run(["rgb", "next_prev_labels", "next_prev_frames"], feeds)
         return rgb, labels, frames
 

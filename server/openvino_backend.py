@@ -65,14 +65,13 @@ class OpenVinoBackend:
         batched session's frames would differ by a rounding level or two with the company it keeps, and the
         difference would ride on in its history; one at a time, a session's frames are the same whatever the
         server's load (on the CPU a batch costs about as much per frame as single steps anyway)."""
-        graph_feeds = self.cpu_graph.feeds(feeds, self.threads)
+        return self.cpu_graph.run(feeds, self.threads, self._infer_each)
+
+    def _infer_each(self, graph_feeds: dict[str, np.ndarray]) -> np.ndarray:
         batch = len(graph_feeds[self.cpu_graph.graph_inputs[0]])
         if batch == 1:
-            rgb = self._infer(graph_feeds)
-        else:
-            rgb = np.concatenate([self._infer({name: value[i:i + 1] for name, value in graph_feeds.items()})
-                                  for i in range(batch)])
-        return self.cpu_graph.outputs(feeds, rgb)
+            return self._infer(graph_feeds)
+        return np.concatenate([self._infer({name: value[i:i + 1] for name, value in graph_feeds.items()}) for i in range(batch)])
 
     def _infer(self, graph_feeds: dict[str, np.ndarray]) -> np.ndarray:
         request = getattr(self._requests, "request", None)

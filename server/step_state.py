@@ -23,11 +23,10 @@ def stacked_labels(labels: np.ndarray, prev_labels: np.ndarray, has_history: np.
     return np.concatenate((prev, labels[:, None]), axis=1)
 
 
-def next_state(labels: np.ndarray, prev_labels: np.ndarray, prev_frames: np.ndarray, has_history: np.ndarray,
+def next_state(stacked: np.ndarray, prev_frames: np.ndarray, has_history: np.ndarray,
                rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(next_prev_labels, next_prev_frames) after a step that generated `rgb` [B, H, W, 3]: the history
-    shifted by one frame, the newest last; a session on its first frame gets its current labels and frame in
-    every slot."""
-    next_labels = stacked_labels(labels, prev_labels, has_history)[:, 1:]
+    """(next_prev_labels, next_prev_frames) after a step on the label frames `stacked` (stacked_labels) that
+    generated `rgb` [B, H, W, 3]: the history shifted by one frame, the newest last; a session on its first frame
+    gets its current labels and frame in every slot."""
     kept = np.where(_history(has_history, prev_frames.ndim), prev_frames[:, 1:], rgb[:, None])
-    return next_labels, np.concatenate((kept, rgb[:, None]), axis=1)
+    return stacked[:, 1:], np.concatenate((kept, rgb[:, None]), axis=1)

@@ -184,7 +184,8 @@ def test_next_state_shifts_history_and_fills_it_on_first_frames() -> None:
     prev = np.stack([np.full((2, 4, 4, 3), 1, np.uint8), np.full((2, 4, 4, 3), 2, np.uint8)], axis=1)
     frames = np.stack([np.full((2, 4, 4, 3), 10, np.uint8), np.full((2, 4, 4, 3), 20, np.uint8)], axis=1)
     rgb = np.full((2, 4, 4, 3), 99, np.uint8)
-    next_labels, next_frames = next_state(labels, prev, frames, np.array([1, 0], np.uint8), rgb)
+    history = np.array([1, 0], np.uint8)
+    next_labels, next_frames = next_state(stacked_labels(labels, prev, history), frames, history, rgb)
     assert next_labels.shape == prev.shape and next_frames.shape == frames.shape
     assert next_labels[0, :, 0, 0, 0].tolist() == [2, 7] and next_labels[1, :, 0, 0, 0].tolist() == [7, 7]
     assert next_frames[0, :, 0, 0, 0].tolist() == [20, 99] and next_frames[1, :, 0, 0, 0].tolist() == [99, 99]

@@ -57,10 +57,11 @@ static int reflect(int i, int n) {
  * class's row in a table slice (classes >= C clamped to the zero row), so the row kernels index the table
  * directly. */
 #define DEFINE_FILL(NAME, LABEL)                                                                             \
-    static void NAME(const Job *job, uint32_t *planes, size_t first, size_t last) {                          \
+    static void NAME(const Job *job, uint32_t *planes) {                                                    \
         const int pad = job->kernel / 2, w = job->width, padded = w + 2 * pad;                              \
         const uint32_t classes = (uint32_t)job->classes, row_floats = (uint32_t)(job->kernel * job->channels); \
-        for (size_t row = first; row < last; ++row) {                                                         \
+        const size_t rows = (size_t)job->batch * job->frames * job->height;                                 \
+        for (size_t row = 0; row < rows; ++row) {                                                             \
             const LABEL *src = (const LABEL *)job->labels + row * w;                                          \
             uint32_t *dst = planes + row * padded + pad;                                                      \
             for (int x = 0; x < w; ++x) dst[x] = (src[x] < classes ? src[x] : classes) * row_floats;         \
@@ -277,7 +278,7 @@ static PyObject *one_hot_conv(PyObject *Py_UNUSED(self), PyObject *args) {
             memcpy(aligned_table, table.buf, table.len);
             fill_sums(&job, aligned_table, sums);
             job.sums = sums;
-            (job.label_bytes == 1 ? fill_planes_u8 : fill_planes_u16)(&job, planes, 0, plane_rows);
+            (job.label_bytes == 1 ? fill_planes_u8 : fill_planes_u16)(&job, planes);
             job.planes = planes;
             job.table = aligned_table;
             failed = run_threads(&job, threads);
