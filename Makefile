@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test lint protos clean pose-env blender-env blender-extension
+.PHONY: setup demo test protos clean pose-env blender-env blender-extension
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)

@@ -21,6 +21,7 @@ import torch
 
 from neurender.cli import parse_size
 from neurender.bench.generator_speed import time_call
+from neurender.bench.street_inputs import step_feed
 from neurender.engine_plugin.gbuffer import GBufferFrame, GBufferRenderer
 from neurender.engine_plugin.scenes import street_scene
 from neurender.server.backends import OrtBackend
@@ -48,21 +49,6 @@ def time_gbuffer(height: int, width: int, frames: int, rounds: int, photo: bool)
                 if len(rendered) < frames:
                     rendered.append(frame)
     return 1e3 * float(np.median(times)), 1e3 * min(times), 1e3 * first, rendered
-
-
-def step_feed(cfg, frame: GBufferFrame, previous: GBufferFrame) -> dict[str, np.ndarray]:
-    """The step's inputs from real G-buffer frames (history from the previous frame)."""
-    height, width = frame.classes.shape
-    inputs = {n: t.numpy() for n, t in example_inputs(cfg, 1, height, width).items()}
-    inputs["labels"] = frame.classes[None].astype(np.uint8)
-    inputs["prev_labels"] = np.repeat(previous.classes[None, None].astype(np.uint8), cfg.history, axis=1)
-    if cfg.use_instances:
-        inputs["instances"] = frame.instances[None]
-    if cfg.use_depth:
-        inputs["depth"] = np.where(np.isinf(frame.depth), np.float16(cfg.max_depth), frame.depth)[None]
-    if cfg.use_motion:
-        inputs["motion"] = frame.motion[None]
-    return {n: inputs[n] for n in input_names(cfg)}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -95,7 +81,7 @@ def main(argv: list[str] | None = None) -> None:
         gbuffer_ms, best_ms, first_ms, frames = time_gbuffer(height, width, args.frames, args.rounds, photo=False)
         row = f"{f'{height}x{width}':<12}{gbuffer_ms:>12.1f}{best_ms:>9.1f}{first_ms:>13.1f}"
         for cfg, session in sessions.values():
-            feed = step_feed(cfg, frames[-1], frames[-2])
+            feed = step_feed(cfg, frames)
             step_ms = 1e3 * time_call(lambda: session.run(feed))
             ratio = gbuffer_ms / step_ms
             row += f"{step_ms:>20.1f}{ratio:>7.1%}{'' if ratio < GOAL else '!'}"

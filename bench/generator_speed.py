@@ -4,6 +4,7 @@ convolutions as native table lookups, run by ONNX Runtime and by OpenVINO); achi
 fp32 matmul GFLOP/s measured in the same run.
 
     python -m neurender.bench.generator_speed [--configs tiny tiny-2scale ...] [--sizes 128 256] [--threads 2]
+                                             [--labels street|random]
 
 Prints a table; nothing here is asserted. The whole step is timed (one-hot, pyramid, warp, uint8 I/O).
 "dense GFLOP" is the network's convolution work as eager PyTorch does it (one-hot fed to dense convolutions);
@@ -12,8 +13,13 @@ space-to-depth heads, plus one addition per lookup tap). "best" is the faster CP
 eager/best speed-up is the median of each round's own ratio, with its range, and its "% peak" is run GFLOP/s
 over matmul. Times are medians over interleaved rounds. Without the openvino package its column says so.
 Besides the named presets, `--configs reference-tiny` runs the configuration the speed goal's reference figures
-were measured on (ngf 32, 6 residual blocks, 36 classes). Inputs are random: the lookup costs more on random
-labels than on real label maps, whose regions of one class it adds up in advance.
+were measured on (ngf 32, 6 residual blocks, 36 classes).
+
+Segmentation steps are fed what an engine sends (--labels street, the default): the built-in street scene
+rendered by the G-buffer renderer at each size (class IDs with their history, instance IDs, depth, motion
+vectors). The one-hot lookup adds up in advance the taps of a class over blocks of pixels all of that class, so
+it costs about half as much on such maps as on per-pixel random labels (--labels random, its worst case). Pose
+and edge steps cost the same whatever their maps show and are fed random ones. The "labels" column says which.
 
 A second table splits each CPU backend's step by operator type (the runtime's own profile, plus the native
 lookups and the numpy state bookkeeping): how fast its convolutions run on their own, and what the rest costs.
@@ -36,6 +42,8 @@ import onnxruntime as ort
 import torch
 from torch import nn
 
+from neurender.bench.street_inputs import render_street, step_feed
+from neurender.engine_plugin.gbuffer import RendererError
 from neurender.server.backends import CpuGraph, OrtBackend
 from neurender.server.step_state import next_state
 from neurender.server.openvino_backend import OpenVinoBackend, compile_for_cpu
@@ -216,13 +224,23 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sizes", nargs="+", type=int, default=[128, 256])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds; medians over them are printed")
+    parser.add_argument("--labels", choices=["street", "random"], default="street",
+                        help="segmentation steps' inputs: the rendered street scene (default) or per-pixel random class IDs")
     args = parser.parse_args(argv)
+    street_frames = {}
+    if args.labels == "street" and any(CONFIGS[name].modality == "segmentation" for name in args.configs):
+        history = max(CONFIGS[name].history for name in args.configs)
+        try:
+            street_frames = {size: render_street(size, size, history + 1) for size in args.sizes}
+        except RendererError as err:
+            parser.error(f"--labels street needs the G-buffer renderer: {err} (or run with --labels random)")
 
     torch.set_num_threads(args.threads)
     print(f"fp32 matmul, {args.threads} threads: {matmul_gflops(args.threads):.1f} GFLOP/s at the start; every row's"
           " % peak is against the matmul rate measured in its own rounds (the column 'matmul')\n")
     header = (f"{'config':<14}{'size':>9}{'params':>9}{'dense GFLOP':>12}{'run GFLOP':>10}{'eager ms':>9}{'ORT ms':>8}"
-              f"{'ORT backend':>12}{'OpenVINO':>9}{'best':>9}{'eager/best':>11}{'(range)':>12}{'GFLOP/s':>8}{'% peak':>7}{'matmul':>7}{'fps':>6}")
+              f"{'ORT backend':>12}{'OpenVINO':>9}{'best':>9}{'eager/best':>11}{'(range)':>12}{'GFLOP/s':>8}{'% peak':>7}{'matmul':>7}{'fps':>6}"
+              f"{'labels':>8}")
     print(header)
     print("-" * len(header))
     breakdowns: list[tuple[str, int, float, dict[str, np.ndarray]]] = []
@@ -237,8 +255,12 @@ def main(argv: list[str] | None = None) -> None:
             onnx_path.write_bytes(onnx_bytes)
             params = generator.parameter_count()
             for size in args.sizes:
-                inputs = example_inputs(cfg, batch=1, height=size, width=size)
-                feed = {n: inputs[n].numpy() for n in input_names(cfg)}
+                if cfg.modality == "segmentation" and street_frames:
+                    labels, feed = "street", step_feed(cfg, street_frames[size])
+                    inputs = {n: torch.from_numpy(v) for n, v in feed.items()}
+                else:
+                    labels, inputs = "random", example_inputs(cfg, batch=1, height=size, width=size)
+                    feed = {n: inputs[n].numpy() for n in input_names(cfg)}
                 dense = count_gflops(step, inputs)
                 conv_gflop, lookup_gflop = executed_gflops(onnx_path, feed)
                 executed = conv_gflop + lookup_gflop
@@ -269,7 +291,8 @@ def main(argv: list[str] | None = None) -> None:
                 openvino = f"{medians['openvino'] * 1e3:.1f}" if "openvino" in medians else "absent"
                 print(f"{name:<14}{size:>4}x{size:<4}{params / 1e6:>8.2f}M{dense:>12.2f}{executed:>10.2f}{eager * 1e3:>9.1f}"
                       f"{plain * 1e3:>8.1f}{medians['onnxruntime'] * 1e3:>12.1f}{openvino:>9}{best[:8]:>9}"
-                      f"{np.median(ratios):>10.2f}x{spread:>12}{rate:>8.1f}{100 * rate / peak:>6.0f}%{peak:>7.0f}{1 / medians[best]:>6.1f}")
+                      f"{np.median(ratios):>10.2f}x{spread:>12}{rate:>8.1f}{100 * rate / peak:>6.0f}%{peak:>7.0f}{1 / medians[best]:>6.1f}"
+                      f"{labels:>8}")
         print("\nThe CPU backends' step by operator type (ms per step; convolutions alone vs matmul; the rest, largest first)")
         header = f"{'backend':<12}{'config':<14}{'size':>9}{'total ms':>9}{'conv ms':>9}{'share':>8}{'conv GF/s':>11}{'% peak':>8}{'rest ms':>9}   rest by operator (ms)"
         print(header)
