@@ -13,7 +13,8 @@ space-to-depth heads, plus one addition per lookup tap). "best" is the faster CP
 eager/best speed-up is the median of each round's own ratio, with its range, and its "% peak" is run GFLOP/s
 over matmul. Times are medians over interleaved rounds. Without the openvino package its column says so.
 Besides the named presets, `--configs reference-tiny` runs the configuration the speed goal's reference figures
-were measured on (ngf 32, 6 residual blocks, 36 classes).
+were measured on (ngf 32, 6 residual blocks, 36 classes), and `--configs tiny-batchnorm` the tiny preset with batch
+norm, the reference code's default, which the export folds into the convolutions (no instance norm to run).
 
 Segmentation steps are fed what an engine sends (--labels street, the default): the built-in street scene
 rendered by the G-buffer renderer at each size (class IDs with their history, instance IDs, depth, motion
@@ -34,6 +35,7 @@ import importlib.util
 import json
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -52,11 +54,19 @@ from neurender.training.generator import Vid2VidGenerator
 from neurender.training.onnx_export import export_step_onnx
 from neurender.training.step import GeneratorStep, example_inputs, input_names, step_arguments
 
-# The named presets, plus the configuration the speed goal's reference figures were measured on: the 2018
-# reference generator at ngf 32, 2 downsamples, 6 residual blocks, 36 classes, 2 history frames (58.5 dense
-# GFLOP per 256x256 frame). It is twice as wide as the `tiny` preset, so its convolutions run nearer the
-# machine's matmul rate and its memory-bound layers weigh less.
-CONFIGS = {**PRESETS, "reference-tiny": GeneratorConfig(ngf=32, n_downsample=2, n_blocks=6, n_scales=1, num_classes=36)}
+# The named presets, plus two bench-only configurations:
+# - reference-tiny, on which the speed goal's reference figures were measured: the 2018 reference generator at
+#   ngf 32, 2 downsamples, 6 residual blocks, 36 classes, 2 history frames (58.5 dense GFLOP per 256x256 frame).
+#   It is twice as wide as the `tiny` preset, so its convolutions run nearer the machine's matmul rate and its
+#   memory-bound layers weigh less.
+# - tiny-batchnorm, the `tiny` preset with the reference code's default norm for the sequential generator (batch
+#   norm, which the export folds into the convolutions): what the step costs without instance norm, which no CPU
+#   runtime fuses into a convolution.
+CONFIGS = {
+    **PRESETS,
+    "reference-tiny": GeneratorConfig(ngf=32, n_downsample=2, n_blocks=6, n_scales=1, num_classes=36),
+    "tiny-batchnorm": replace(PRESETS["tiny"], norm="batch"),
+}
 # Configs whose 256x256 step fits this machine's time; the paper's are listed with --configs.
 DEFAULT_CONFIGS = ["tiny", "tiny-2scale", "tiny-engine", "tiny-pose", "tiny-edges"]
 

@@ -14,10 +14,12 @@ from neurender.training.config import PRESETS, GeneratorConfig
 from neurender.training.generator import Vid2VidGenerator
 from neurender.training.onnx_export import OPSET, export_step_onnx
 from neurender.training.step import GeneratorStep, LABEL_INPUT, example_inputs, input_names, step_arguments
+from tests.train_support import randomise_batch_norm
 
 CONFIGS = {
     **{name: PRESETS[name] for name in ["tiny", "tiny-2scale", "tiny-engine", "tiny-pose", "tiny-edges"]},
     "tiny-engine-bicubic": replace(PRESETS["tiny-engine"], warp_sampling="bicubic"),
+    "tiny-batchnorm": replace(PRESETS["tiny"], norm="batch"),  # the export folds batch norm into the convolutions
     "3scale-style-fg-uint16": GeneratorConfig(ngf=16, n_blocks=2, n_scales=3, num_classes=300, style_dim=3,
                                               fg_classes=(5,), use_instances=True),
 }
@@ -28,6 +30,7 @@ def exported(request):
     cfg = CONFIGS[request.param]
     torch.manual_seed(0)
     generator = Vid2VidGenerator(cfg).eval()
+    randomise_batch_norm(generator)
     label_dtype = torch.uint16 if cfg.num_classes > 256 else torch.uint8
     onnx_bytes = export_step_onnx(generator, label_dtype=label_dtype)
     session = ort.InferenceSession(onnx_bytes, providers=["CPUExecutionProvider"])
@@ -95,3 +98,12 @@ def test_ort_batch_rows_equal_single_runs(exported) -> None:
         alone = session.run(None, {n: inputs[n][i : i + 1].numpy() for n in names})
         for x, y in zip(batched, alone):
             assert np.array_equal(x[i : i + 1], y), f"row {i} differs when batched"
+
+
+@pytest.mark.parametrize("training", [False, True])
+def test_export_leaves_the_generator_in_its_mode(training: bool) -> None:
+    """The exporter puts the module tree it is given in its own mode afterwards; a batch-norm generator left in
+    training mode would use batch statistics and update its running ones."""
+    generator = Vid2VidGenerator(CONFIGS["tiny-batchnorm"]).train(training)
+    export_step_onnx(generator)
+    assert {m.training for m in generator.modules()} == {training}

@@ -21,10 +21,12 @@ from neurender.training.config import PRESETS, GeneratorConfig
 from neurender.training.generator import Vid2VidGenerator
 from neurender.training.onnx_export import export_step_onnx
 from neurender.training.step import example_inputs, input_names
+from tests.train_support import randomise_batch_norm
 
 CONFIGS = {
     **{name: PRESETS[name] for name in ["tiny", "tiny-2scale", "tiny-engine", "tiny-pose", "tiny-edges"]},
     "tiny-engine-bicubic": replace(PRESETS["tiny-engine"], warp_sampling="bicubic"),
+    "tiny-batchnorm": replace(PRESETS["tiny"], norm="batch"),  # the export folds batch norm into the convolutions
     "uint16-style-fg": GeneratorConfig(ngf=16, n_blocks=2, n_scales=2, num_classes=300, style_dim=3, fg_classes=(5,), use_instances=True),
 }
 OUTPUTS = ["rgb", "next_prev_labels", "next_prev_frames"]
@@ -115,7 +117,9 @@ def exported(request, tmp_path_factory):
     cfg = CONFIGS[request.param]
     torch.manual_seed(0)
     label_dtype = torch.uint16 if cfg.num_classes > 256 else torch.uint8
-    onnx_bytes = export_step_onnx(Vid2VidGenerator(cfg).eval(), label_dtype=label_dtype)
+    generator = Vid2VidGenerator(cfg).eval()
+    randomise_batch_norm(generator)
+    onnx_bytes = export_step_onnx(generator, label_dtype=label_dtype)
     path = tmp_path_factory.mktemp(request.param) / "generator.onnx"
     path.write_bytes(onnx_bytes)
     return cfg, path, label_dtype

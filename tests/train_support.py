@@ -10,6 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import torch
+from torch import nn
 
 from neurender.training.dataset import ClassInfo, DatasetMeta, SequenceWriter, write_meta
 from neurender.training.train_config import TrainConfig, train_config_from_dict
@@ -123,3 +125,16 @@ def ddp_worker(rank: int, world_size: int, port: int, config: dict) -> None:
                       MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     torch.set_num_threads(1)
     train(train_config_from_dict(config), device="cpu")
+
+
+def randomise_batch_norm(module: nn.Module, seed: int = 0) -> None:
+    """Give every batch norm trained-looking running statistics and affine parameters. Fresh ones (mean 0,
+    variance 1, scale 1, shift 0) are nearly the identity, under which a wrong fold into a convolution would
+    still pass a parity test."""
+    g = torch.Generator().manual_seed(seed)
+    for bn in (m for m in module.modules() if isinstance(m, nn.BatchNorm2d)):
+        with torch.no_grad():
+            bn.running_mean.copy_(torch.randn(bn.num_features, generator=g) * 0.1)
+            bn.running_var.copy_(torch.rand(bn.num_features, generator=g) + 0.5)
+            bn.weight.copy_(1.0 + torch.randn(bn.num_features, generator=g) * 0.2)
+            bn.bias.copy_(torch.randn(bn.num_features, generator=g) * 0.1)

@@ -40,25 +40,31 @@ def export_step_onnx(generator: Vid2VidGenerator, label_dtype: torch.dtype = tor
     such input only feeds Cast nodes, and each uint16 output comes straight from a Cast (both checked).
     """
     cfg = generator.cfg
-    step = _PositionalStep(GeneratorStep(generator).eval(), input_names(cfg))
+    was_training = generator.training
+    step = _PositionalStep(GeneratorStep(generator), input_names(cfg)).eval()
     m = cfg.multiple_of
     inputs = example_inputs(cfg, batch=2, height=m * max(2, 32 // m), width=m * max(3, 48 // m), label_dtype=label_dtype)
     names = input_names(cfg)
     uint16_inputs = {n for n, t in inputs.items() if t.dtype == torch.uint16}
     traced = {n: t.to(torch.int32) if n in uint16_inputs else t for n, t in inputs.items()}
     buffer = io.BytesIO()
-    with torch.no_grad(), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            step,
-            tuple(traced[n] for n in names),
-            buffer,
-            input_names=names,
-            output_names=list(OUTPUTS),
-            dynamic_axes=dynamic_axes(cfg),
-            opset_version=OPSET,
-            dynamo=False,
-        )
+    # The exporter leaves the module tree in the mode of the module it was given; the caller's generator gets
+    # its own mode back (a batch norm left in training mode would go on updating its running statistics).
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                step,
+                tuple(traced[n] for n in names),
+                buffer,
+                input_names=names,
+                output_names=list(OUTPUTS),
+                dynamic_axes=dynamic_axes(cfg),
+                opset_version=OPSET,
+                dynamo=False,
+            )
+    finally:
+        generator.train(was_training)
     model = onnx.load_from_string(buffer.getvalue())
     uint16_outputs = {"next_prev_labels"} if "prev_labels" in uint16_inputs else set()
     _retype_int32_as_uint16(model, uint16_inputs, uint16_outputs)
