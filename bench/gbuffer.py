@@ -28,7 +28,6 @@ from neurender.server.backends import OrtBackend
 from neurender.training.bundle_export import BundleInfo, export_bundle
 from neurender.training.config import PRESETS
 from neurender.training.generator import Vid2VidGenerator
-from neurender.training.step import example_inputs, input_names
 
 GOAL = 0.10
 
