@@ -237,6 +237,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--labels", choices=["street", "random"], default="street",
                         help="segmentation steps' inputs: the rendered street scene (default) or per-pixel random class IDs")
     args = parser.parse_args(argv)
+    if args.threads < 1 or args.rounds < 1:
+        parser.error(f"--threads {args.threads} --rounds {args.rounds}: both must be at least 1")
+    for name in args.configs:
+        multiple = CONFIGS[name].multiple_of  # and at least two of them, the smallest frame a bundle accepts
+        bad = [size for size in args.sizes if size < 2 * multiple or size % multiple]
+        if bad:
+            parser.error(f"--sizes {' '.join(map(str, bad))}: {name}'s frame sides must be multiples of {multiple}, "
+                         f"at least {2 * multiple}")
     street_frames = {}
     if args.labels == "street" and any(CONFIGS[name].modality == "segmentation" for name in args.configs):
         history = max(CONFIGS[name].history for name in args.configs)
