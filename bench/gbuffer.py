@@ -19,15 +19,15 @@ import time
 import numpy as np
 import torch
 
-from neurender.cli import parse_size
 from neurender.bench.generator_speed import time_call
 from neurender.bench.street_inputs import step_feed
-from neurender.engine_plugin.gbuffer import GBufferFrame, GBufferRenderer
-from neurender.engine_plugin.scenes import street_scene
+from neurender.common.args import parse_size
+from neurender.engine_plugin.gbuffer.renderer import GBufferFrame, GBufferRenderer
+from neurender.engine_plugin.gbuffer.scenes import street_scene
 from neurender.server.backends import OrtBackend
-from neurender.training.bundle_export import BundleInfo, export_bundle
-from neurender.training.config import PRESETS
-from neurender.training.generator import Vid2VidGenerator
+from neurender.training.model.bundle_export import BundleInfo, export_bundle
+from neurender.training.model.config import PRESETS
+from neurender.training.model.generator import Vid2VidGenerator
 
 GOAL = 0.10
 

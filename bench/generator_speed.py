@@ -45,14 +45,14 @@ import torch
 from torch import nn
 
 from neurender.bench.street_inputs import render_street, step_feed
-from neurender.engine_plugin.gbuffer import RendererError
+from neurender.engine_plugin.gbuffer.renderer import RendererError
 from neurender.server.backends import CpuGraph, OrtBackend
-from neurender.server.step_state import next_state
 from neurender.server.openvino_backend import OpenVinoBackend, compile_for_cpu
-from neurender.training.config import PRESETS, GeneratorConfig
-from neurender.training.generator import Vid2VidGenerator
-from neurender.training.onnx_export import export_step_onnx
-from neurender.training.step import GeneratorStep, example_inputs, input_names, step_arguments
+from neurender.server.step_state import next_state
+from neurender.training.model.config import PRESETS, GeneratorConfig
+from neurender.training.model.generator import Vid2VidGenerator
+from neurender.training.model.onnx_export import export_step_onnx
+from neurender.training.model.step import GeneratorStep, example_inputs, input_names, step_arguments
 
 # The named presets, plus two bench-only configurations:
 # - reference-tiny, on which the speed goal's reference figures were measured: the 2018 reference generator at

@@ -46,10 +46,10 @@ def generator_fps(pose_maps: np.ndarray, threads: int, seconds: float = 3.0) -> 
     import onnxruntime as ort
     import torch
 
-    from neurender.training.config import PRESETS
-    from neurender.training.generator import Vid2VidGenerator
-    from neurender.training.onnx_export import export_step_onnx
-    from neurender.training.step import example_inputs, input_names
+    from neurender.training.model.config import PRESETS
+    from neurender.training.model.generator import Vid2VidGenerator
+    from neurender.training.model.onnx_export import export_step_onnx
+    from neurender.training.model.step import example_inputs, input_names
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)

@@ -106,7 +106,7 @@ def in_process_sample(model, size: int, sessions: int, seconds: float) -> Sample
 
 
 async def grpc_sample(address: str, model_name: str, model, size: int, sessions: int, encoding: str, seconds: float) -> Sample:
-    from neurender.engine_plugin.aio_client import AsyncRenderClient
+    from neurender.engine_plugin.sdk.aio_client import AsyncRenderClient
 
     frames = label_frames(model, size)
     async with AsyncRenderClient(address) as client:
@@ -261,9 +261,9 @@ def main(argv: list[str] | None = None) -> int:
 def _export_tiny(path: Path) -> None:
     import torch
 
-    from neurender.training.bundle_export import BundleInfo, export_bundle
-    from neurender.training.config import PRESETS
-    from neurender.training.generator import Vid2VidGenerator
+    from neurender.training.model.bundle_export import BundleInfo, export_bundle
+    from neurender.training.model.config import PRESETS
+    from neurender.training.model.generator import Vid2VidGenerator
 
     torch.manual_seed(0)
     export_bundle(Vid2VidGenerator(PRESETS["tiny"]), path, BundleInfo(name="tiny"))

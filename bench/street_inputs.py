@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from neurender.engine_plugin.gbuffer import GBufferFrame, GBufferRenderer
-from neurender.engine_plugin.scenes import street_scene
-from neurender.training.config import GeneratorConfig
-from neurender.training.step import example_inputs, input_names
+from neurender.engine_plugin.gbuffer.renderer import GBufferFrame, GBufferRenderer
+from neurender.engine_plugin.gbuffer.scenes import street_scene
+from neurender.training.model.config import GeneratorConfig
+from neurender.training.model.step import example_inputs, input_names
 
 
 def render_street(height: int, width: int, frames: int) -> list[GBufferFrame]:

@@ -1,6 +1,6 @@
 """The `neurender` command: one subcommand per job.
 
-Each package contributes its subcommands through a `commands.py` module with
+Each job's subcommands live in a module of neurender.commands (or the demo and dance modules) with
 `register(subparsers) -> None`; heavy imports (torch, pyrender, grpc) happen inside the handlers so
 `neurender --help` stays fast and a serving install without torch still starts.
 """
@@ -12,16 +12,18 @@ import importlib
 import logging
 import sys
 
-# One line per package that contributes subcommands.
+from neurender.common.errors import UserError
+
+# One line per module that contributes subcommands.
 COMMAND_MODULES: tuple[str, ...] = (
     "neurender.demo",
     "neurender.dance",
-    "neurender.server.commands",
-    "neurender.engine_plugin.client_commands",
-    "neurender.retarget.commands",
-    "neurender.training.train_commands",
-    "neurender.training.dataset_commands",
-    "neurender.engine_plugin.scene_commands",
+    "neurender.commands.serve",
+    "neurender.commands.render_video",
+    "neurender.commands.retarget",
+    "neurender.commands.train",
+    "neurender.commands.dataset",
+    "neurender.commands.render_scene",
 )
 
 
@@ -53,24 +55,5 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
-class UserError(Exception):
-    """A problem with what the user asked for (bad file, bad option); printed without a traceback."""
-
-
-def parse_size(text: str) -> tuple[int, int]:
-    """argparse type for frame sizes: "HEIGHTxWIDTH" (or one number for a square) -> (height, width)."""
-    parts = text.lower().split("x")
-    try:
-        height, width = (int(parts[0]), int(parts[-1])) if len(parts) <= 2 else (None, None)
-    except ValueError:
-        height = width = None
-    if height is None or height < 1 or width < 1:
-        raise argparse.ArgumentTypeError(f"size {text!r}: expected HEIGHTxWIDTH, e.g. 128x256")
-    return height, width
-
-
 if __name__ == "__main__":
-    # `python -m neurender.cli`: run the imported module's main, whose UserError is the one commands raise.
-    from neurender.cli import main as package_main
-
-    sys.exit(package_main())
+    sys.exit(main())

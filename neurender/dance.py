@@ -26,7 +26,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from neurender.cli import UserError, parse_size
+from neurender.common.args import parse_size
+from neurender.common.errors import UserError
 
 if TYPE_CHECKING:
     from neurender.retarget.pipeline import Options
@@ -124,7 +125,7 @@ def run_dance(motion: Path, target: Path, out: Path, model: str = DEFAULT_MODEL,
               root_certificates: bytes | None = None, options: Options | None = None) -> DanceSummary:
     """Retarget (with retarget's `options`: joint maps, SMPL-X model, pose environment), draw, render through a
     server and write the files listed in the module docstring."""
-    from neurender.engine_plugin.client import NeurenderError, RenderClient
+    from neurender.engine_plugin.sdk.client import NeurenderError, RenderClient
     from neurender.proto.bundle import BundleError, check_frame_size, read_bundle
     from neurender.retarget.canonical import SkeletonMapError
     from neurender.retarget.pipeline import Options, load_source, load_target, retarget_source
@@ -188,7 +189,7 @@ def _stream(session, keypoints: np.ndarray, convention, size: tuple[int, int], f
     import cv2
     from tqdm import tqdm
 
-    from neurender.media import VideoWriter, contact_sheet
+    from neurender.common.media import VideoWriter, contact_sheet
     from neurender.retarget.draw import draw_pose_map
 
     n = len(keypoints)

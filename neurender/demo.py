@@ -21,7 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from neurender.cli import UserError, parse_size
+from neurender.common.args import parse_size
+from neurender.common.errors import UserError
 
 DEMO_MODEL = Path(__file__).resolve().parent / "models" / "demo"
 
@@ -64,11 +65,11 @@ def run_demo(out: Path, model: Path, frames: int, size: tuple[int, int] | None, 
     import cv2
     from tqdm import tqdm
 
-    from neurender.engine_plugin.client import NeurenderError, RenderClient
-    from neurender.engine_plugin.gbuffer import GBufferRenderer
-    from neurender.engine_plugin.scenes import street_scene
-    from neurender.engine_plugin.stream import colourise, frame_inputs
-    from neurender.media import VideoWriter, contact_sheet
+    from neurender.common.media import VideoWriter, contact_sheet
+    from neurender.engine_plugin.gbuffer.renderer import GBufferRenderer
+    from neurender.engine_plugin.gbuffer.scenes import street_scene
+    from neurender.engine_plugin.gbuffer.stream import colourise, frame_inputs
+    from neurender.engine_plugin.sdk.client import NeurenderError, RenderClient
     from neurender.proto.bundle import BundleError, read_bundle
     from neurender.server.app import local_server
     from neurender.server.registry import RegistryError

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from google.protobuf import json_format
 
+from neurender.common.errors import UserError
 from neurender.proto.neurender.v1 import model_pb2, tensor_pb2
 
 SCHEMA_VERSION = 1
@@ -41,7 +42,7 @@ KNOWN_INPUTS = {
 }
 
 
-class BundleError(ValueError):
+class BundleError(UserError, ValueError):
     """A model bundle that cannot be served; the message names the file, the field and what was expected."""
 
 

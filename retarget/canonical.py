@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from neurender.common.errors import UserError
 from neurender.retarget.skeleton import Motion, motion_fk
 
 DATA = Path(__file__).with_name("data")
@@ -56,7 +57,7 @@ REQUIRED = ("r_shoulder", "r_elbow", "r_wrist", "l_shoulder", "l_elbow", "l_wris
             "r_hip", "r_knee", "r_ankle", "l_hip", "l_knee", "l_ankle")
 
 
-class SkeletonMapError(ValueError):
+class SkeletonMapError(UserError, ValueError):
     """A skeleton that cannot be mapped onto the canonical body; the message names the unmapped joints."""
 
 

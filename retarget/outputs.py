@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from neurender.media import VideoWriter, contact_sheet
+from neurender.common.media import VideoWriter, contact_sheet
 from neurender.proto.neurender.v1 import model_pb2
 from neurender.retarget.draw import draw_pose_map
 from neurender.retarget.keypoints_io import openpose_frame

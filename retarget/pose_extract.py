@@ -17,6 +17,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from neurender.common.errors import UserError
 from neurender.retarget.canonical import Pose3D
 from neurender.retarget.keypoints_io import Keypoints2D, load_mediapipe
 
@@ -25,7 +26,7 @@ WORKER = Path(__file__).with_name("pose_worker.py")
 VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v")
 
 
-class PoseEnvError(RuntimeError):
+class PoseEnvError(UserError, RuntimeError):
     """The pose environment is missing or broken; the message says how to make it."""
 
 

@@ -12,8 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
+from neurender.common.errors import UserError
 
-class MotionFormatError(ValueError):
+
+class MotionFormatError(UserError, ValueError):
     """A motion or keypoint file that cannot be read; the message names the file, the line and what was expected."""
 
     def __init__(self, path: str | Path, message: str, line: int | None = None) -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 from scipy.spatial.transform import Rotation
 
+from neurender.common.errors import UserError
 from neurender.retarget.skeleton import Motion, MotionFormatError, Skeleton
 
 N_JOINTS = 55  # SMPL-X: body 22, jaw, 2 eyes, 2 x 15 finger joints
@@ -22,7 +23,7 @@ MODEL_SITE = "https://smpl-x.is.tue.mpg.de"
 _PARTS = (("root_orient", 3), ("pose_body", 63), ("pose_jaw", 3), ("pose_eye", 6), ("pose_hand", 90))
 
 
-class SmplxModelError(ValueError):
+class SmplxModelError(UserError, ValueError):
     """The SMPL-X model (files or package) is not available; the message says what to get and where."""
 
 

@@ -12,12 +12,14 @@ from typing import Any
 
 import yaml
 
+from neurender.common.errors import UserError
+
 BACKENDS = ("onnxruntime", "openvino", "torch")
 LOG_FORMATS = ("json", "text")
 DEFAULT_CONFIG_FILE = Path(__file__).with_name("serve.yaml")
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError, ValueError):
     """A bad setting; the message names the key and what was expected."""
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from neurender.common.errors import UserError
 from neurender.proto.bundle import MODEL_JSON, REQUIRED_INPUT, Bundle, BundleError, read_bundle
 from neurender.proto.neurender.v1 import model_pb2
 from neurender.proto.tensors import NUMPY_DTYPES
@@ -19,7 +20,7 @@ log = logging.getLogger(__name__)
 STATE_INPUTS = ("prev_labels", "prev_frames", "has_history")
 
 
-class RegistryError(RuntimeError):
+class RegistryError(UserError, RuntimeError):
     """No model could be served from the folder; the message lists every bundle's problem."""
 
 

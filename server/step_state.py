@@ -1,4 +1,4 @@
-"""A step's session-state bookkeeping on numpy arrays, as the step graph defines it (training/step.py).
+"""A step's session-state bookkeeping on numpy arrays, as the step graph defines it (training/model/step.py).
 
 The CPU backends compute the state beside the graph instead of inside it: it is a select and a few copies per
 session, and as graph operators over broadcast uint8 tensors it cost OpenVINO 4.8 ms of a 95 ms step at

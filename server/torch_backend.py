@@ -11,8 +11,8 @@ import torch
 
 from neurender.proto.bundle import Bundle
 from neurender.server.backends import BackendError, StepOutputs
-from neurender.training.bundle_export import load_generator
-from neurender.training.step import GeneratorStep, input_names, step_arguments
+from neurender.training.model.bundle_export import load_generator
+from neurender.training.model.step import GeneratorStep, input_names, step_arguments
 
 
 class TorchBackend:

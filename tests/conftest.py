@@ -15,9 +15,9 @@ import pytest
 def _export(root: Path, name: str, preset: str, **overrides: object) -> Path:
     import torch
 
-    from neurender.training.bundle_export import BundleInfo, export_bundle
-    from neurender.training.config import PRESETS
-    from neurender.training.generator import Vid2VidGenerator
+    from neurender.training.model.bundle_export import BundleInfo, export_bundle
+    from neurender.training.model.config import PRESETS
+    from neurender.training.model.generator import Vid2VidGenerator
 
     torch.manual_seed(0)
     cfg = replace(PRESETS[preset], **overrides)

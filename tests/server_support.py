@@ -11,7 +11,7 @@ from typing import Iterator
 
 import numpy as np
 
-from neurender.engine_plugin.aio_client import AsyncRenderClient
+from neurender.engine_plugin.sdk.aio_client import AsyncRenderClient
 from neurender.server.app import ServerThread
 from neurender.server.backends import OrtBackend
 from neurender.server.config import ServerConfig

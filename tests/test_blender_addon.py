@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from neurender.engine_plugin.blender_extension import build
-from neurender.engine_plugin.client import RenderClient
+from neurender.engine_plugin.sdk.client import RenderClient
 from tests.server_support import running_server
 
 REPO = Path(__file__).resolve().parents[1]
@@ -57,7 +57,7 @@ def _skip_reason() -> str | None:
     python = blender_python()
     if not python.exists():
         return f"no Blender environment ({python} is missing): run `make blender-env` (installs bpy 5.0.1 from PyPI)"
-    probe = subprocess.run([str(python), "-c", "import bpy, grpc, neurender.engine_plugin.client"],
+    probe = subprocess.run([str(python), "-c", "import bpy, grpc, neurender.engine_plugin.sdk.client"],
                            capture_output=True, text=True, timeout=120)
     if probe.returncode != 0:
         return f"the Blender environment {python} cannot import bpy/grpc/neurender: {probe.stderr.strip()[-300:]}"
@@ -113,9 +113,9 @@ def engine_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         pytest.skip(reason)
     import torch
 
-    from neurender.training.bundle_export import BundleInfo, export_bundle
-    from neurender.training.config import PRESETS
-    from neurender.training.generator import Vid2VidGenerator
+    from neurender.training.model.bundle_export import BundleInfo, export_bundle
+    from neurender.training.model.config import PRESETS
+    from neurender.training.model.generator import Vid2VidGenerator
 
     torch.manual_seed(0)
     root = tmp_path_factory.mktemp("models")

@@ -11,9 +11,9 @@ import cv2
 import numpy as np
 import pytest
 
-from neurender.engine_plugin.aio_client import AsyncRenderClient
-from neurender.engine_plugin.client import FrameRejected, RenderClient, ServerUnavailable
-from neurender.engine_plugin.label_images import LabelImageError, read_label_image
+from neurender.engine_plugin.sdk.aio_client import AsyncRenderClient
+from neurender.engine_plugin.sdk.client import FrameRejected, RenderClient, ServerUnavailable
+from neurender.engine_plugin.sdk.label_images import LabelImageError, read_label_image
 from neurender.proto.neurender.v1 import model_pb2
 from tests.server_support import DirectStep, label_sequence, running_server
 

@@ -45,8 +45,8 @@ def test_trainer_input_is_draw_pose_map_of_the_keypoints(dance_dataset: Path) ->
 
     from neurender.retarget.draw import draw_pose_map
     from neurender.training.clips import raw_labels
-    from neurender.training.config import PRESETS
     from neurender.training.dataset import ClipDataset, open_dataset, pose_convention
+    from neurender.training.model.config import PRESETS
 
     ds = open_dataset(dance_dataset)
     convention = pose_convention(ds.meta)

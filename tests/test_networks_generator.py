@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from neurender.training.config import PRESETS, GeneratorConfig, per_frame_baseline
-from neurender.training.encoding import frames_to_float
-from neurender.training.generator import Vid2VidGenerator
-from neurender.training.step import GeneratorStep, example_inputs, step_arguments
+from neurender.training.model.config import PRESETS, GeneratorConfig, per_frame_baseline
+from neurender.training.model.encoding import frames_to_float
+from neurender.training.model.generator import Vid2VidGenerator
+from neurender.training.model.step import GeneratorStep, example_inputs, step_arguments
 
 # Every named config that is small enough to build and run here; the paper's configs are checked by shape
 # of their parameters only (a 2048x1024 forward pass does not fit this machine's time budget).
@@ -67,9 +67,9 @@ def test_gradients_reach_every_parameter(cfg: GeneratorConfig) -> None:
     raw = example_inputs(cfg, batch=2, height=32, width=32)
     step = GeneratorStep(generator)
     # Differentiate through the float composite: reuse the step's encoding, then the generator itself.
-    from neurender.training.generator import GeneratorInputs
-    from neurender.training.step import encode_labels, extra_channels, style_map_from_codes
-    from neurender.training.encoding import motion_to_flow
+    from neurender.training.model.encoding import motion_to_flow
+    from neurender.training.model.generator import GeneratorInputs
+    from neurender.training.model.step import encode_labels, extra_channels, style_map_from_codes
 
     labels = torch.cat((raw["prev_labels"].long(), raw[next(iter(raw))].long().unsqueeze(1)), dim=1) if cfg.modality == "segmentation" else None
     encoded = encode_labels(cfg, labels)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from neurender.training.config import WARP_SAMPLING
-from neurender.training.warp import warp
+from neurender.training.model.config import WARP_SAMPLING
+from neurender.training.model.warp import warp
 
 
 @pytest.mark.parametrize("sampling", WARP_SAMPLING)

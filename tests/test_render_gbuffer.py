@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import trimesh
 
-from neurender.engine_plugin.gbuffer import GBufferRenderer
-from neurender.engine_plugin.gltf import SceneFileError, load_gltf
-from neurender.engine_plugin.scene import Camera, ClassInfo, Scene, SceneObject, look_at, translation
-from neurender.engine_plugin.scenes import CLASS_ID, STREET_CLASSES, street_scene
+from neurender.engine_plugin.gbuffer.gltf import SceneFileError, load_gltf
+from neurender.engine_plugin.gbuffer.renderer import GBufferRenderer
+from neurender.engine_plugin.gbuffer.scene import Camera, ClassInfo, Scene, SceneObject, look_at, translation
+from neurender.engine_plugin.gbuffer.scenes import CLASS_ID, STREET_CLASSES, street_scene
 
 H, W = 96, 128
 CLASSES = (ClassInfo(0, "sky", (0, 0, 0)), ClassInfo(1, "wall", (200, 0, 0)), ClassInfo(2, "car", (0, 0, 200)))

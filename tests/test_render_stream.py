@@ -7,11 +7,11 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from neurender.engine_plugin.client import RenderClient
-from neurender.engine_plugin.gbuffer import GBufferRenderer
-from neurender.engine_plugin.gym_wrapper import NeuralObservation, render_label_sequences
-from neurender.engine_plugin.scenes import STREET_CLASSES, street_scene
-from neurender.engine_plugin.stream import stream_scene, write_results
+from neurender.engine_plugin.gbuffer.renderer import GBufferRenderer
+from neurender.engine_plugin.gbuffer.scenes import STREET_CLASSES, street_scene
+from neurender.engine_plugin.gbuffer.stream import stream_scene, write_results
+from neurender.engine_plugin.gym.wrapper import NeuralObservation, render_label_sequences
+from neurender.engine_plugin.sdk.client import RenderClient
 from tests.server_support import DirectStep, label_sequence, running_server
 
 SIZE = 32
@@ -108,7 +108,7 @@ def test_render_scene_command_streams_the_street_and_a_gltf(server, tmp_path):
     import trimesh
 
     from neurender.cli import main as cli_main
-    from neurender.engine_plugin.scene import translation
+    from neurender.engine_plugin.gbuffer.scene import translation
 
     out = tmp_path / "street"
     assert cli_main(["render-scene", "--server", server.address, "--model", "tiny", "--out", str(out),

@@ -7,20 +7,20 @@ from dataclasses import replace
 import numpy as np
 import onnx
 import onnxruntime as ort
-from onnx import helper, numpy_helper
 import pytest
 import torch
 import torch.nn.functional as F
+from onnx import helper, numpy_helper
 
 from neurender.server.backends import OrtBackend
-from neurender.server.openvino_backend import OpenVinoBackend
 from neurender.server.cpu_graph import STACKED_LABELS, rewrite_for_cpu, space_to_depth_weight
 from neurender.server.onehot_lookup import OneHotConv
+from neurender.server.openvino_backend import OpenVinoBackend
 from neurender.server.step_state import next_state, stacked_labels
-from neurender.training.config import PRESETS, GeneratorConfig
-from neurender.training.generator import Vid2VidGenerator
-from neurender.training.onnx_export import export_step_onnx
-from neurender.training.step import example_inputs, input_names
+from neurender.training.model.config import PRESETS, GeneratorConfig
+from neurender.training.model.generator import Vid2VidGenerator
+from neurender.training.model.onnx_export import export_step_onnx
+from neurender.training.model.step import example_inputs, input_names
 from tests.train_support import randomise_batch_norm
 
 CONFIGS = {

@@ -7,13 +7,7 @@ import grpc
 import numpy as np
 import pytest
 
-from neurender.engine_plugin.client import (
-    InvalidRequest,
-    ModelNotFound,
-    RenderClient,
-    ServerBusy,
-    Unauthenticated,
-)
+from neurender.engine_plugin.sdk.client import InvalidRequest, ModelNotFound, RenderClient, ServerBusy, Unauthenticated
 from neurender.proto.neurender.v1 import render_pb2, render_pb2_grpc, tensor_pb2
 from neurender.proto.tensors import to_tensor
 from tests.server_support import DirectStep, label_sequence, running_server

@@ -19,7 +19,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
 
-from neurender.engine_plugin.client import RenderClient, ServerUnavailable, SessionExpired
+from neurender.engine_plugin.sdk.client import RenderClient, ServerUnavailable, SessionExpired
 from tests.server_support import DirectStep, label_sequence, running_server
 
 
@@ -35,7 +35,7 @@ def test_vanished_client_frees_its_session(tiny_models_dir):
     with running_server(tiny_models_dir) as server:
         script = textwrap.dedent(f"""
             import sys, time, numpy as np
-            from neurender.engine_plugin.client import RenderClient
+            from neurender.engine_plugin.sdk.client import RenderClient
             client = RenderClient({server.address!r})
             session = client.session("tiny", (32, 32)).open()
             session.render(labels=np.zeros((32, 32), np.uint8))
@@ -132,7 +132,7 @@ def test_the_onnx_runtime_path_imports_neither_torch_nor_training(tiny_models_di
         from neurender.server.config import ServerConfig
         from neurender.server.registry import load_registry
         from neurender.server.app import ServerThread
-        from neurender.engine_plugin.client import RenderClient
+        from neurender.engine_plugin.sdk.client import RenderClient
         config = ServerConfig(address="127.0.0.1:0", metrics_port=0)
         with ServerThread(load_registry({str(tiny_models_dir)!r}, config), config) as server:
             with RenderClient(server.address) as client, client.session("tiny", (32, 32)) as session:

@@ -8,7 +8,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from neurender.engine_plugin.client import RenderClient
+from neurender.engine_plugin.sdk.client import RenderClient
 from neurender.server.app import ServerThread
 from neurender.server.backends import BackendError
 from neurender.server.openvino_backend import OpenVinoBackend

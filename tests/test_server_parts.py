@@ -14,15 +14,22 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
+from neurender.engine_plugin.sdk.client import RenderClient
 from neurender.proto.neurender.v1 import render_pb2
 from neurender.server.backends import BackendError, choose_providers
 from neurender.server.batcher import Batcher, Job
-from neurender.server.config import DEFAULT_CONFIG_FILE, ConfigError, ServerConfig, available_cores, config_from_dict, load_config
+from neurender.server.config import (
+    DEFAULT_CONFIG_FILE,
+    ConfigError,
+    ServerConfig,
+    available_cores,
+    config_from_dict,
+    load_config,
+)
 from neurender.server.metrics import Metrics
 from neurender.server.registry import RegistryError, load_registry
 from neurender.server.session import Session, resolve_open
 from tests.server_support import TEST_CONFIG, DirectStep, label_sequence, running_server
-from neurender.engine_plugin.client import RenderClient
 
 
 def test_serve_yaml_documents_exactly_the_defaults():

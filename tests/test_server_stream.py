@@ -6,10 +6,15 @@ import cv2
 import numpy as np
 import pytest
 
-from neurender.engine_plugin.client import FrameDropped, RenderClient
+from neurender.engine_plugin.sdk.client import FrameDropped, RenderClient
 from neurender.proto.neurender.v1 import model_pb2
 from neurender.retarget.draw import draw_pose_map, pose_layout
-from tests.server_support import DirectStep, assert_interleaved_sessions_equal_each_alone, label_sequence, running_server
+from tests.server_support import (
+    DirectStep,
+    assert_interleaved_sessions_equal_each_alone,
+    label_sequence,
+    running_server,
+)
 
 
 @pytest.fixture(scope="module")

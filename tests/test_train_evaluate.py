@@ -12,14 +12,14 @@ import torch
 
 from neurender.cli import main
 from neurender.proto.bundle import read_bundle
+from neurender.tests.train_support import tiny_train_config, write_moving_shapes
 from neurender.training.bundle_runner import BundleRunner
 from neurender.training.dataset import ClipDataset
-from neurender.training.encoding import float_to_frames
 from neurender.training.evaluate import EvalOptions, evaluate
 from neurender.training.export import export_checkpoint
 from neurender.training.metrics import gradient_magnitude, non_occluded, optical_flow, sequence_metrics, warp_image
+from neurender.training.model.encoding import float_to_frames
 from neurender.training.run import train
-from neurender.tests.train_support import tiny_train_config, write_moving_shapes
 
 SCHEDULE = {"epochs": 1, "iters_per_epoch": 3, "decay_epochs": 0, "clip_length": 3}
 
@@ -82,9 +82,9 @@ def test_style_model_exports_per_class_clusters(shapes: Path, tmp_path: Path) ->
 
 
 def test_evaluate_refuses_a_dataset_of_another_modality(shapes: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    from neurender.training.bundle_export import BundleInfo, export_bundle
-    from neurender.training.config import PRESETS
-    from neurender.training.generator import Vid2VidGenerator
+    from neurender.training.model.bundle_export import BundleInfo, export_bundle
+    from neurender.training.model.config import PRESETS
+    from neurender.training.model.generator import Vid2VidGenerator
 
     export_bundle(Vid2VidGenerator(PRESETS["tiny-edges"]), tmp_path / "edges", BundleInfo(name="edges"), include_torch=False)
     assert main(["evaluate", str(tmp_path / "edges"), str(shapes), "--out", str(tmp_path / "e")]) == 2

@@ -9,12 +9,19 @@ import pytest
 import torch
 
 from neurender.training.discriminators import ImageDiscriminator, VideoDiscriminator
-from neurender.training.feature_encoder import FeatureEncoder, region_average
 from neurender.training.losses import (
-    GANLoss, compose_flows, feature_matching, flow_confidence, flow_warp_loss, mask_loss, masked_l1, output_warp_loss,
+    GANLoss,
+    compose_flows,
+    feature_matching,
+    flow_confidence,
+    flow_warp_loss,
+    mask_loss,
+    masked_l1,
+    output_warp_loss,
 )
+from neurender.training.model.feature_encoder import FeatureEncoder, region_average
+from neurender.training.model.warp import warp
 from neurender.training.perceptual import OFF_MESSAGE, VGGLoss, load_vgg19_features, perceptual_loss, vgg19_features
-from neurender.training.warp import warp
 
 
 def test_image_discriminator_scales_and_features() -> None:

@@ -7,16 +7,16 @@ from pathlib import Path
 import pytest
 import torch
 
+from neurender.tests.train_support import tiny_train_config, write_moving_shapes
 from neurender.training.clips import encode_clip
 from neurender.training.dataset import ClipDataset
 from neurender.training.distributed import Dist
-from neurender.training.encoding import float_to_frames
-from neurender.training.generator import Vid2VidGenerator
+from neurender.training.model.encoding import float_to_frames
+from neurender.training.model.generator import Vid2VidGenerator
+from neurender.training.model.step import GeneratorStep
 from neurender.training.run import train, training_data
 from neurender.training.schedule import Phase
-from neurender.training.step import GeneratorStep
 from neurender.training.trainer import Trainer
-from neurender.tests.train_support import tiny_train_config, write_moving_shapes
 
 CPU = Dist(rank=0, world_size=1, local_rank=0, device=torch.device("cpu"))
 

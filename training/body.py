@@ -5,7 +5,7 @@ retargeted clip (bone lengths constant) moves it without stretching: capsules ar
 of elliptical sections (jeans below the waist, a striped shirt above), an ellipsoid head with a hair cap,
 hands, and shoes spanning heel to toes. Sizes are shares of the body's leg length (hip to ankle), as the
 canonical body is, so any target's units work. The scene is rendered by the one G-buffer renderer
-(neurender.engine_plugin.gbuffer) through the camera that retargeting framed the clip with, so the rendered
+(neurender.engine_plugin.gbuffer.renderer) through the camera that retargeting framed the clip with, so the rendered
 person lies exactly under the projected keypoints the pose maps are drawn from.
 """
 
@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 import trimesh
 
-from neurender.engine_plugin import textures as tx
-from neurender.engine_plugin.scene import Camera, ClassInfo, Scene, SceneObject
+from neurender.engine_plugin.gbuffer import textures as tx
+from neurender.engine_plugin.gbuffer.scene import Camera, ClassInfo, Scene, SceneObject
 from neurender.retarget.camera import Camera as PoseCamera
 from neurender.retarget.canonical import INDEX, body_axes, leg_length
 

@@ -12,10 +12,10 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
-from neurender.training.config import GeneratorConfig
-from neurender.training.encoding import downsample, frames_to_float, instance_boundaries
 from neurender.training.losses import flow_confidence
-from neurender.training.step import encode_labels, extra_channels
+from neurender.training.model.config import GeneratorConfig
+from neurender.training.model.encoding import downsample, frames_to_float, instance_boundaries
+from neurender.training.model.step import encode_labels, extra_channels
 
 
 @dataclass

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from neurender.engine_plugin.gbuffer import GBufferRenderer
+from neurender.engine_plugin.gbuffer.renderer import GBufferRenderer
 from neurender.proto.neurender.v1 import model_pb2
 from neurender.retarget.canonical import DATA as RETARGET_DATA
 from neurender.retarget.canonical import Pose3D

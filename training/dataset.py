@@ -30,7 +30,8 @@ import cv2
 import numpy as np
 import torch
 
-from neurender.engine_plugin.scene import ClassInfo  # one class-table row type for renderer and datasets
+from neurender.common.errors import UserError
+from neurender.engine_plugin.gbuffer.scene import ClassInfo  # one class-table row type for renderer and datasets
 from neurender.proto.neurender.v1 import model_pb2
 from neurender.retarget.draw import pose_layout
 
@@ -93,7 +94,7 @@ class DatasetMeta:
         }
 
 
-class DatasetError(ValueError):
+class DatasetError(UserError, ValueError):
     """A dataset that cannot be read; the message names the file and what was expected."""
 
 

@@ -16,8 +16,8 @@ import math
 import torch
 from torch import nn
 
-from neurender.training.encoding import downsample
-from neurender.training.layers import init_weights, norm_layer
+from neurender.training.model.encoding import downsample
+from neurender.training.model.layers import init_weights, norm_layer
 
 Features = list[list[torch.Tensor]]  # [spatial scale][layer], the last layer being the patch predictions
 

@@ -16,12 +16,12 @@ from typing import Any
 import cv2
 import numpy as np
 
+from neurender.common.media import contact_sheet
 from neurender.proto.neurender.v1 import model_pb2
 from neurender.training.bundle_runner import BundleRunner
 from neurender.training.dataset import VideoDataset, open_dataset
 from neurender.training.metrics import sequence_metrics
 from neurender.training.subset import select
-from neurender.media import contact_sheet
 from neurender.training.summaries import palette
 
 log = logging.getLogger(__name__)

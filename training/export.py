@@ -9,11 +9,11 @@ import numpy as np
 import torch
 
 from neurender.proto.bundle import Bundle
-from neurender.training.bundle_export import BundleInfo, ClassEntry, export_bundle
 from neurender.training.checkpoint import load_checkpoint
 from neurender.training.dataset import VideoDataset, open_dataset, pose_convention_from_dict
-from neurender.training.encoding import frames_to_float
-from neurender.training.feature_encoder import region_vectors
+from neurender.training.model.bundle_export import BundleInfo, ClassEntry, export_bundle
+from neurender.training.model.encoding import frames_to_float
+from neurender.training.model.feature_encoder import region_vectors
 from neurender.training.models import Synthesis, build_synthesis
 from neurender.training.subset import select
 from neurender.training.train_config import TrainConfig, train_config_from_dict

@@ -15,12 +15,13 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from neurender.common.errors import UserError
 from neurender.training.dataset import DatasetMeta, SequenceWriter, write_meta
 
 CANNY_THRESHOLDS = (50, 150)
 
 
-class VideoError(ValueError):
+class VideoError(UserError, ValueError):
     """The video cannot be read as asked; the message names the file."""
 
 

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from neurender.training.discriminators import Features
-from neurender.training.warp import warp
+from neurender.training.model.warp import warp
 
 GAN_MODES = ("lsgan", "hinge")
 

@@ -9,8 +9,8 @@ import torch
 from torch import nn
 
 from neurender.training.discriminators import ImageDiscriminator, VideoDiscriminator
-from neurender.training.feature_encoder import FeatureEncoder
-from neurender.training.generator import GeneratorInputs, ScaleOutput, Vid2VidGenerator
+from neurender.training.model.feature_encoder import FeatureEncoder
+from neurender.training.model.generator import GeneratorInputs, ScaleOutput, Vid2VidGenerator
 from neurender.training.train_config import TrainConfig
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from neurender.training.config import GeneratorConfig
+from neurender.training.model.config import GeneratorConfig
 
 
 def palette(classes: list[tuple[int, tuple[int, int, int]]], num_classes: int) -> np.ndarray:

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from neurender.engine_plugin.gbuffer import GBufferRenderer
-from neurender.engine_plugin.scenes import STREET_CLASSES, street_scene
+from neurender.engine_plugin.gbuffer.renderer import GBufferRenderer
+from neurender.engine_plugin.gbuffer.scenes import STREET_CLASSES, street_scene
 from neurender.training.dataset import DatasetMeta, SequenceWriter, write_meta
 
 

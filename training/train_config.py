@@ -13,8 +13,8 @@ from typing import Any
 
 import yaml
 
-from neurender.training.config import GeneratorConfig, load_generator_config, per_frame_baseline
 from neurender.training.losses import GAN_MODES
+from neurender.training.model.config import GeneratorConfig, load_generator_config, per_frame_baseline
 
 
 @dataclass(frozen=True)

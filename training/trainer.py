@@ -24,21 +24,34 @@ import numpy as np
 import torch
 from torch.nn.parallel import DistributedDataParallel as DDP
 
-from neurender.training.checkpoint import CHECKPOINT_NAME, load_checkpoint, restore_rng_state, rng_state, save_atomic, seed_everything
+from neurender.common.media import contact_sheet
+from neurender.training.checkpoint import (
+    CHECKPOINT_NAME,
+    load_checkpoint,
+    restore_rng_state,
+    rng_state,
+    save_atomic,
+    seed_everything,
+)
 from neurender.training.clips import EncodedClip, encode_clip
 from neurender.training.dataset import ClipDataset, VideoDataset, pose_convention, pose_convention_dict
 from neurender.training.discriminators import Features
 from neurender.training.distributed import Dist, mean_scalar
-from neurender.training.encoding import quantise
-from neurender.training.generator import GeneratorInputs, ScaleOutput
 from neurender.training.losses import (
-    GANLoss, compose_flows, feature_matching, flow_loss, flow_warp_loss, mask_loss, output_warp_loss,
+    GANLoss,
+    compose_flows,
+    feature_matching,
+    flow_loss,
+    flow_warp_loss,
+    mask_loss,
+    output_warp_loss,
 )
+from neurender.training.model.encoding import quantise
+from neurender.training.model.generator import GeneratorInputs, ScaleOutput
 from neurender.training.models import EMA, build_image_discriminator, build_synthesis, build_video_discriminator
 from neurender.training.perceptual import perceptual_loss
 from neurender.training.sampler import micro_batch_indices
 from neurender.training.schedule import Phase, phase_at
-from neurender.media import contact_sheet
 from neurender.training.summaries import label_image, palette, to_uint8
 from neurender.training.train_config import TrainConfig
 

@@ -2,7 +2,7 @@
 """The add-on's link to a neurender server: the project's client SDK, used only on one worker thread.
 
 No bpy here. The main thread posts requests (list models, open a session, submit a frame, close); the worker
-runs them through neurender.engine_plugin.client and puts an Event for each outcome on `events`, which the
+runs them through neurender.engine_plugin.sdk.client and puts an Event for each outcome on `events`, which the
 main thread drains from a timer (runtime.py). So the network never blocks Blender's UI, and bpy is only ever
 touched on the main thread.
 """
@@ -42,7 +42,7 @@ class ModelInfo:
 def client_sdk() -> Any:
     """The project's client SDK module; raises ImportError with what to install if Blender's Python lacks it."""
     try:
-        from neurender.engine_plugin import client
+        from neurender.engine_plugin.sdk import client
     except ImportError as err:
         raise ImportError(
             f"the neurender client library is not available in Blender's Python ({err}); install the extension "

@@ -6,7 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
-from neurender.cli import UserError, parse_size
+from neurender.common.args import parse_size
+from neurender.common.errors import UserError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -21,7 +22,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, required=True, help="output folder")
     p.add_argument("--gltf", type=Path, default=None,
                    help="labelled glTF/GLB instead of the built-in street: node classes from extras or names, "
-                        "using the street's class table (engine_plugin/scenes.py); the camera orbits its centre")
+                        "using the street's class table (engine_plugin/gbuffer/scenes.py); the camera orbits its centre")
     p.add_argument("--size", type=parse_size, default=(128, 128), help="HEIGHTxWIDTH (default 128x128)")
     p.add_argument("--frames", type=int, default=24, help="frames (default 24)")
     p.add_argument("--seed", type=int, default=0, help="street scene seed (default 0)")
@@ -29,10 +30,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from neurender.engine_plugin.client import NeurenderError, RenderClient
-    from neurender.engine_plugin.gbuffer import GBufferRenderer
-    from neurender.engine_plugin.scenes import STREET_CLASSES, street_scene
-    from neurender.engine_plugin.stream import stream_scene, write_results
+    from neurender.engine_plugin.gbuffer.renderer import GBufferRenderer
+    from neurender.engine_plugin.gbuffer.scenes import STREET_CLASSES, street_scene
+    from neurender.engine_plugin.gbuffer.stream import stream_scene, write_results
+    from neurender.engine_plugin.sdk.client import NeurenderError, RenderClient
 
     if args.frames < 1:
         raise UserError(f"--frames must be at least 1, got {args.frames}")
@@ -54,8 +55,8 @@ def run(args: argparse.Namespace) -> int:
 def _gltf_scene(path: Path, frames: int, classes):  # -> Scene
     import numpy as np
 
-    from neurender.engine_plugin.gltf import SceneFileError, load_gltf
-    from neurender.engine_plugin.scene import Camera, look_at
+    from neurender.engine_plugin.gbuffer.gltf import SceneFileError, load_gltf
+    from neurender.engine_plugin.gbuffer.scene import Camera, look_at
 
     try:
         probe = load_gltf(path, classes, Camera(np.eye(4)[None]))

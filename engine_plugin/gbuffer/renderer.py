@@ -17,7 +17,7 @@ Per frame (rows top to bottom, H x W):
             there matches frame t-1's depth buffer); False on frame 0.
 - photo     uint8 [H, W, 3] (optional): textured, lit, anti-aliased shading with directional shadows.
 
-The geometry passes (IDs, depth, motion) come from two flat OpenGL passes (engine_plugin/id_pass.py): integer
+The geometry passes (IDs, depth, motion) come from two flat OpenGL passes (engine_plugin/gbuffer/id_pass.py): integer
 object indices with no lighting, blending or anti-aliasing, so every pixel holds exactly one object's IDs.
 The shaded pass uses pyrender. Rendering is headless through Mesa EGL (no GPU needed); set
 PYOPENGL_PLATFORM=osmesa before anything imports OpenGL to use OSMesa instead (apt-get install libosmesa6).
@@ -32,8 +32,9 @@ from typing import Any
 
 import numpy as np
 
-from neurender.engine_plugin.id_pass import IdPass, IdPassOutput, perspective
-from neurender.engine_plugin.scene import Camera, Scene, look_at
+from neurender.common.errors import UserError
+from neurender.engine_plugin.gbuffer.id_pass import IdPass, IdPassOutput, perspective
+from neurender.engine_plugin.gbuffer.scene import Camera, Scene, look_at
 
 os.environ.setdefault("PYOPENGL_PLATFORM", "egl")  # before pyrender (and so OpenGL) is first imported
 
@@ -50,7 +51,7 @@ class GBufferFrame:
     photo: np.ndarray | None = None
 
 
-class RendererError(RuntimeError):
+class RendererError(UserError, RuntimeError):
     """The OpenGL context could not be created; the message says which platform was tried and what to do."""
 
 

@@ -18,8 +18,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from neurender.training.config import GeneratorConfig
-from neurender.training.encoding import (
+from neurender.training.model.config import GeneratorConfig
+from neurender.training.model.encoding import (
     float_to_frames,
     frames_to_float,
     instance_boundaries,
@@ -27,7 +27,7 @@ from neurender.training.encoding import (
     normalise_depth,
     one_hot,
 )
-from neurender.training.generator import GeneratorInputs, Vid2VidGenerator
+from neurender.training.model.generator import GeneratorInputs, Vid2VidGenerator
 
 LABEL_INPUT = {"segmentation": "labels", "pose": "pose_map", "edges": "edges"}
 STATE_INPUTS = ("prev_labels", "prev_frames", "has_history")

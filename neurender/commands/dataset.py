@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from neurender.cli import UserError, parse_size
+from neurender.common.args import parse_size
+from neurender.common.errors import UserError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

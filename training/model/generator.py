@@ -13,16 +13,15 @@ added before their own residual blocks and upsampling; their flow is in their ow
 from __future__ import annotations
 
 import math
-
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from neurender.training.config import GeneratorConfig
-from neurender.training.encoding import downsample
-from neurender.training.layers import ResBlock, conv_block, head, init_weights, up_block
-from neurender.training.warp import warp
+from neurender.training.model.config import GeneratorConfig
+from neurender.training.model.encoding import downsample
+from neurender.training.model.layers import ResBlock, conv_block, head, init_weights, up_block
+from neurender.training.model.warp import warp
 
 
 @dataclass

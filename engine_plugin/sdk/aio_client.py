@@ -23,7 +23,7 @@ from typing import Mapping
 import grpc
 import numpy as np
 
-from neurender.engine_plugin.client_common import (
+from neurender.engine_plugin.sdk.common import (
     DEFAULT_MAX_MESSAGE_BYTES,
     RECONNECTABLE,
     FrameDropped,

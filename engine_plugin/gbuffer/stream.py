@@ -1,6 +1,6 @@
 """Stream a scene's G-buffer frames to a neurender server through the client SDK, and write the results.
 
-    from neurender.engine_plugin.client import RenderClient
+    from neurender.engine_plugin.sdk.client import RenderClient
     with RenderClient(address) as client, client.session("street", (128, 128)) as session, \\
             GBufferRenderer(128, 128) as renderer:
         for frame, rgb in stream_scene(session, renderer, scene):
@@ -21,9 +21,9 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from neurender.engine_plugin.client import Session
-from neurender.engine_plugin.gbuffer import GBufferFrame, GBufferRenderer
-from neurender.engine_plugin.scene import ClassInfo, Scene
+from neurender.engine_plugin.gbuffer.renderer import GBufferFrame, GBufferRenderer
+from neurender.engine_plugin.gbuffer.scene import ClassInfo, Scene
+from neurender.engine_plugin.sdk.client import Session
 
 GBUFFER_INPUTS = ("labels", "instances", "depth", "motion")
 

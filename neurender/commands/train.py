@@ -53,10 +53,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from neurender.cli import UserError
-
     import torch
 
+    from neurender.common.errors import UserError
     from neurender.training.run import train
     from neurender.training.train_config import load_train_config, with_changes
 
@@ -81,7 +80,7 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from neurender.cli import UserError
+    from neurender.common.errors import UserError
     from neurender.training.export import export_checkpoint
 
     try:
@@ -95,7 +94,7 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from neurender.cli import UserError
+    from neurender.common.errors import UserError
     from neurender.training.evaluate import EvalOptions, evaluate
 
     frames = None

@@ -22,7 +22,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def serve(args: argparse.Namespace) -> int:
-    from neurender.cli import UserError
+    from neurender.common.errors import UserError
     from neurender.server.config import ConfigError, load_config
     from neurender.server.logs import configure_logging
 

@@ -15,10 +15,11 @@ from typing import Any
 
 import numpy as np
 
-from neurender.engine_plugin.scene import Camera, ClassInfo, Scene, SceneObject
+from neurender.common.errors import UserError
+from neurender.engine_plugin.gbuffer.scene import Camera, ClassInfo, Scene, SceneObject
 
 
-class SceneFileError(ValueError):
+class SceneFileError(UserError, ValueError):
     """A glTF file that cannot become a labelled scene; the message names the file and node."""
 
 

@@ -12,10 +12,10 @@ import torch
 
 from neurender.proto.bundle import SCHEMA_VERSION, Bundle, write_bundle
 from neurender.proto.neurender.v1 import model_pb2, tensor_pb2
-from neurender.training.config import GeneratorConfig
-from neurender.training.generator import Vid2VidGenerator
-from neurender.training.onnx_export import export_step_onnx
-from neurender.training.step import LABEL_INPUT
+from neurender.training.model.config import GeneratorConfig
+from neurender.training.model.generator import Vid2VidGenerator
+from neurender.training.model.onnx_export import export_step_onnx
+from neurender.training.model.step import LABEL_INPUT
 
 MODALITY = {"segmentation": model_pb2.SEGMENTATION, "pose": model_pb2.POSE, "edges": model_pb2.EDGES}
 

@@ -53,7 +53,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _convention(args: argparse.Namespace):  # -> (PoseConvention, trained size or None)
-    from neurender.cli import UserError
+    from neurender.common.errors import UserError
     from neurender.proto.bundle import BundleError, read_bundle
     from neurender.proto.neurender.v1 import model_pb2
 
@@ -73,7 +73,7 @@ def _convention(args: argparse.Namespace):  # -> (PoseConvention, trained size o
 
 
 def run_retarget(args: argparse.Namespace) -> int:
-    from neurender.cli import UserError
+    from neurender.common.errors import UserError
     from neurender.retarget.canonical import SkeletonMapError, load_joint_map
     from neurender.retarget.outputs import write_outputs
     from neurender.retarget.pipeline import Options, load_source, load_target, retarget_source

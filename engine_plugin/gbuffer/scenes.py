@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 import trimesh
 
-from neurender.engine_plugin import textures as tx
-from neurender.engine_plugin.scene import Camera, ClassInfo, Scene, SceneObject, rotation_y, translation
+from neurender.engine_plugin.gbuffer import textures as tx
+from neurender.engine_plugin.gbuffer.scene import Camera, ClassInfo, Scene, SceneObject, rotation_y, translation
 
 # Class table of the street scene (Cityscapes colours). 9 classes: fits the `tiny` presets (num_classes=12).
 STREET_CLASSES: tuple[ClassInfo, ...] = (

@@ -8,9 +8,9 @@ import warnings
 import onnx
 import torch
 
-from neurender.training.config import GeneratorConfig
-from neurender.training.generator import Vid2VidGenerator
-from neurender.training.step import OUTPUTS, GeneratorStep, example_inputs, input_names, step_arguments
+from neurender.training.model.config import GeneratorConfig
+from neurender.training.model.generator import Vid2VidGenerator
+from neurender.training.model.step import OUTPUTS, GeneratorStep, example_inputs, input_names, step_arguments
 
 OPSET = 17
 

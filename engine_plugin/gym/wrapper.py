@@ -17,7 +17,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from neurender.engine_plugin.client import RenderClient, Session
+from neurender.engine_plugin.sdk.client import RenderClient, Session
 
 
 class NeuralObservation(gym.ObservationWrapper):

@@ -1,6 +1,6 @@
 """Synchronous client for the neurender server: stateful render sessions over numpy arrays.
 
-    from neurender.engine_plugin.client import RenderClient
+    from neurender.engine_plugin.sdk.client import RenderClient
 
     with RenderClient("127.0.0.1:50051", token=None) as client:
         with client.session("street", (256, 512)) as session:
@@ -24,8 +24,8 @@ from typing import Any, Coroutine, TypeVar
 
 import numpy as np
 
-from neurender.engine_plugin.aio_client import AsyncRenderClient, AsyncSession
-from neurender.engine_plugin.client_common import (  # noqa: F401  (re-exported: the SDK's public names)
+from neurender.engine_plugin.sdk.aio_client import AsyncRenderClient, AsyncSession
+from neurender.engine_plugin.sdk.common import (  # noqa: F401  (re-exported: the SDK's public names)
     FrameDropped,
     FrameRejected,
     InvalidRequest,

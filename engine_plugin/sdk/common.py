@@ -8,6 +8,7 @@ from typing import Mapping
 import grpc
 import numpy as np
 
+from neurender.common.errors import UserError
 from neurender.proto.neurender.v1 import render_pb2
 from neurender.proto.tensors import TensorError, from_tensor, to_tensor
 
@@ -18,7 +19,7 @@ DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 
 # -- errors ---------------------------------------------------------------------------------------------------
 
-class NeurenderError(Exception):
+class NeurenderError(UserError):
     """Base of every error the client raises."""
 
 

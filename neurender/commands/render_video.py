@@ -31,10 +31,10 @@ def render_video(args: argparse.Namespace) -> int:
 
     from tqdm import tqdm
 
-    from neurender.cli import UserError
-    from neurender.engine_plugin.client import NeurenderError, RenderClient
-    from neurender.engine_plugin.label_images import LabelImageError, read_label_image
-    from neurender.media import VideoWriter
+    from neurender.common.errors import UserError
+    from neurender.common.media import VideoWriter
+    from neurender.engine_plugin.sdk.client import NeurenderError, RenderClient
+    from neurender.engine_plugin.sdk.label_images import LabelImageError, read_label_image
 
     paths = sorted(args.labels.glob("*.png")) if args.labels.is_dir() else []
     if not paths:
@@ -67,7 +67,7 @@ def render_video(args: argparse.Namespace) -> int:
 
 
 def _pick_model(client, name: str | None) -> str:
-    from neurender.cli import UserError
+    from neurender.common.errors import UserError
 
     served = [m.name for m in client.list_models()]
     if name is None:

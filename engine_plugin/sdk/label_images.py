@@ -11,10 +11,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from neurender.common.errors import UserError
 from neurender.proto.neurender.v1 import model_pb2
 
 
-class LabelImageError(ValueError):
+class LabelImageError(UserError, ValueError):
     """An image that cannot be a frame for the model; the message names the file and what was expected."""
 
 

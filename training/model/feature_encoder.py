@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from neurender.training.layers import conv_block, head, init_weights, up_block
+from neurender.training.model.layers import conv_block, head, init_weights, up_block
 
 
 class FeatureEncoder(nn.Module):
