@@ -6,6 +6,8 @@ check what arrives. Decoding checks everything a peer can get wrong and says wha
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from neurender.proto.neurender.v1 import tensor_pb2
@@ -46,10 +48,13 @@ def from_tensor(tensor: tensor_pb2.Tensor, name: str = "tensor") -> np.ndarray:
     shape = tuple(tensor.shape)
     if any(d < 0 for d in shape):
         raise TensorError(f"{name}: shape {list(shape)} has a negative dimension")
-    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    expected = math.prod(shape) * dtype.itemsize  # Python integers: a huge shape cannot wrap around to a small size
     if len(tensor.data) != expected:
         raise TensorError(
             f"{name}: {len(tensor.data)} data bytes for shape {list(shape)} {dtype_name(tensor.dtype)}, "
             f"expected {expected} (truncated or wrong shape)"
         )
-    return np.frombuffer(tensor.data, dtype=dtype).reshape(shape)
+    try:
+        return np.frombuffer(tensor.data, dtype=dtype).reshape(shape)
+    except ValueError as err:  # more dimensions, or a larger (empty) array, than numpy can describe
+        raise TensorError(f"{name}: shape {list(shape)} cannot be an array: {err}") from None
