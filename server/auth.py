@@ -45,9 +45,10 @@ class BearerTokenInterceptor(grpc.aio.ServerInterceptor):
 
 
 def _refusing(handler: grpc.RpcMethodHandler, problem: str) -> grpc.RpcMethodHandler:
-    """A handler of the same shape as `handler` that fails the call with UNAUTHENTICATED."""
+    """A handler that fails the call with UNAUTHENTICATED, parsing no request. A single request is not even read
+    (the refusing handler takes it as a stream it never reads), so large payloads cost no memory."""
 
-    async def refuse(_request, context: grpc.aio.ServicerContext):
+    async def refuse(_requests, context: grpc.aio.ServicerContext):
         await context.abort(grpc.StatusCode.UNAUTHENTICATED, problem)
 
     async def refuse_streaming(requests, context: grpc.aio.ServicerContext):
@@ -59,11 +60,7 @@ def _refusing(handler: grpc.RpcMethodHandler, problem: str) -> grpc.RpcMethodHan
         await context.abort(grpc.StatusCode.UNAUTHENTICATED, problem)
         yield  # never reached; makes this an async generator, as streaming-response handlers must be
 
-    kwargs = dict(request_deserializer=handler.request_deserializer, response_serializer=handler.response_serializer)
-    if handler.request_streaming and handler.response_streaming:
-        return grpc.stream_stream_rpc_method_handler(refuse_streaming, **kwargs)
-    if handler.request_streaming:
-        return grpc.stream_unary_rpc_method_handler(refuse, **kwargs)
+    kwargs = dict(request_deserializer=None, response_serializer=handler.response_serializer)
     if handler.response_streaming:
-        return grpc.unary_stream_rpc_method_handler(refuse_streaming, **kwargs)
-    return grpc.unary_unary_rpc_method_handler(refuse, **kwargs)
+        return grpc.stream_stream_rpc_method_handler(refuse_streaming, **kwargs)
+    return grpc.stream_unary_rpc_method_handler(refuse, **kwargs)

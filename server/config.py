@@ -48,7 +48,9 @@ class ServerConfig:
     idle_timeout_s: float = 600.0
     max_message_bytes: int = 64 * 1024 * 1024
     max_pixels: int = 4096 * 4096
-    encode_threads: int = 1
+    max_pixels_in_flight: int = 0
+    max_people: int = 64
+    frame_threads: int = 1
     token_file: str | None = None
     tls: TlsConfig = field(default_factory=TlsConfig)
     metrics_port: int | None = 9464
@@ -62,11 +64,13 @@ class ServerConfig:
             problems.append(f"backend {self.backend!r}: expected one of {', '.join(BACKENDS)}")
         if not self.providers:
             problems.append("providers is empty: expected at least CPUExecutionProvider")
-        for name in ("workers", "max_batch", "max_sessions", "queue_per_session", "encode_threads", "max_message_bytes", "max_pixels"):
+        for name in ("workers", "max_batch", "max_sessions", "queue_per_session", "frame_threads", "max_message_bytes", "max_pixels",
+                     "max_people"):
             if getattr(self, name) < 1:
                 problems.append(f"{name} is {getattr(self, name)}: expected at least 1")
-        if self.intra_op_threads < 0:
-            problems.append(f"intra_op_threads is {self.intra_op_threads}: expected 0 (auto) or more")
+        for name in ("intra_op_threads", "max_pixels_in_flight"):
+            if getattr(self, name) < 0:
+                problems.append(f"{name} is {getattr(self, name)}: expected 0 (auto) or more")
         for name in ("max_wait_ms", "drain_timeout_s"):
             if getattr(self, name) < 0:
                 problems.append(f"{name} is {getattr(self, name)}: expected 0 or more")
@@ -112,6 +116,16 @@ class ServerConfig:
 
 def available_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def machine_memory_bytes() -> int:
+    """The memory this process may use: the machine's, or its cgroup's limit when that is lower."""
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    try:
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+    except OSError:
+        return total
+    return min(total, int(limit)) if limit.isdigit() else total
 
 
 def config_from_dict(raw: dict[str, Any], source: str = "config") -> ServerConfig:

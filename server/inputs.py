@@ -4,6 +4,9 @@ Everything a client can get wrong in a frame is caught here, before the frame is
 (FrameRejected) with what was wrong and what was expected; the session lives on. Class IDs are range-checked
 and passed through the session's label_remap table; keypoints are drawn with the project's one pose-drawing
 function; optional inputs the frame omits are zeros (no instance edges, zero depth, no motion).
+
+Float inputs must be finite: one NaN would turn the frame, and through the history the frames after it, black.
+Finite values beyond float16's range, which the step takes, saturate at +-65504 instead of becoming infinite.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import numpy as np
 
 from neurender.proto.neurender.v1 import render_pb2
 from neurender.proto.tensors import TensorError, from_tensor
-from neurender.retarget.draw import draw_pose_map
+from neurender.retarget.draw import draw_pose_map, pose_layout
 from neurender.server.session import SessionSpec
 
 FIELDS = ("labels", "instances", "depth", "motion", "keypoints", "pose_map", "edges")
@@ -28,6 +31,7 @@ _ACCEPTED = {
     "edges": ((np.uint8,), "UINT8 edge map"),
 }
 _GRAPH_DTYPE = {"instances": np.uint16, "depth": np.float16, "motion": np.float16, "pose_map": np.uint8, "edges": np.uint8}
+FLOAT16_MAX = float(np.finfo(np.float16).max)
 
 
 class FrameError(ValueError):
@@ -52,8 +56,9 @@ def accepted_fields(spec: SessionSpec) -> list[str]:
     return names
 
 
-def decode_frame(spec: SessionSpec, inputs: render_pb2.FrameInputs) -> dict[str, np.ndarray]:
-    """The step's per-frame inputs (no batch axis, graph dtypes) from a frame's tensors; raise FrameError."""
+def decode_frame(spec: SessionSpec, inputs: render_pb2.FrameInputs, max_people: int) -> dict[str, np.ndarray]:
+    """The step's per-frame inputs (no batch axis, graph dtypes) from a frame's tensors; raise FrameError.
+    Runs off the event loop: drawing keypoints and checking a large frame take a while."""
     model = spec.model
     present = [name for name in FIELDS if inputs.HasField(name)]
     allowed = accepted_fields(spec)
@@ -66,7 +71,7 @@ def decode_frame(spec: SessionSpec, inputs: render_pb2.FrameInputs) -> dict[str,
         if "keypoints" in arrays and "pose_map" in arrays:
             raise _invalid("frame carries both keypoints and pose_map; expected one of them")
         if "keypoints" in arrays:
-            arrays["pose_map"] = _draw(spec, arrays.pop("keypoints"))
+            arrays["pose_map"] = _draw(spec, arrays.pop("keypoints"), max_people)
     if label not in arrays:
         wanted = "keypoints or pose_map" if label == "pose_map" else label
         raise _invalid(f"frame lacks {wanted}, which model {model.name} requires")
@@ -95,8 +100,20 @@ def _decode(spec: SessionSpec, name: str, tensor) -> np.ndarray:
     if shape is not None and array.shape != shape:
         raise _invalid(f"{name} shape is {list(array.shape)}, expected {list(shape)} for this session's "
                        f"{spec.height}x{spec.width} (HxW) frames")
+    if array.dtype.kind == "f":
+        array = _finite(name, array)
     graph_dtype = _GRAPH_DTYPE.get(name)
     return array.astype(graph_dtype, copy=False) if graph_dtype is not None else array
+
+
+def _finite(name: str, array: np.ndarray) -> np.ndarray:
+    """The array if every value is finite, clamped to float16's range; else FrameError counting the others."""
+    bad = array.size - int(np.count_nonzero(np.isfinite(array)))
+    if bad:
+        raise _invalid(f"{name} has {bad} non-finite value(s) (NaN or +-inf) of {array.size}; expected finite values")
+    if array.dtype == np.float16 or not array.size or FLOAT16_MAX >= max(-float(array.min()), float(array.max())):
+        return array
+    return np.clip(array, -FLOAT16_MAX, FLOAT16_MAX)
 
 
 def _class_ids(spec: SessionSpec, labels: np.ndarray) -> np.ndarray:
@@ -108,11 +125,19 @@ def _class_ids(spec: SessionSpec, labels: np.ndarray) -> np.ndarray:
     return np.take(spec.label_lut, labels)
 
 
-def _draw(spec: SessionSpec, keypoints: np.ndarray) -> np.ndarray:
+def _draw(spec: SessionSpec, keypoints: np.ndarray, max_people: int) -> np.ndarray:
     convention = spec.model.description.pose
     if not convention.skeleton:
         raise FrameError("FAILED_PRECONDITION", f"model {spec.model.name} has no pose convention in its bundle to draw "
                                                 "keypoints with; send pose_map instead")
+    size = pose_layout(convention).size
+    if keypoints.ndim not in (2, 3) or keypoints.shape[-2:] != (size, 3):
+        raise _invalid(f"keypoints shape is {list(keypoints.shape)}, expected [people, {size}, 3] (x, y, confidence) "
+                       f"for model {spec.model.name}'s {convention.skeleton} convention")
+    people = keypoints.shape[0] if keypoints.ndim == 3 else 1
+    if people > max_people:
+        raise _invalid(f"keypoints hold {people} people, more than this server's max_people {max_people}; "
+                       "send fewer people or a pose_map")
     try:
         return draw_pose_map(keypoints, spec.height, spec.width, convention)
     except ValueError as err:

@@ -1,12 +1,15 @@
 """The NeuralRenderer gRPC service: Render streams (one stateful session each), RenderFrame, ListModels, GetModel.
 
-Everything here runs on the event loop and only decodes, checks, queues and answers; inference runs on the
-batcher's worker threads and encoding on a small thread pool.
+Everything here runs on the event loop and only queues and answers; inference runs on the batcher's worker
+threads, and decoding, checking and encoding frames on a small thread pool, so that no frame's CPU work stalls
+other sessions or health checks. Frames are admitted against the memory budget (admission.py) before they
+are queued.
 
 A Render stream has two halves. The reader takes frames off the stream, checks them (a bad frame is answered
 in-band with FrameRejected) and hands them to the batcher; a QUEUE session may have `queue_per_session`
 frames waiting, in flight or unsent, after which the reader stops reading and gRPC flow control pushes back on
-the client. The writer (the handler itself) answers frames strictly in the order they were accepted.
+the client. The writer (the handler itself) answers frames strictly in the order they were accepted. After
+EndSession the reader reads on until the client half-closes, answering any further frame with an error.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import AsyncIterator
@@ -21,13 +25,15 @@ from typing import AsyncIterator
 import grpc
 
 from neurender.proto.neurender.v1 import model_pb2, render_pb2, render_pb2_grpc
+from neurender.server.admission import PixelBudget, budget_pixels
 from neurender.server.batcher import Batcher, Job, Outcome
 from neurender.server.config import ServerConfig
 from neurender.server.encode import encode_frame
 from neurender.server.inputs import FrameError, decode_frame
 from neurender.server.metrics import Metrics
 from neurender.server.registry import ModelRegistry
-from neurender.server.session import RequestError, Session, resolve_open
+from neurender.server.session import RequestError, Session, SessionSpec, resolve_open
+from neurender.server.wire import Undecodable
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +44,8 @@ class _Pending:
     RenderResponse (an in-band rejection), or None (dropped by DROP_STALE)."""
 
     future: asyncio.Future
-    holds_slot: bool
+    holds_slot: bool  # and the frame's share of the memory budget
+    frame_id: int
 
 
 @dataclass(frozen=True)
@@ -58,7 +65,10 @@ class _Stream:
     pending_jobs: dict[Job, _Pending] = field(default_factory=dict)
     reader: asyncio.Task | None = None
     unanswered: int = 0
+    unsent: deque[int] = field(default_factory=deque)  # ids of the accepted frames not answered yet, in order
+    held_pixels: int = 0  # this stream's share of the memory budget
     last_frame_id: int | None = None
+    ended: bool = False  # EndSession received
     closing: bool = False
 
     def close(self, code: grpc.StatusCode | None, message: str) -> None:
@@ -78,11 +88,14 @@ class RendererService(render_pb2_grpc.NeuralRendererServicer):
         self.batcher = batcher
         self.metrics = metrics
         self.streams: dict[str, _Stream] = {}
+        self.unary_calls = 0  # RenderFrame calls in progress; they count against max_sessions
+        self.budget = PixelBudget(budget_pixels(config))
         self.draining = False
-        self._encoder = ThreadPoolExecutor(config.encode_threads, thread_name_prefix="neurender-encode")
+        self.undelivered: dict[str, list[int]] = {}  # session id -> frames accepted but never answered (drain)
+        self._frames = ThreadPoolExecutor(config.frame_threads, thread_name_prefix="neurender-frames")
 
     def shutdown(self) -> None:
-        self._encoder.shutdown(wait=True)
+        self._frames.shutdown(wait=True)
 
     # -- unary calls -------------------------------------------------------------------------------------
 
@@ -104,16 +117,29 @@ class RendererService(render_pb2_grpc.NeuralRendererServicer):
         if self.draining:
             await context.abort(grpc.StatusCode.UNAVAILABLE, "server is shutting down; send the frame to another replica")
         try:
-            session = Session.open(resolve_open(self.registry, request.session, self.config))
-            inputs = decode_frame(session.spec, request.inputs)
+            spec = resolve_open(self.registry, request.session, self.config)
+            self._check_capacity(spec)
         except RequestError as err:
             await context.abort(err.code, err.message)
+        self.unary_calls += 1
+        try:
+            return await self._render_one(spec, request.inputs, context)
+        finally:
+            self.unary_calls -= 1
+
+    async def _render_one(self, spec: SessionSpec, inputs: render_pb2.FrameInputs,
+                          context: grpc.aio.ServicerContext) -> render_pb2.RenderFrameResponse:
+        try:
+            decoded = await self._decode(spec, inputs)
         except FrameError as err:
-            self.metrics.frames.labels(request.session.model, "rejected").inc()
+            self.metrics.frames.labels(spec.model.name, "rejected").inc()
             await context.abort(grpc.StatusCode[err.code], err.message)
+        session = Session.open(spec)
+        pixels = spec.height * spec.width
+        await self.budget.acquire(pixels)
         loop = asyncio.get_running_loop()
         future = loop.create_future()
-        job = Job(session, 0, inputs, reset=True, on_done=lambda outcome: loop.call_soon_threadsafe(_resolve, future, outcome))
+        job = Job(session, 0, decoded, reset=True, on_done=lambda outcome: loop.call_soon_threadsafe(_resolve, future, outcome))
         self.batcher.register(session)
         self.batcher.submit(job)
         try:
@@ -121,6 +147,7 @@ class RendererService(render_pb2_grpc.NeuralRendererServicer):
         finally:
             session.closed = True
             self.batcher.unregister(session)
+            self.budget.release(pixels)
         if response.WhichOneof("kind") == "error":
             await context.abort(grpc.StatusCode.INTERNAL, response.error.error.message)
         return render_pb2.RenderFrameResponse(frame=response.frame)
@@ -148,8 +175,9 @@ class RendererService(render_pb2_grpc.NeuralRendererServicer):
                         yield response
                 finally:
                     stream.unanswered -= 1
+                    stream.unsent.popleft()
                     if item.holds_slot:
-                        stream.slots.release()
+                        self._release(stream)
                 session.touch()
         finally:
             self._forget(stream)
@@ -159,6 +187,8 @@ class RendererService(render_pb2_grpc.NeuralRendererServicer):
             first = await requests.__anext__()
         except StopAsyncIteration:
             await context.abort(grpc.StatusCode.FAILED_PRECONDITION, "the stream ended before its OpenSession message")
+        if isinstance(first, Undecodable):
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, first.describe())
         kind = first.WhichOneof("kind")
         if kind != "open":
             await context.abort(grpc.StatusCode.FAILED_PRECONDITION,
@@ -167,11 +197,9 @@ class RendererService(render_pb2_grpc.NeuralRendererServicer):
             await context.abort(grpc.StatusCode.UNAVAILABLE, "server is shutting down and accepts no new sessions; connect to another replica")
         try:
             spec = resolve_open(self.registry, first.open, self.config)
+            self._check_capacity(spec)
         except RequestError as err:
             await context.abort(err.code, err.message)
-        if len(self.streams) >= self.config.max_sessions:
-            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
-                                f"server is at its limit of {self.config.max_sessions} open sessions (max_sessions); try again later")
         session = Session.open(spec)
         stream = _Stream(session, asyncio.Semaphore(self.config.queue_per_session), context.peer())
         self.streams[session.id] = stream
@@ -184,11 +212,25 @@ class RendererService(render_pb2_grpc.NeuralRendererServicer):
                                    "encoding": render_pb2.ImageEncoding.Name(spec.encoding), "drop_stale": spec.drop_stale}})
         return stream
 
+    def _check_capacity(self, spec: SessionSpec) -> None:
+        """Raise RequestError if the server has no room for another session or call, or never for its frames."""
+        if len(self.streams) + self.unary_calls >= self.config.max_sessions:
+            raise RequestError(grpc.StatusCode.RESOURCE_EXHAUSTED,
+                               f"server is at its limit of {self.config.max_sessions} open sessions and RenderFrame calls "
+                               "(max_sessions); try again later")
+        problem = self.budget.too_large(spec.height * spec.width)
+        if problem:
+            raise RequestError(grpc.StatusCode.RESOURCE_EXHAUSTED, f"{spec.height}x{spec.width}: {problem}")
+
     def _forget(self, stream: _Stream) -> None:
         session = stream.session
         if stream.reader is not None:
             stream.reader.cancel()
         session.closed = True
+        if stream.unsent and self.draining:
+            self.undelivered[session.id] = list(stream.unsent)
+        self.budget.release(stream.held_pixels)
+        stream.held_pixels = 0
         if self.streams.pop(session.id, None) is not None:
             self.batcher.unregister(session)
             self.metrics.sessions.labels(session.spec.model.name).dec()
@@ -199,11 +241,17 @@ class RendererService(render_pb2_grpc.NeuralRendererServicer):
     async def _read(self, requests: AsyncIterator[render_pb2.RenderRequest], stream: _Stream) -> None:
         try:
             async for request in requests:
+                if isinstance(request, Undecodable):
+                    stream.close(grpc.StatusCode.INVALID_ARGUMENT, request.describe())
+                    return
                 kind = request.WhichOneof("kind")
-                if kind == "frame":
+                if kind == "frame" and stream.ended:
+                    self._reject(stream, request.frame.frame_id, "FAILED_PRECONDITION",
+                                 "arrived after EndSession and was not rendered; send frames before 'end', or open a new session")
+                elif kind == "frame":
                     await self._accept(stream, request.frame)
                 elif kind == "end":
-                    break
+                    stream.ended = True  # the stream ends when the client half-closes it
                 elif kind == "open":
                     stream.close(grpc.StatusCode.FAILED_PRECONDITION,
                                  "this stream's session is already open; send one OpenSession per stream, then frames")
@@ -219,36 +267,62 @@ class RendererService(render_pb2_grpc.NeuralRendererServicer):
                         extra={"fields": {"event": "read_failed", "session": stream.session.id}})
             stream.close(grpc.StatusCode.INTERNAL, f"reading the stream failed: {err}")
 
+    async def _decode(self, spec: SessionSpec, inputs: render_pb2.FrameInputs) -> dict:
+        return await asyncio.get_running_loop().run_in_executor(self._frames, decode_frame, spec, inputs, self.config.max_people)
+
+    def _reject(self, stream: _Stream, frame_id: int, code: str, message: str) -> None:
+        self.metrics.frames.labels(stream.session.spec.model.name, "rejected").inc()
+        rejection = render_pb2.RenderResponse(error=render_pb2.FrameRejected(
+            frame_id=frame_id, error=render_pb2.FrameError(code=code, message=f"frame {frame_id}: {message}")))
+        self._enqueue(stream, _Pending(_done(rejection), holds_slot=False, frame_id=frame_id))
+
+    async def _admit(self, stream: _Stream) -> None:
+        """Take a slot of the session's queue and the frame's share of the memory budget (waiting for both)."""
+        await stream.slots.acquire()
+        pixels = stream.session.spec.height * stream.session.spec.width
+        try:
+            await self.budget.acquire(pixels)
+        except BaseException:
+            stream.slots.release()
+            raise
+        stream.held_pixels += pixels
+
+    def _release(self, stream: _Stream) -> None:
+        stream.slots.release()
+        pixels = stream.session.spec.height * stream.session.spec.width
+        stream.held_pixels -= pixels
+        self.budget.release(pixels)
+
     async def _accept(self, stream: _Stream, frame: render_pb2.Frame) -> None:
         session = stream.session
         session.touch()
         received = time.perf_counter()
         try:
-            inputs = decode_frame(session.spec, frame.inputs)
+            inputs = await self._decode(session.spec, frame.inputs)
         except FrameError as err:
-            self.metrics.frames.labels(session.spec.model.name, "rejected").inc()
-            rejection = render_pb2.RenderResponse(error=render_pb2.FrameRejected(
-                frame_id=frame.frame_id, error=render_pb2.FrameError(code=err.code, message=f"frame {frame.frame_id}: {err.message}")))
-            self._enqueue(stream, _Pending(_done(rejection), holds_slot=False))
+            self._reject(stream, frame.frame_id, err.code, err.message)
             return
         loop = asyncio.get_running_loop()
-        pending = _Pending(loop.create_future(), holds_slot=True)
+        pending = _Pending(loop.create_future(), holds_slot=True, frame_id=frame.frame_id)
         job = Job(session, frame.frame_id, inputs, frame.reset, received=received,
                   on_done=lambda outcome: loop.call_soon_threadsafe(_resolve, pending.future, outcome))
         if session.spec.drop_stale:
-            accepted, replaced = self.batcher.submit(job, replace_only=stream.slots.locked())
+            needs_slot = not stream.slots.locked()
+            if needs_slot:
+                await self._admit(stream)
+            accepted, replaced = self.batcher.submit(job, replace_only=not needs_slot)
             if not accepted:  # no free slot and nothing waiting to replace: the newest frame goes
                 self._count_drop(session)
                 return
-            if replaced is None:
-                await stream.slots.acquire()
-            else:  # the new frame takes over the replaced frame's slot
+            if replaced is not None:  # the new frame takes over the replaced frame's slot
+                if needs_slot:
+                    self._release(stream)
                 dropped = stream.pending_jobs.pop(replaced)
                 dropped.holds_slot = False
                 dropped.future.set_result(None)
                 self._count_drop(session)
         else:
-            await stream.slots.acquire()
+            await self._admit(stream)
             self.batcher.submit(job)
         stream.pending_jobs[job] = pending
         stream.last_frame_id = frame.frame_id
@@ -256,6 +330,7 @@ class RendererService(render_pb2_grpc.NeuralRendererServicer):
 
     def _enqueue(self, stream: _Stream, pending: _Pending) -> None:
         stream.unanswered += 1
+        stream.unsent.append(pending.frame_id)
         stream.outgoing.put_nowait(pending)
         pending.future.add_done_callback(lambda _: self._settled(stream, pending))
 
@@ -280,7 +355,7 @@ class RendererService(render_pb2_grpc.NeuralRendererServicer):
         frame = render_pb2.RenderedFrame(frame_id=job.frame_id)
         encode_start = time.perf_counter()
         spec = session.spec
-        await asyncio.get_running_loop().run_in_executor(self._encoder, encode_frame, result.rgb, spec.encoding, spec.jpeg_quality, frame)
+        await asyncio.get_running_loop().run_in_executor(self._frames, encode_frame, result.rgb, spec.encoding, spec.jpeg_quality, frame)
         done = time.perf_counter()
         queue_s, encode_s, total_s = result.started - job.received, done - encode_start, done - job.received
         frame.timings.CopyFrom(render_pb2.Timings(
@@ -314,6 +389,11 @@ class RendererService(render_pb2_grpc.NeuralRendererServicer):
             stream.close(grpc.StatusCode.UNAVAILABLE,
                          f"server is shutting down: frames after {last} were not rendered; reopen the session on "
                          "another replica (with reset) and resend them")
+
+    def undelivered_frames(self) -> dict[str, list[int]]:
+        """Session id -> ids of frames accepted while draining and never answered (streams gone or still open)."""
+        still_open = {sid: list(stream.unsent) for sid, stream in self.streams.items() if stream.unsent}
+        return {**self.undelivered, **still_open}
 
     def idle(self) -> bool:
         return not self.streams and self.batcher.pending() == 0

@@ -50,3 +50,9 @@ def tiny_pose_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def tiny_style_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A models folder with "tiny-style": the tiny segmentation model with 4-wide per-class style codes."""
     return _export(tmp_path_factory.mktemp("models"), "tiny-style", "tiny", style_dim=4)
+
+
+@pytest.fixture(scope="session")
+def tiny_engine_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A models folder with "tiny-engine": the tiny segmentation model that also takes instances, depth and motion."""
+    return _export(tmp_path_factory.mktemp("models"), "tiny-engine", "tiny-engine")

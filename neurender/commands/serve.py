@@ -18,6 +18,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--models", required=True, metavar="DIR", help="a model bundle, or a folder of bundles")
     parser.add_argument("--config", metavar="FILE", help="YAML settings file (defaults: server/serve.yaml)")
     parser.add_argument("--address", metavar="HOST:PORT", help="listen address, overriding the config's (port 0 picks one)")
+    metrics = parser.add_mutually_exclusive_group()
+    metrics.add_argument("--metrics-address", metavar="HOST:PORT",
+                         help="Prometheus /metrics address, overriding the config's metrics_address and metrics_port "
+                              "(default 127.0.0.1:9464; port 0 picks one)")
+    metrics.add_argument("--no-metrics", action="store_true", help="serve no metrics (the config's metrics_port: null)")
     parser.set_defaults(handler=serve)
 
 
@@ -30,6 +35,11 @@ def serve(args: argparse.Namespace) -> int:
         config = load_config(args.config)
         if args.address:
             config = replace(config, address=args.address)
+        if args.metrics_address:
+            host, port = _host_port(args.metrics_address)
+            config = replace(config, metrics_address=host, metrics_port=port)
+        if args.no_metrics:
+            config = replace(config, metrics_port=None)
         config.token()  # a missing or empty token file is a user error, found before anything loads
     except ConfigError as err:
         raise UserError(str(err)) from None
@@ -42,3 +52,12 @@ def serve(args: argparse.Namespace) -> int:
         return run(args.models, config)
     except (RegistryError, OSError) as err:
         raise UserError(str(err)) from None
+
+
+def _host_port(text: str) -> tuple[str, int]:
+    from neurender.server.config import ConfigError
+
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit() or int(port) > 65535:
+        raise ConfigError(f"--metrics-address {text!r}: expected HOST:PORT with a port 0-65535, e.g. 127.0.0.1:9465")
+    return host, int(port)
