@@ -128,7 +128,8 @@ class RenderServer:
         deadline = time.monotonic() + self.config.drain_timeout_s
         while not self.service.idle() and time.monotonic() < deadline:
             await asyncio.sleep(0.01)
-        await self.stop(grace=1.0)
+        # Timed out: stop now, as drain_timeout_s promises; otherwise the streams' last statuses get a moment.
+        await self.stop(grace=1.0 if self.service.idle() else 0)
         self.undelivered = self.service.undelivered_frames()
         if self.undelivered:
             frames = sum(len(ids) for ids in self.undelivered.values())
