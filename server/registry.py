@@ -7,6 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import onnx
+from google.protobuf.message import DecodeError
+from onnx import numpy_helper
 
 from neurender.common.errors import UserError
 from neurender.proto.bundle import MODEL_JSON, REQUIRED_INPUT, Bundle, BundleError, read_bundle
@@ -122,8 +125,27 @@ def load_registry(folder: str | Path, config: ServerConfig) -> ModelRegistry:
     return ModelRegistry(models)
 
 
+def non_finite_weight(onnx_path: Path) -> str | None:
+    """The name of the first weight (initializer or constant) of the graph holding NaN or inf, or None."""
+    try:
+        graph = onnx.load(str(onnx_path)).graph
+    except (DecodeError, OSError):
+        return None  # the backend reports an unreadable graph
+    tensors = [(t.name, t) for t in graph.initializer]
+    tensors += [(node.output[0], a.t) for node in graph.node if node.op_type == "Constant" for a in node.attribute if a.name == "value"]
+    for name, tensor in tensors:
+        values = numpy_helper.to_array(tensor)
+        if values.dtype.kind == "f" and not np.isfinite(values).all():
+            return name
+    return None
+
+
 def _load_model(path: Path, config: ServerConfig, threads: int) -> Model:
     bundle = read_bundle(path)
+    bad = non_finite_weight(bundle.onnx_path)
+    if bad:
+        raise BundleError(f"{path}: weight {bad!r} of {bundle.onnx_path.name} holds NaN or inf; this model would render "
+                          "black frames: re-export it from a good checkpoint")
     backend = make_backend(bundle, config.backend, config.providers, threads, config.workers)
     model = Model(bundle, backend)
     expected, actual = model.expected_graph_inputs(), set(backend.input_names)

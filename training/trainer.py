@@ -28,6 +28,7 @@ from neurender.common.media import contact_sheet
 from neurender.training.checkpoint import (
     CHECKPOINT_NAME,
     load_checkpoint,
+    non_finite_tensor,
     restore_rng_state,
     rng_state,
     save_atomic,
@@ -56,6 +57,10 @@ from neurender.training.summaries import label_image, palette, to_uint8
 from neurender.training.train_config import TrainConfig
 
 log = logging.getLogger(__name__)
+
+
+class TrainingDiverged(ValueError):
+    """Losses or weights went NaN or infinite; nothing of the diverged state was saved."""
 
 
 @dataclass
@@ -115,6 +120,7 @@ class Trainer:
         if self.vgg is not None:
             self.vgg = self.vgg.to(self.device)
         self.position = Position()
+        self._saved_at: dict | None = None  # the position of the last checkpoint written
         self.mode_rng = np.random.default_rng([cfg.seed, 7])  # shared by all ranks: how each clip starts
         self.longest = max(len(s) for s in dataset.sequences)
         self.colours = palette([(c.id, c.color) for c in dataset.meta.classes], self.model_cfg.num_classes)
@@ -451,6 +457,7 @@ class Trainer:
                     self.position.elapsed += mean_scalar(self.dist, time.perf_counter() - started)
                     self.position.iteration += 1
                     self.position.epoch_iteration += 1
+                    self._check_finite(losses)
                     self._log(losses, phase)
                     self._update_progress(progress, losses)
                     if self.position.iteration % cfg.log.checkpoint_every == 0:
@@ -523,9 +530,26 @@ class Trainer:
             "pose_convention": pose_convention_dict(self.pose_convention) if self.pose_convention else None,
         }
 
+    def _check_finite(self, losses: dict[str, float]) -> None:
+        bad = sorted(name for name, value in losses.items() if not math.isfinite(value))
+        if bad:
+            self._diverged(f"loss(es) {', '.join(bad)} are not finite")
+
+    def _diverged(self, what: str) -> None:
+        saved = self.out_dir / CHECKPOINT_NAME
+        last = f"the last checkpoint, {saved}, is from before it" if saved.exists() else "no checkpoint was written"
+        raise TrainingDiverged(f"training diverged at iteration {self.position.iteration}: {what}; stopped without saving "
+                               f"({last}); lower optim.lr or check the data, then resume")
+
     def save(self) -> None:
-        if self.dist.is_main:
-            save_atomic(self.state_dict(), self.out_dir / CHECKPOINT_NAME)
+        """Checkpoint, unless nothing was trained since the last one (which would push a good older generation out)."""
+        if self.dist.is_main and self.position.to_dict() != self._saved_at:
+            self._saved_at = self.position.to_dict()
+            state = self.state_dict()
+            bad = non_finite_tensor(state)
+            if bad:
+                self._diverged(f"tensor {bad} holds NaN or inf")
+            save_atomic(state, self.out_dir / CHECKPOINT_NAME)
 
     def load(self, path: str | Path) -> None:
         state = load_checkpoint(path)
