@@ -16,7 +16,7 @@ from google.protobuf import descriptor
 from google.protobuf.message import Message
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from neurender.engine_plugin.client import RenderClient
+from neurender.engine_plugin.sdk.client import RenderClient
 from neurender.proto.neurender.v1 import render_pb2, tensor_pb2
 from tests.server_support import DirectStep, label_sequence, running_server
 

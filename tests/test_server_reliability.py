@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from neurender.engine_plugin.client import InvalidRequest, RenderClient, ServerBusy, Unauthenticated
+from neurender.engine_plugin.sdk.client import InvalidRequest, RenderClient, ServerBusy, Unauthenticated
 from neurender.proto.neurender.v1 import render_pb2, tensor_pb2
 from neurender.proto.tensors import to_tensor
 from tests.server_support import DirectStep, label_sequence, running_server
