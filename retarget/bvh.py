@@ -4,11 +4,14 @@ Conventions: a joint's rotation channels compose in the order listed (intrinsic,
 Xrotation" means R = Rz Ry Rx), in degrees. Position channels give the joint's translation in its parent's
 frame and replace the matching OFFSET components (the root's position channels are its world position).
 End Sites become joints named `<parent>_End` with no channels, so toe tips and head tops are available to
-joint maps. Every syntax problem is reported with its line number.
+joint maps. Every syntax problem is reported with its line number. Rows after the frames the `Frames:` header
+announces (several exporters write one more) are ignored with a warning, as Blender does; too few rows are
+refused as a truncated file.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +20,7 @@ import numpy as np
 
 from neurender.retarget.skeleton import Motion, MotionFormatError, Skeleton
 
+log = logging.getLogger(__name__)
 _CHANNELS = ("Xposition", "Yposition", "Zposition", "Xrotation", "Yrotation", "Zrotation")
 
 
@@ -173,9 +177,10 @@ def load_bvh(path: str | Path) -> Motion:
     if not np.isfinite(data).all():
         n = int(np.argwhere(~np.isfinite(data))[0, 0])
         raise MotionFormatError(path, f"frame {n + 1} has a non-finite value", first + n + 1)
-    for n, text in enumerate(lines[first + n_frames:], first + n_frames + 1):
-        if text.strip():
-            raise MotionFormatError(path, f"more data than the {n_frames} frames the header announces", n)
+    extra = sum(1 for text in lines[first + n_frames:] if text.strip())
+    if extra:
+        log.warning("%s: %d row(s) after the %d frames the header announces are ignored (as Blender does)",
+                    path, extra, n_frames)
 
     skeleton = Skeleton(tuple(j.name for j in joints), tuple(j.parent for j in joints),
                         np.array([j.offset for j in joints], dtype=np.float64))

@@ -135,6 +135,15 @@ def test_truncated_bvh_names_the_line(tmp_path):
         load_bvh(path)
 
 
+def test_bvh_with_one_row_more_than_its_header_reads_the_header_frames(caplog):
+    extra = load_bvh(MOCAP / "cmu_01_01_extra_row.bvh")  # header: 60 frames, 61 rows
+    full = load_bvh(CMU)
+    assert extra.n_frames == 60
+    np.testing.assert_allclose(extra.rotations, full.rotations[:60])
+    np.testing.assert_allclose(extra.translations, full.translations[:60])
+    assert "1 row(s) after the 60 frames the header announces are ignored" in caplog.text
+
+
 def test_half_written_last_frame_names_its_line(tmp_path):
     lines = CMU.read_text().splitlines()
     lines[-1] = lines[-1][: len(lines[-1]) // 2]
