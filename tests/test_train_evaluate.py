@@ -113,3 +113,34 @@ def test_warp_error_and_occlusion_mask_on_known_motion() -> None:
     blurred = [cv2.GaussianBlur(f, (7, 7), 3) for f in frames]
     assert sequence_metrics(blurred, frames, flows, [None] * 4)["sharpness_ratio"] < 0.7
     assert gradient_magnitude(np.zeros((8, 8, 3), np.uint8)) == 0.0
+
+
+def _untrained_tiny(path: Path, **info: object) -> Path:
+    from neurender.training.model.bundle_export import BundleInfo, export_bundle
+    from neurender.training.model.config import PRESETS
+    from neurender.training.model.generator import Vid2VidGenerator
+
+    torch.manual_seed(0)
+    export_bundle(Vid2VidGenerator(PRESETS["tiny"]), path, BundleInfo(name="tiny", **info), include_torch=False)
+    return path
+
+
+def test_evaluate_takes_a_negative_frame_range_as_written_in_the_configs(shapes: Path, tmp_path: Path) -> None:
+    bundle = _untrained_tiny(tmp_path / "tiny")
+    assert main(["evaluate", str(bundle), str(shapes), "--out", str(tmp_path / "e"), "--frames", "-3:0", "--threads", "1"]) == 0
+    report = json.loads((tmp_path / "e" / "report.json").read_text())
+    assert report["frames"] == {"seq00": 3, "seq01": 3, "seq02": 3}
+
+
+def test_evaluate_and_synth_refuse_frame_sizes_at_the_start(shapes: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    bundle = _untrained_tiny(tmp_path / "small", max_size=(16, 16))  # the shapes dataset is 32x32
+    assert main(["evaluate", str(bundle), str(shapes), "--out", str(tmp_path / "e")]) == 2
+    err = capsys.readouterr().err
+    assert f"{shapes}: frames 32x32 cannot be rendered by bundle {bundle}: frame size 32x32 (HxW) is outside" in err
+    assert not (tmp_path / "e").exists()
+    for size in ("130x128", "4x4"):
+        assert main(["dataset", "synth", "--out", str(tmp_path / size), "--size", size]) == 2
+        assert f"--size {size}: a model trained on it could not render it: frame sides must be multiples of 4, at least 8" in capsys.readouterr().err
+        assert not (tmp_path / size).exists()
+    assert main(["dataset", "dance-synth", "--out", str(tmp_path / "d"), "--size", "33x32"]) == 2
+    assert "--size 33x32: a model trained on it" in capsys.readouterr().err

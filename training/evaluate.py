@@ -16,7 +16,9 @@ from typing import Any
 import cv2
 import numpy as np
 
+from neurender.common.errors import UserError
 from neurender.common.media import contact_sheet
+from neurender.proto.bundle import check_frame_size
 from neurender.proto.neurender.v1 import model_pb2
 from neurender.training.bundle_runner import BundleRunner
 from neurender.training.dataset import VideoDataset, open_dataset
@@ -71,15 +73,31 @@ def _frame_inputs(runner: BundleRunner, frame: dict[str, np.ndarray], top: int, 
     }
 
 
+class FrameSizeError(UserError, ValueError):
+    """The dataset's frames are a size the bundle cannot render; the message names both and the rule."""
+
+
+def cropped_size(height: int, width: int, multiple: int) -> tuple[int, int]:
+    """Evaluation centre-crops frames to the largest size whose sides are multiples of the bundle's rule."""
+    return (height // multiple) * multiple, (width // multiple) * multiple
+
+
+def check_dataset_size(runner: BundleRunner, bundle: str | Path, data: VideoDataset) -> None:
+    """Refuse, before any frame runs, a dataset whose (centre-cropped) frames the bundle's frame-size rule refuses."""
+    H, W = data.meta.size
+    h, w = cropped_size(H, W, runner.multiple_of)
+    problem = check_frame_size(runner.description, h, w)
+    if problem:
+        crop = f" (centre-cropped to {h}x{w})" if (h, w) != (H, W) else ""
+        raise FrameSizeError(f"{data.root}: frames {H}x{W}{crop} cannot be rendered by bundle {bundle}: {problem}")
+
+
 def run_sequence(runner: BundleRunner, sequence: Any, max_frames: int | None) -> dict[str, list]:
     """Outputs, targets, labels, ground-truth backward flows and flow_valid masks of one sequence."""
     n = len(sequence) if max_frames is None else min(len(sequence), max_frames)
     first = sequence.frame(0)
     H, W = first["image"].shape[:2]
-    m = runner.multiple_of
-    h, w = (H // m) * m, (W // m) * m
-    if h == 0 or w == 0:
-        raise ValueError(f"{sequence.name}: frames {H}x{W} are smaller than the bundle's multiple of {m}")
+    h, w = cropped_size(H, W, runner.multiple_of)
     top, left = (H - h) // 2, (W - w) // 2
     runner.reset()
     result: dict[str, list] = {"outputs": [], "targets": [], "labels": [], "backward": [], "valid": []}
@@ -132,6 +150,7 @@ def evaluate(bundle: str | Path, dataset: str | Path | VideoDataset, out_dir: st
     expected = {model_pb2.SEGMENTATION: "segmentation", model_pb2.POSE: "pose", model_pb2.EDGES: "edges"}[runner.description.modality]
     if data.meta.modality != expected:
         raise ValueError(f"the dataset's modality is {data.meta.modality}, the bundle's is {expected}")
+    check_dataset_size(runner, bundle, data)
     num_classes = max((c.id for c in runner.description.classes), default=0) + 1
     colours = palette([(c.id, tuple(c.color)) for c in data.meta.classes], max(num_classes, data.meta.num_classes, 1))
     per_sequence: dict[str, dict[str, float]] = {}

@@ -75,11 +75,22 @@ def _refuse_existing(out: Path) -> None:
         raise UserError(f"{out} already holds a dataset (dataset.json); choose a new --out folder")
 
 
+def _check_size(size: tuple[int, int]) -> None:
+    """Refuse, before rendering, a frame size no model trained on the dataset could render (the default
+    generator's rule; a preset with more downsampling needs larger multiples)."""
+    from neurender.training.model.config import GeneratorConfig, frame_size_problem
+
+    problem = frame_size_problem(*size, GeneratorConfig().multiple_of)
+    if problem:
+        raise UserError(f"--size {size[0]}x{size[1]}: a model trained on it could not render it: {problem}")
+
+
 def run_synth(args: argparse.Namespace) -> int:
     from neurender.training.synth import make_synth_dataset
 
     if args.sequences < 1 or args.frames < 1:
         raise UserError(f"--sequences and --frames must be at least 1 (got {args.sequences}, {args.frames})")
+    _check_size(args.size)
     _refuse_existing(args.out)
     meta = make_synth_dataset(args.out, args.sequences, args.frames, args.size, seed=args.seed, fps=args.fps)
     print(f"{args.out}: {args.sequences} sequences x {args.frames} frames at {meta.size[0]}x{meta.size[1]}, "
@@ -93,6 +104,7 @@ def run_dance_synth(args: argparse.Namespace) -> int:
     if args.sequences < 1 or args.frames < 1 or args.fps <= 0:
         raise UserError(f"--sequences and --frames must be at least 1 and --fps positive (got {args.sequences}, "
                         f"{args.frames}, {args.fps})")
+    _check_size(args.size)
     _refuse_existing(args.out)
     try:
         motions = motion_files(args.motions)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 from pathlib import Path
 
 
@@ -45,6 +46,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--sequences", nargs="*", default=[], help="only these sequences")
     p.add_argument("--exclude", nargs="*", default=[], help="leave these sequences out")
     p.add_argument("--frames", help="frame range FIRST:END of every sequence (negative counts from the end; END 0 = the end)")
+    # `--frames -20:0` is a value, not an option: argparse only takes plain negative numbers for values.
+    p._negative_number_matcher = re.compile(r"^-\d+(:-?\d+)?$|^-\d*\.\d+$")
     p.add_argument("--max-frames", type=int, help="at most this many frames per sequence")
     p.add_argument("--lpips", help="TorchScript LPIPS: (x, y) in [-1,1] -> distances")
     p.add_argument("--fid", help="TorchScript FID backbone: images in [0,1] -> [N, D] features")

@@ -87,6 +87,14 @@ class GeneratorConfig:
         return cls(**d)
 
 
+def frame_size_problem(height: int, width: int, multiple: int) -> str | None:
+    """None if a bundle whose generator needs sides a multiple of `multiple` can render frames of this size
+    (the rule bundle_export writes: both sides multiples of it, at least two of them), else what is wrong."""
+    if height % multiple or width % multiple or min(height, width) < 2 * multiple:
+        return f"frame sides must be multiples of {multiple}, at least {2 * multiple}"
+    return None
+
+
 # The paper's configurations (Wang et al. 2018 and the reference scripts) and small presets for CPUs.
 PRESETS: dict[str, GeneratorConfig] = {
     # Street scenes: ngf 128, 3 downsamples, 9 blocks; 3 scales for 2048x1024.
