@@ -29,11 +29,13 @@ from neurender.retarget.pose_extract import VIDEO_SUFFIXES, extract_poses
 from neurender.retarget.retarget import Proportions, retarget
 from neurender.retarget.skeleton import Motion, MotionFormatError
 from neurender.retarget.smoothing import median_smooth, one_euro
-from neurender.retarget.smplx_io import load_smplx_motion
+from neurender.retarget.smplx_io import check_smplx_clip, load_smplx_motion
 
 log = logging.getLogger(__name__)
 
 # 2D bone lengths of a target seen in footage: a high percentile (limbs look shortest when foreshortened).
+ACCEPTED_MOTIONS = ("a BVH file (.bvh), a DeepMimic clip (.txt/.json), an SMPL-X clip (.npz), OpenPose keypoint "
+                    "JSON (a file or a folder of them), MediaPipe pose JSON, or a video (" + ", ".join(VIDEO_SUFFIXES) + ")")
 FOOTAGE_LENGTH_PERCENTILE = 90.0
 MIN_CONFIDENCE = 0.3
 
@@ -86,12 +88,13 @@ def load_motion(path: str | Path, options: Options | None = None) -> Motion:
     if suffix == ".bvh":
         return load_bvh(path)
     if suffix == ".npz":
+        check_smplx_clip(path)
         if options.smplx_model is None:
             raise MotionFormatError(path, "an SMPL-X clip needs the SMPL-X model: give its file or folder (--smplx-model)")
         return load_smplx_motion(path, options.smplx_model)
     if suffix in (".txt", ".json") and path.is_file() and _is_deepmimic(path):
         return load_deepmimic(path)
-    raise MotionFormatError(path, "not a motion file: expected .bvh, a DeepMimic clip (.txt/.json) or an SMPL-X .npz")
+    raise MotionFormatError(path, f"not a motion file: expected {ACCEPTED_MOTIONS}")
 
 
 def load_source(path: str | Path, options: Options | None = None) -> Source:

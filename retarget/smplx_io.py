@@ -43,6 +43,21 @@ def find_model_file(model_path: str | Path, gender: str) -> Path:
         "(registration and their licence) and pass the file or folder")
 
 
+def _read_clip(path: Path) -> np.lib.npyio.NpzFile:
+    try:
+        data = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as err:
+        raise MotionFormatError(path, f"cannot read as an .npz archive ({err})") from None
+    if not isinstance(data, np.lib.npyio.NpzFile):
+        raise MotionFormatError(path, "a single .npy array, not an .npz archive; expected an AMASS SMPL-X clip")
+    return data
+
+
+def check_smplx_clip(path: str | Path) -> None:
+    """Refuse a file that is not an SMPL-X clip, before asking for the model it would need."""
+    _poses(Path(path), _read_clip(Path(path)))
+
+
 def _poses(path: Path, data: np.lib.npyio.NpzFile) -> np.ndarray:
     if "poses" in data:
         poses = np.asarray(data["poses"], dtype=np.float64)
@@ -61,10 +76,7 @@ def _poses(path: Path, data: np.lib.npyio.NpzFile) -> np.ndarray:
 def load_smplx_motion(path: str | Path, model_path: str | Path, gender: str | None = None) -> Motion:
     """An AMASS-style SMPL-X clip (poses, trans, betas, gender, frame rate) as a Motion (z-up world)."""
     path = Path(path)
-    try:
-        data = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as err:
-        raise MotionFormatError(path, f"cannot read as an .npz archive ({err})") from None
+    data = _read_clip(path)
     poses = _poses(path, data)
     frames = poses.shape[0]
     trans = np.asarray(data["trans"], dtype=np.float64) if "trans" in data else np.zeros((frames, 3))

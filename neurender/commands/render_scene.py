@@ -42,14 +42,24 @@ def run(args: argparse.Namespace) -> int:
     else:
         scene = street_scene(seed=args.seed, num_frames=args.frames)
     try:
-        with RenderClient(args.server, token=args.token) as client, \
-                client.session(args.model, args.size) as session, GBufferRenderer(*args.size) as renderer:
-            count = write_results(args.out, stream_scene(session, renderer, scene, progress=True), scene.classes)
+        with RenderClient(args.server, token=args.token) as client:
+            _check_segmentation(client, args.model)
+            with client.session(args.model, args.size) as session, GBufferRenderer(*args.size) as renderer:
+                count = write_results(args.out, stream_scene(session, renderer, scene, progress=True), scene.classes)
     except NeurenderError as err:
         raise UserError(str(err)) from None
     (args.out / "classes.json").write_text(json.dumps([c.to_dict() for c in scene.classes], indent=1))
     print(f"{args.out}: {count} frames (frames/ neural, labels/ coloured class IDs)")
     return 0
+
+
+def _check_segmentation(client, model: str) -> None:
+    from neurender.proto.neurender.v1 import model_pb2
+
+    modality = client.get_model(model).modality
+    if modality != model_pb2.SEGMENTATION:
+        raise UserError(f"--model {model} is a {model_pb2.Modality.Name(modality)} model; render-scene sends the "
+                        "G-buffer's class IDs, so it needs a SEGMENTATION model")
 
 
 def _gltf_scene(path: Path, frames: int, classes):  # -> Scene

@@ -41,6 +41,10 @@ def render_video(args: argparse.Namespace) -> int:
         raise UserError(f"{args.labels}: no .png label images found")
     if args.in_flight < 1:
         raise UserError(f"--in-flight is {args.in_flight}, expected at least 1")
+    if args.out.is_dir():
+        raise UserError(f"--out {args.out}: is a folder; expected the path of an .mp4 file to write")
+    if args.out.suffix.lower() != ".mp4":
+        raise UserError(f"--out {args.out}: render-video writes H.264 mp4 video; expected a file name ending in .mp4")
     token = args.token_file.read_text().strip() if args.token_file else None
     roots = args.root_cert.read_bytes() if args.root_cert else None
     try:

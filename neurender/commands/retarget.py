@@ -81,6 +81,8 @@ def run_retarget(args: argparse.Namespace) -> int:
     from neurender.retarget.skeleton import MotionFormatError
     from neurender.retarget.smplx_io import SmplxModelError
 
+    if args.fps is not None and not args.fps > 0:
+        raise UserError(f"--fps {args.fps:g}: expected a positive frame rate (leave it out for the motion's own)")
     convention, bundle_size = _convention(args)
     try:
         options = Options(load_joint_map(args.map) if args.map else None,
