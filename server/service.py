@@ -32,6 +32,7 @@ from neurender.server.encode import encode_frame
 from neurender.server.inputs import FrameError, decode_frame
 from neurender.server.metrics import Metrics
 from neurender.server.registry import ModelRegistry
+from neurender.server.resume import resumed_history
 from neurender.server.session import RequestError, Session, SessionSpec, resolve_open
 from neurender.server.wire import Undecodable
 
@@ -117,6 +118,9 @@ class RendererService(render_pb2_grpc.NeuralRendererServicer):
         if self.draining:
             await context.abort(grpc.StatusCode.UNAVAILABLE, "server is shutting down; send the frame to another replica")
         try:
+            if request.session.HasField("resume"):
+                raise RequestError(grpc.StatusCode.INVALID_ARGUMENT, "RenderFrame renders one frame without history; "
+                                                                     "send session.resume on a Render stream")
             spec = resolve_open(self.registry, request.session, self.config)
             self._check_capacity(spec)
         except RequestError as err:
@@ -198,9 +202,10 @@ class RendererService(render_pb2_grpc.NeuralRendererServicer):
         try:
             spec = resolve_open(self.registry, first.open, self.config)
             self._check_capacity(spec)
+            history = resumed_history(spec, first.open.resume)
         except RequestError as err:
             await context.abort(err.code, err.message)
-        session = Session.open(spec)
+        session = Session.open(spec, history)
         stream = _Stream(session, asyncio.Semaphore(self.config.queue_per_session), context.peer())
         self.streams[session.id] = stream
         self.batcher.register(session)
@@ -209,7 +214,8 @@ class RendererService(render_pb2_grpc.NeuralRendererServicer):
         log.info("session %s opened: %s %dx%d", session.id, spec.model.name, spec.height, spec.width,
                  extra={"fields": {"event": "session_opened", "session": session.id, "model": spec.model.name,
                                    "height": spec.height, "width": spec.width, "peer": stream.peer,
-                                   "encoding": render_pb2.ImageEncoding.Name(spec.encoding), "drop_stale": spec.drop_stale}})
+                                   "encoding": render_pb2.ImageEncoding.Name(spec.encoding), "drop_stale": spec.drop_stale,
+                                   "resumed_frames": len(first.open.resume.labels)}})
         return stream
 
     def _check_capacity(self, spec: SessionSpec) -> None:
@@ -379,7 +385,7 @@ class RendererService(render_pb2_grpc.NeuralRendererServicer):
                          extra={"fields": {"event": "session_expired", "session": stream.session.id, "idle_s": round(idle, 3)}})
                 stream.close(grpc.StatusCode.ABORTED,
                              f"session {stream.session.id} expired after {idle:.1f} s without frames (idle_timeout_s "
-                             f"{self.config.idle_timeout_s:g}); its history is gone: open a new session")
+                             f"{self.config.idle_timeout_s:g}); its history is gone here: open a new session (with open.resume to continue it)")
 
     def begin_drain(self) -> None:
         """Refuse new sessions, stop reading frames, and end each stream once its accepted frames are answered."""
@@ -388,7 +394,7 @@ class RendererService(render_pb2_grpc.NeuralRendererServicer):
             last = "no frame" if stream.last_frame_id is None else f"frame {stream.last_frame_id}"
             stream.close(grpc.StatusCode.UNAVAILABLE,
                          f"server is shutting down: frames after {last} were not rendered; reopen the session on "
-                         "another replica (with reset) and resend them")
+                         "another replica (with its state in open.resume to continue it) and resend them")
 
     def undelivered_frames(self) -> dict[str, list[int]]:
         """Session id -> ids of frames accepted while draining and never answered (streams gone or still open)."""

@@ -84,8 +84,9 @@ class Session:
     last_activity: float = field(default_factory=time.monotonic)
 
     @classmethod
-    def open(cls, spec: SessionSpec) -> "Session":
-        return cls(spec, History.empty(spec))
+    def open(cls, spec: SessionSpec, history: History | None = None) -> "Session":
+        """A new session, fresh or continuing from a `history` carried over from another replica."""
+        return cls(spec, history if history is not None else History.empty(spec))
 
     def touch(self) -> None:
         self.last_activity = time.monotonic()

@@ -55,17 +55,19 @@ def test_rejected_frame_raises_and_the_session_goes_on(server, tiny_bundle_dir):
         assert session.info.model.name == "tiny" and len(session.info.session_id) == 16
 
 
-def test_session_reopens_with_reset_when_the_server_restarts(tiny_models_dir, tiny_bundle_dir):
+def test_session_resumes_its_history_when_the_server_restarts(tiny_models_dir, tiny_bundle_dir):
     labels = label_sequence(3, 32, 32)
+    direct = DirectStep(tiny_bundle_dir)
+    expected = [direct(frame) for frame in labels]
     with running_server(tiny_models_dir) as first:
         port = first.server.port
         client = RenderClient(first.address)
-        session = client.session("tiny", (32, 32)).open()
+        session = client.session("tiny", (32, 32), reconnect_timeout_s=1).open()
         session.render(labels=labels[0])
         session.render(labels=labels[1])
     try:
         with running_server(tiny_models_dir, address=f"127.0.0.1:{port}"):
-            assert np.array_equal(session.render(labels=labels[2]), DirectStep(tiny_bundle_dir)(labels[2]))
+            assert np.array_equal(session.render(labels=labels[2]), expected[2])  # as if the server had stayed up
             assert session.reconnects == 1
         with pytest.raises(ServerUnavailable):  # and gives up when the server stays away
             session.render(labels=labels[0])

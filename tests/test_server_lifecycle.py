@@ -58,17 +58,19 @@ def test_vanished_client_frees_its_session(tiny_models_dir):
             assert client.render_frame("tiny", (32, 32), labels=np.zeros((32, 32), np.uint8)).shape == (32, 32, 3)
 
 
-def test_idle_sessions_expire_and_the_sdk_reopens_with_reset(tiny_models_dir, tiny_bundle_dir):
+def test_idle_sessions_expire_and_the_sdk_resumes_them(tiny_models_dir, tiny_bundle_dir):
     labels = label_sequence(3, 32, 32)
+    direct = DirectStep(tiny_bundle_dir)
     with running_server(tiny_models_dir, idle_timeout_s=0.3) as server, RenderClient(server.address) as client:
         with client.session("tiny", (32, 32)) as session, \
-                client.session("tiny", (32, 32), reconnect_attempts=0) as fragile:
+                client.session("tiny", (32, 32), reconnect_timeout_s=0) as fragile:
             session.render(labels=labels[0])
             fragile.render(labels=labels[0])
             streams = server.server.service.streams
             wait_for(lambda: not streams, timeout=10, what="idle sessions to expire")
-            # The history went with the session: the next frame is rendered as a fresh session's first.
-            assert np.array_equal(session.render(labels=labels[1]), DirectStep(tiny_bundle_dir)(labels[1]))
+            # The history went with the server's session; the SDK reopens with the history it kept.
+            direct(labels[0])
+            assert np.array_equal(session.render(labels=labels[1]), direct(labels[1]))
             assert session.reconnects == 1
             with pytest.raises(SessionExpired, match="expired after .* without frames"):
                 fragile.render(labels=labels[1])

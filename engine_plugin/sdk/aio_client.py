@@ -8,9 +8,11 @@
             images = [(await f).image for f in futures]
 
 A session is one Render stream: every frame depends on the frames before it. If the stream breaks because the
-server went away or closed an idle session (UNAVAILABLE, ABORTED), the session reopens itself and resends the
-frames not yet answered, the first with `reset` (the history is gone with the old stream); give up after
-`reconnect_attempts`. The sync client (client.py) wraps this one.
+server went away, drained or closed an idle session (UNAVAILABLE, ABORTED), the session reopens itself through the
+same address (behind a load balancer: on another replica) with its history (SessionState: the label inputs it sent
+and the frames it received since the last reset, at most the model's history length), resends the frames not yet
+answered and goes on as if nothing happened. It backs off exponentially and gives up after `reconnect_timeout_s`.
+The sync client (client.py) wraps this one.
 """
 
 from __future__ import annotations
@@ -27,9 +29,11 @@ from neurender.engine_plugin.sdk.common import (
     DEFAULT_MAX_MESSAGE_BYTES,
     RECONNECTABLE,
     FrameDropped,
+    FrameHistory,
     FrameRejected,
     RenderResult,
     ServerError,
+    ServerUnavailable,
     SessionClosed,
     auth_metadata,
     channel_options,
@@ -129,29 +133,33 @@ class AsyncRenderClient:
         label_remap: Mapping[int, int] | None = None,
         drop_stale: bool = False,
         max_in_flight: int = 1,
-        reconnect_attempts: int = 5,
+        reconnect_timeout_s: float = 30.0,
     ) -> "AsyncSession":
         """A render session on `model` for frames of `size` = (height, width); open it with `async with` or
         `await session.open()`. encoding: raw, png or jpeg (how frames travel back; results are always
         decoded to arrays). style_seed / style_codes {class: code}: the look, for models with style.
         label_remap {class: class}: render one class as another. drop_stale: the server keeps only the newest
         waiting frame (interactive viewports; skipped frames fail with FrameDropped). max_in_flight: frames
-        submitted but not answered at once. reconnect_attempts: 0 turns reconnecting off."""
+        submitted but not answered at once. reconnect_timeout_s: how long to keep trying to reopen a broken stream
+        (backing off from 50 ms to 2 s between tries); 0 turns reconnecting off."""
         if max_in_flight < 1:
             raise ValueError(f"max_in_flight is {max_in_flight}, expected at least 1")
+        if reconnect_timeout_s < 0:
+            raise ValueError(f"reconnect_timeout_s is {reconnect_timeout_s}, expected 0 (off) or more seconds")
         message = open_message(model, size, encoding, jpeg_quality, style_seed, style_codes, label_remap, drop_stale)
-        return AsyncSession(self, message, max_in_flight, reconnect_attempts)
+        return AsyncSession(self, message, max_in_flight, reconnect_timeout_s)
 
 
 class AsyncSession:
     def __init__(self, client: AsyncRenderClient, open_request: render_pb2.OpenSession, max_in_flight: int,
-                 reconnect_attempts: int) -> None:
+                 reconnect_timeout_s: float) -> None:
         self.client = client
         self.open_request = open_request
         self.info: render_pb2.SessionInfo | None = None  # session id and the model description, once open
         self.reconnects = 0
         self._max_in_flight = max_in_flight
-        self._attempts = reconnect_attempts
+        self._reconnect_timeout_s = reconnect_timeout_s
+        self._history = FrameHistory()  # what a reopened stream needs to continue this session
         self._slots: asyncio.Semaphore | None = None
         self._lock: asyncio.Lock | None = None
         self._pending: OrderedDict[int, tuple[render_pb2.RenderRequest, asyncio.Future, float]] = OrderedDict()
@@ -254,29 +262,32 @@ class AsyncSession:
 
     # -- the stream -------------------------------------------------------------------------------------------
 
-    async def _connect(self) -> None:
-        """Open a stream and resend the unanswered frames (the first with reset). Caller holds the lock."""
+    async def _connect(self, timeout: float | None = None) -> None:
+        """Open a stream carrying the session's history and resend the unanswered frames. Caller holds the lock."""
         # Requests go through a queue that gRPC drains itself: writes never block or fail here, and a call the
         # server ends at once (UNAUTHENTICATED, ...) reports its real status on read().
         outbox: asyncio.Queue = asyncio.Queue()
-        outbox.put_nowait(render_pb2.RenderRequest(open=self.open_request))
+        request = render_pb2.RenderRequest(open=self.open_request)
+        self._history.write(request.open.resume)
+        outbox.put_nowait(request)
         call = self.client.stub.Render(_requests(outbox), metadata=self.client.metadata)
         try:
-            response = await call.read()
+            response = await asyncio.wait_for(call.read(), timeout)
         except grpc.RpcError as err:
             outbox.put_nowait(None)
             raise error_from_rpc(err) from None
+        except asyncio.TimeoutError:
+            outbox.put_nowait(None)
+            call.cancel()
+            raise ServerUnavailable(grpc.StatusCode.UNAVAILABLE, f"the server did not answer the session's open within {timeout:.1f} s") from None
         if response is grpc.aio.EOF or response.WhichOneof("kind") != "opened":
             outbox.put_nowait(None)
             call.cancel()
             raise SessionClosed(f"the server ended the stream without opening the session ({response!r})")
         self.info = response.opened
+        self._history.keep(self.info.model.history_length)
         self._call, self._outbox, self._broken = call, outbox, None
         resend = [request for request, _, _ in self._pending.values()]
-        if resend:
-            resend[0].frame.reset = True
-        elif self._next_id:
-            self._reset_next = True  # a new stream has no history
         self._reader = asyncio.create_task(self._read(call, outbox))
         for request in resend:
             outbox.put_nowait(request)
@@ -298,7 +309,7 @@ class AsyncSession:
             error = error_from_rpc(err)
             if self._closed:
                 self._fail_pending(SessionClosed("the session was closed before this frame was answered"))
-            elif self._attempts and err.code() in RECONNECTABLE:
+            elif self._reconnect_timeout_s and err.code() in RECONNECTABLE:
                 self._broken = error
                 if self._pending:  # frames are waiting for answers: reconnect now, not on the next submit
                     self._recovery = asyncio.get_running_loop().create_task(self._recover(call, error))
@@ -317,18 +328,25 @@ class AsyncSession:
                 await self._reopen(error)
 
     async def _reopen(self, error: ServerError) -> None:
-        """Reconnect with backoff, or fail the session. Caller holds the lock."""
-        last: Exception = error
-        for attempt in range(self._attempts):
-            await asyncio.sleep(0.05 * 2 ** attempt)
+        """Reconnect with exponential backoff until reconnect_timeout_s has passed, or fail the session. Caller
+        holds the lock."""
+        started, delay, attempts = time.monotonic(), 0.05, 0
+        last: ServerError = error
+        while (remaining := self._reconnect_timeout_s - (time.monotonic() - started)) > 0:
+            await asyncio.sleep(min(delay, remaining))
+            delay = min(delay * 2, 2.0)
+            attempts += 1
             try:
-                await self._connect()
+                await self._connect(timeout=max(self._reconnect_timeout_s - (time.monotonic() - started), 0.1))
                 self.reconnects += 1
                 return
             except ServerError as err:
                 last = err
                 if err.code not in RECONNECTABLE:
                     break
+        else:
+            last = type(last)(last.code, f"gave up reconnecting after {time.monotonic() - started:.1f} s and {attempts} "
+                                         f"attempt(s) (reconnect_timeout_s {self._reconnect_timeout_s:g}); last error: {last.details}")
         self._broken = None
         self._failed = last
         self._fail_pending(last)
@@ -342,6 +360,7 @@ class AsyncSession:
             if entry is None:
                 return
             image = decode_image(frame)
+            self._history.add(entry[0].frame, frame, image)
             self._settle(frame.frame_id, RenderResult(
                 frame_id=frame.frame_id, image=image, timings=frame.timings, dropped=frame.dropped,
                 latency_ms=(time.perf_counter() - entry[2]) * 1e3,
@@ -356,6 +375,7 @@ class AsyncSession:
         for earlier in list(self._pending):
             if earlier >= frame_id:
                 break
+            self._history.dropped(self._pending[earlier][0].frame)
             self._settle(earlier, FrameDropped(earlier))
 
     def _settle(self, frame_id: int, outcome: RenderResult | Exception) -> None:

@@ -83,7 +83,7 @@ class RenderClient:
     def session(self, model: str, size: tuple[int, int], **options: Any) -> "Session":
         """A render session; open it with `with` or `.open()`. Options as AsyncRenderClient.session:
         encoding, jpeg_quality, style_seed, style_codes, label_remap, drop_stale, max_in_flight,
-        reconnect_attempts."""
+        reconnect_timeout_s."""
         return Session(self, self._client.session(model, size, **options))
 
 

@@ -1,7 +1,9 @@
-"""What the sync and asyncio clients share: exceptions, results, and numpy <-> message conversion."""
+"""What the sync and asyncio clients share: exceptions, results, numpy <-> message conversion, and the history
+a session carries to a reopened stream."""
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Mapping
 
@@ -14,6 +16,7 @@ from neurender.proto.tensors import TensorError, from_tensor, to_tensor
 
 ENCODINGS = {"raw": render_pb2.RAW, "png": render_pb2.PNG, "jpeg": render_pb2.JPEG}
 INPUT_NAMES = ("labels", "instances", "depth", "motion", "keypoints", "pose_map", "edges")
+LABEL_INPUTS = ("labels", "keypoints", "pose_map", "edges")  # what a session's history remembers of a frame
 DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 
 
@@ -119,6 +122,45 @@ def decode_image(frame: render_pb2.RenderedFrame) -> np.ndarray:
     if bgr is None:
         raise NeurenderError(f"frame {frame.frame_id}: the server's {render_pb2.ImageEncoding.Name(frame.encoding)} bytes do not decode")
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+class FrameHistory:
+    """What a reopened stream needs to continue a session exactly (OpenSession.resume): the label inputs of the
+    last answered frames since the last reset, at most the model's history length, and the frames the server
+    generated from them. It mirrors the server's history: a frame counts once answered, a reset (or, in a
+    DROP_STALE session, a reset carried over from a dropped frame) clears what came before."""
+
+    def __init__(self) -> None:
+        self._entries: deque[tuple[render_pb2.FrameInputs, render_pb2.Tensor]] = deque()
+        self._cut = False
+
+    def keep(self, length: int) -> None:
+        """Keep the last `length` frames (the model's history length)."""
+        if self._entries.maxlen != length:
+            self._entries = deque(self._entries, maxlen=length)
+
+    def dropped(self, sent: render_pb2.Frame) -> None:
+        """A frame the server dropped: its reset passes to the frame that replaced it."""
+        self._cut = self._cut or sent.reset
+
+    def add(self, sent: render_pb2.Frame, rendered: render_pb2.RenderedFrame, image: np.ndarray) -> None:
+        """A frame the server answered with `rendered` (decoded to `image`)."""
+        if sent.reset or self._cut:
+            self._entries.clear()
+        self._cut = False
+        labels = render_pb2.FrameInputs()
+        for name in LABEL_INPUTS:
+            if sent.inputs.HasField(name):
+                getattr(labels, name).CopyFrom(getattr(sent.inputs, name))
+        self._entries.append((labels, rendered.rgb if rendered.encoding == render_pb2.RAW else to_tensor(image)))
+
+    def write(self, state: render_pb2.SessionState) -> None:
+        for labels, frame in self._entries:
+            state.labels.append(labels)
+            state.frames.append(frame)
+
+    def __len__(self) -> int:
+        return len(self._entries)
 
 
 # -- requests ------------------------------------------------------------------------------------------------------

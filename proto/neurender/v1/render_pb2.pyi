@@ -34,7 +34,7 @@ class StyleCode(_message.Message):
     def __init__(self, class_id: _Optional[int] = ..., code: _Optional[_Iterable[float]] = ...) -> None: ...
 
 class OpenSession(_message.Message):
-    __slots__ = ("model", "height", "width", "encoding", "jpeg_quality", "style_seed", "style_codes", "label_remap", "drop_policy")
+    __slots__ = ("model", "height", "width", "encoding", "jpeg_quality", "style_seed", "style_codes", "label_remap", "drop_policy", "resume")
     class LabelRemapEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -51,6 +51,7 @@ class OpenSession(_message.Message):
     STYLE_CODES_FIELD_NUMBER: _ClassVar[int]
     LABEL_REMAP_FIELD_NUMBER: _ClassVar[int]
     DROP_POLICY_FIELD_NUMBER: _ClassVar[int]
+    RESUME_FIELD_NUMBER: _ClassVar[int]
     model: str
     height: int
     width: int
@@ -60,7 +61,16 @@ class OpenSession(_message.Message):
     style_codes: _containers.RepeatedCompositeFieldContainer[StyleCode]
     label_remap: _containers.ScalarMap[int, int]
     drop_policy: DropPolicy
-    def __init__(self, model: _Optional[str] = ..., height: _Optional[int] = ..., width: _Optional[int] = ..., encoding: _Optional[_Union[ImageEncoding, str]] = ..., jpeg_quality: _Optional[int] = ..., style_seed: _Optional[int] = ..., style_codes: _Optional[_Iterable[_Union[StyleCode, _Mapping]]] = ..., label_remap: _Optional[_Mapping[int, int]] = ..., drop_policy: _Optional[_Union[DropPolicy, str]] = ...) -> None: ...
+    resume: SessionState
+    def __init__(self, model: _Optional[str] = ..., height: _Optional[int] = ..., width: _Optional[int] = ..., encoding: _Optional[_Union[ImageEncoding, str]] = ..., jpeg_quality: _Optional[int] = ..., style_seed: _Optional[int] = ..., style_codes: _Optional[_Iterable[_Union[StyleCode, _Mapping]]] = ..., label_remap: _Optional[_Mapping[int, int]] = ..., drop_policy: _Optional[_Union[DropPolicy, str]] = ..., resume: _Optional[_Union[SessionState, _Mapping]] = ...) -> None: ...
+
+class SessionState(_message.Message):
+    __slots__ = ("labels", "frames")
+    LABELS_FIELD_NUMBER: _ClassVar[int]
+    FRAMES_FIELD_NUMBER: _ClassVar[int]
+    labels: _containers.RepeatedCompositeFieldContainer[FrameInputs]
+    frames: _containers.RepeatedCompositeFieldContainer[_tensor_pb2.Tensor]
+    def __init__(self, labels: _Optional[_Iterable[_Union[FrameInputs, _Mapping]]] = ..., frames: _Optional[_Iterable[_Union[_tensor_pb2.Tensor, _Mapping]]] = ...) -> None: ...
 
 class FrameInputs(_message.Message):
     __slots__ = ("labels", "instances", "depth", "motion", "keypoints", "pose_map", "edges")
