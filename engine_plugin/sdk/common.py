@@ -70,7 +70,8 @@ _ERRORS: dict[grpc.StatusCode, type[ServerError]] = {
     grpc.StatusCode.UNAVAILABLE: ServerUnavailable,
     grpc.StatusCode.ABORTED: SessionExpired,
 }
-RECONNECTABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.ABORTED)
+# CANCELLED from the server side: a proxy (a load balancer) cut the stream because the replica behind it went away.
+RECONNECTABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.ABORTED, grpc.StatusCode.CANCELLED)
 
 
 def error_from_rpc(error: grpc.RpcError) -> ServerError:
