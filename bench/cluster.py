@@ -20,12 +20,12 @@ SERVERS_MARKER = "# One line per replica"
 
 
 class Replica:
-    """`neurender serve` on a free 127.0.0.1 port, logging JSON lines to a file."""
+    """`neurender serve` on `address` (default: a free 127.0.0.1 port), logging JSON lines to a file."""
 
-    def __init__(self, models: Path, folder: Path, name: str, settings: str = "") -> None:
+    def __init__(self, models: Path, folder: Path, name: str, settings: str = "", address: str = "127.0.0.1:0") -> None:
         self.name = name
         config = folder / f"{name}.yaml"
-        config.write_text(f"address: 127.0.0.1:0\nmetrics_port: null\nlog_format: json\n{settings}")
+        config.write_text(f"address: {address}\nmetrics_port: null\nlog_format: json\n{settings}")
         self.log = folder / f"{name}.log"
         self._log_file = self.log.open("w")
         self.process = subprocess.Popen([sys.executable, "-m", "neurender.cli", "serve", "--models", str(models), "--config", str(config)],
