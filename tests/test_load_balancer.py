@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from neurender.bench.cluster import LoadBalancer, Replica
-from neurender.engine_plugin.aio_client import AsyncRenderClient
-from neurender.engine_plugin.client import RenderClient
+from neurender.engine_plugin.sdk.aio_client import AsyncRenderClient
+from neurender.engine_plugin.sdk.client import RenderClient
 from tests.server_support import DirectStep, label_sequence, running_server
 
 pytestmark = pytest.mark.skipif(shutil.which("haproxy") is None and not Path("/usr/sbin/haproxy").exists(),

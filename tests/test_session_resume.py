@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from neurender.bench.cluster import Replica, free_port
-from neurender.engine_plugin.client import RenderClient, ServerUnavailable
-from neurender.engine_plugin.client_common import frame_inputs, open_message
+from neurender.engine_plugin.sdk.client import RenderClient, ServerUnavailable
+from neurender.engine_plugin.sdk.common import frame_inputs, open_message
 from neurender.proto.neurender.v1 import render_pb2, render_pb2_grpc
 from neurender.proto.tensors import to_tensor
 from tests.server_support import DirectStep, label_sequence, running_server
