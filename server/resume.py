@@ -19,8 +19,9 @@ from neurender.server.session import History, RequestError, SessionSpec
 LABEL_FIELDS = ("labels", "keypoints", "pose_map", "edges")
 
 
-def resumed_history(spec: SessionSpec, state: render_pb2.SessionState) -> History | None:
-    """The history `state` describes for a session of `spec`, or None for an empty state; raise RequestError."""
+def resumed_history(spec: SessionSpec, state: render_pb2.SessionState, max_people: int) -> History | None:
+    """The history `state` describes for a session of `spec`, or None for an empty state; raise RequestError.
+    Runs off the event loop, as decode_frame does."""
     INVALID = grpc.StatusCode.INVALID_ARGUMENT
     count, length = len(state.labels), spec.model.description.history_length
     if not count and not state.frames:
@@ -31,14 +32,14 @@ def resumed_history(spec: SessionSpec, state: render_pb2.SessionState) -> Histor
     if count > length:
         raise RequestError(INVALID, f"open.resume has {count} entries; model {spec.model.name} keeps a history of "
                                     f"{length} frames, so at most {length}")
-    labels = [_labels(spec, i, inputs) for i, inputs in enumerate(state.labels)]
+    labels = [_labels(spec, i, inputs, max_people) for i, inputs in enumerate(state.labels)]
     frames = [_frame(spec, i, tensor) for i, tensor in enumerate(state.frames)]
     pad = length - count
     return History(prev_labels=np.stack([labels[0]] * pad + labels), prev_frames=np.stack([frames[0]] * pad + frames),
                    valid=True)
 
 
-def _labels(spec: SessionSpec, index: int, inputs: render_pb2.FrameInputs) -> np.ndarray:
+def _labels(spec: SessionSpec, index: int, inputs: render_pb2.FrameInputs, max_people: int) -> np.ndarray:
     label_fields = [name for name in accepted_fields(spec) if name in LABEL_FIELDS]
     extra = [name for name in FIELDS if inputs.HasField(name) and name not in label_fields]
     if extra:
@@ -46,7 +47,7 @@ def _labels(spec: SessionSpec, index: int, inputs: render_pb2.FrameInputs) -> np
                            f"open.resume.labels[{index}] carries {', '.join(extra)}; a resume entry carries only the "
                            f"label input of model {spec.model.name} ({' or '.join(label_fields)})")
     try:
-        return decode_frame(spec, inputs)[spec.model.label_input]
+        return decode_frame(spec, inputs, max_people)[spec.model.label_input]
     except FrameError as err:
         raise RequestError(grpc.StatusCode[err.code], f"open.resume.labels[{index}]: {err.message}") from None
 

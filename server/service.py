@@ -202,7 +202,8 @@ class RendererService(render_pb2_grpc.NeuralRendererServicer):
         try:
             spec = resolve_open(self.registry, first.open, self.config)
             self._check_capacity(spec)
-            history = resumed_history(spec, first.open.resume)
+            history = await asyncio.get_running_loop().run_in_executor(
+                self._frames, resumed_history, spec, first.open.resume, self.config.max_people)
         except RequestError as err:
             await context.abort(err.code, err.message)
         session = Session.open(spec, history)
