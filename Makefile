@@ -44,7 +44,7 @@ $(POSE_STAMP): $(STAMP)
 pose-env: $(POSE_STAMP)
 
 demo: setup
-	$(BIN)/neurender demo --out out/demo
+	$(BIN)/neurender demo --out out/demo --overwrite
 
 test: setup
 	$(MAKE) pose-env || echo "make pose-env failed: tests/test_retarget_pose_extract.py will skip"

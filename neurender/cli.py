@@ -13,6 +13,7 @@ import logging
 import sys
 
 from neurender.common.errors import UserError
+from neurender.server.logs import configure_logging
 
 # One line per module that contributes subcommands.
 COMMAND_MODULES: tuple[str, ...] = (
@@ -33,6 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Neural rendering for game and VFX engines: label frames in, temporally coherent video out.",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("--log-format", choices=("text", "json"), default=None,
+                        help="log lines as text (the default) or as JSON objects, one a line, for a log collector "
+                             "(serve: overrides its config's log_format)")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module_name in COMMAND_MODULES:
         importlib.import_module(module_name).register(subparsers)
@@ -42,10 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(args.log_format or "text", logging.DEBUG if args.verbose else logging.INFO)
     try:
         return int(args.handler(args) or 0)
     except KeyboardInterrupt:

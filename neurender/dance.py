@@ -26,15 +26,16 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from neurender.common.args import parse_size
+from neurender.common.args import add_frames_option, add_model_option, add_output_options, add_server_options, parse_size
 from neurender.common.errors import UserError
+from neurender.local_render import MODELS_DIR, local_bundle
 
 if TYPE_CHECKING:
     from neurender.retarget.pipeline import Options
 
-MODELS_DIR = Path(__file__).resolve().parent / "models"
 DEFAULT_MODEL = "pose-body"
 SHEET_FRAMES = 8
+OWNED = ("dance.mp4", "contact_sheet.png", "frames", "pose", "dance.json")
 
 
 @dataclass
@@ -60,13 +61,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--motion", required=True, type=Path, help="the motion file (as `neurender retarget --motion`)")
     p.add_argument("--target", required=True, type=Path, help="the target person: a skeleton (.bvh, DeepMimic .urdf or "
                    "clip, SMPL-X .npz) or their keypoints or footage (as `neurender retarget --target`)")
-    p.add_argument("--out", required=True, type=Path, help="output folder")
-    p.add_argument("--model", default=DEFAULT_MODEL, help="a pose model: a bundle folder, or a name (served by --server, "
-                   f"else a bundle in {MODELS_DIR}); default {DEFAULT_MODEL}")
-    p.add_argument("--server", metavar="HOST:PORT", help="render through this running server (default: start one here)")
+    add_output_options(p, "output folder")
+    add_model_option(p, DEFAULT_MODEL, MODELS_DIR)
+    add_server_options(p)
     p.add_argument("--size", type=parse_size, help="HEIGHTxWIDTH (default: the size the model was trained at)")
     p.add_argument("--fps", type=float, default=30.0, help="frame rate the motion is resampled to (default 30)")
-    p.add_argument("--frames", type=int, default=0, help="render at most this many frames (default 0: the whole motion)")
+    add_frames_option(p, 0, "render at most this many frames (0: the whole motion)")
     p.add_argument("--yaw", type=float, default=0.0, help="turn the camera about the performer by this many degrees")
     p.add_argument("--smooth", choices=("none", "median", "one-euro"), default="none", help="temporal smoothing of the keypoints")
     p.add_argument("--map", type=Path, help="joint map YAML for a motion skeleton that is not CMU, Mixamo, DeepMimic or SMPL-X")
@@ -74,8 +74,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--smplx-model", type=Path, help="SMPL-X model file or folder (for .npz clips; not shipped)")
     p.add_argument("--pose-env", type=Path, help="MediaPipe environment, for video motions or targets (see `neurender pose-env`)")
     p.add_argument("--in-flight", type=int, default=4, help="frames sent ahead of the results (default 4)")
-    p.add_argument("--token-file", type=Path, help="file with the server's bearer token (with --server)")
-    p.add_argument("--root-cert", type=Path, help="PEM CA certificate: connect to --server with TLS")
     p.set_defaults(handler=run)
 
 
@@ -83,11 +81,13 @@ def run(args: argparse.Namespace) -> int:
     if args.frames < 0 or args.fps <= 0 or args.in_flight < 1:
         raise UserError(f"--frames must be >= 0, --fps positive and --in-flight >= 1 (got {args.frames}, {args.fps}, "
                         f"{args.in_flight})")
+    from neurender.common.args import read_credentials
+    from neurender.common.outputs import prepare_output
     from neurender.retarget.canonical import SkeletonMapError, load_joint_map
     from neurender.retarget.pipeline import Options
 
-    token = args.token_file.read_text().strip() if args.token_file else None
-    roots = args.root_cert.read_bytes() if args.root_cert else None
+    token, roots = read_credentials(args)
+    prepare_output(args.out, OWNED, args.overwrite)
     try:
         options = Options(load_joint_map(args.map) if args.map else None,
                           load_joint_map(args.target_map) if args.target_map else None, args.smplx_model, args.pose_env)
@@ -100,14 +100,6 @@ def run(args: argparse.Namespace) -> int:
     print(f"server step {summary.server_inference_ms:.1f} ms/frame | round trip {summary.round_trip_ms:.1f} ms/frame | "
           f"{summary.wall_fps:.1f} frames/s")
     return 0
-
-
-def _local_bundle(model: str) -> Path | None:
-    """The bundle folder `model` names: a folder holding model.json, or a name in MODELS_DIR; None if neither."""
-    for path in (Path(model), MODELS_DIR / model):
-        if (path / "model.json").is_file():
-            return path
-    return None
 
 
 def _pose_convention(description, where: str):  # -> model_pb2.PoseConvention
@@ -135,7 +127,7 @@ def run_dance(motion: Path, target: Path, out: Path, model: str = DEFAULT_MODEL,
     from neurender.server.app import local_server
     from neurender.server.registry import RegistryError
 
-    bundle_path = _local_bundle(model)
+    bundle_path = local_bundle(model)
     if bundle_path is None and server is None:
         known = sorted(p.name for p in MODELS_DIR.iterdir() if (p / "model.json").is_file()) if MODELS_DIR.is_dir() else []
         raise UserError(f"model {model!r}: not a bundle folder (with model.json), and {MODELS_DIR} has no such model "

@@ -21,10 +21,11 @@ from pathlib import Path
 
 import numpy as np
 
-from neurender.common.args import parse_size
+from neurender.common.args import add_frames_option, add_output_options, parse_size
 from neurender.common.errors import UserError
 
 DEMO_MODEL = Path(__file__).resolve().parent / "models" / "demo"
+OWNED = ("demo.mp4", "contact_sheet.png", "frames", "labels", "timing.json")
 
 
 @dataclass
@@ -44,15 +45,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Start a server with the bundled demo model on 127.0.0.1, render the built-in street "
                     "scene's G-buffers headless, stream them through a stateful session and write OUT/demo.mp4 "
                     "(labels | neural render), OUT/contact_sheet.png, OUT/frames/ and OUT/timing.json.")
-    p.add_argument("--out", type=Path, default=Path("out/demo"), help="output folder (default out/demo)")
+    add_output_options(p, "output folder", default=Path("out/demo"))
     p.add_argument("--model", type=Path, default=DEMO_MODEL, help="model bundle folder (default: the bundled demo model)")
-    p.add_argument("--frames", type=int, default=48, help="frames to render (default 48)")
+    add_frames_option(p, 48, "frames to render")
     p.add_argument("--size", type=parse_size, default=None, help="HEIGHTxWIDTH (default: the size the model was trained at)")
     p.add_argument("--seed", type=int, default=3, help="street scene seed (default 3)")
     p.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from neurender.common.outputs import prepare_output
+
+    if args.frames < 2:
+        raise UserError(f"--frames must be at least 2, got {args.frames}")
+    prepare_output(args.out, OWNED, args.overwrite)
     timing = run_demo(args.out, args.model, args.frames, args.size, args.seed)
     print(f"{args.out}/demo.mp4, contact_sheet.png, frames/ ({timing.frames} frames at {timing.size[0]}x{timing.size[1]})")
     print(f"G-buffer {timing.gbuffer_ms:.1f} ms/frame | server step {timing.server_inference_ms:.1f} ms/frame | "

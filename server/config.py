@@ -55,7 +55,7 @@ class ServerConfig:
     tls: TlsConfig = field(default_factory=TlsConfig)
     metrics_port: int | None = 9464
     metrics_address: str = "127.0.0.1"
-    log_format: str = "json"
+    log_format: str = "text"
     drain_timeout_s: float = 30.0
 
     def __post_init__(self) -> None:

@@ -31,20 +31,21 @@ def walk_on_cmu(tmp_path_factory) -> Path:
 def test_retarget_writes_pose_maps_keypoints_video_and_sheet(walk_on_cmu):
     out = walk_on_cmu
     pngs = sorted((out / "pose").glob("*.png"))
-    assert len(pngs) == 39 and len(list((out / "keypoints").glob("*_keypoints.json"))) == 39
-    assert len(list((out / "parts").glob("*.png"))) == 39
+    # 39 clip frames 0.033332 s apart, resampled to the default 30 fps: 38 frames
+    assert len(pngs) == 38 and len(list((out / "keypoints").glob("*_keypoints.json"))) == 38
+    assert len(list((out / "parts").glob("*.png"))) == 38
     summary = json.loads((out / "retarget.json").read_text())
-    assert summary["frames"] == 39 and summary["height"] == 96 and summary["width"] == 64
+    assert summary["frames"] == 38 and summary["height"] == 96 and summary["width"] == 64
     assert summary["fps"] == pytest.approx(30.0, rel=1e-3) and summary["pose_convention"]["skeleton"] == "body25"
     with av.open(str(out / "preview.mp4")) as container:
         frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
-    assert len(frames) == 39 and frames[0].shape == (96, 64, 3)
+    assert len(frames) == 38 and frames[0].shape == (96, 64, 3)
     sheet = cv2.imread(str(out / "contact_sheet.png"))
     assert sheet.shape == (4 * 96 + 3 * 2, 4 * 64 + 3 * 2, 3)  # 4x4 tiles, 2-pixel gaps
     # The PNGs are what the one drawing function makes of the keypoints written beside them.
     convention = model_pb2.PoseConvention(skeleton="body25", limb_width=3)
     keypoints = load_openpose(out / "keypoints")
-    for f in (0, 20, 38):
+    for f in (0, 20, 37):
         png = cv2.cvtColor(cv2.imread(str(pngs[f])), cv2.COLOR_BGR2RGB)
         drawn = draw_pose_map(to_convention(keypoints.body[f], keypoints.extras[f], convention), 96, 64, convention)
         assert png.any() and (png != drawn).any(axis=-1).mean() < 0.005  # JSON keeps 3 decimals
@@ -56,7 +57,7 @@ def test_retarget_onto_a_target_seen_in_footage_places_the_motion_where_they_sta
                  "--out", str(tmp_path), "--skeleton", "coco18", "--limb-width", "2", "--smooth", "one-euro", "--size", "96x64"])
     assert code == 0
     summary = json.loads((tmp_path / "retarget.json").read_text())
-    assert summary["placed_as_target_footage"] and summary["frames"] == 98
+    assert summary["placed_as_target_footage"] and summary["frames"] == 49  # the 60 fps clip at the default 30 fps
     target = placement_stats(load_openpose(walk_on_cmu / "keypoints").body[:, 0])
     result = load_openpose(tmp_path / "keypoints")
     assert result.skeleton == "coco18"

@@ -141,6 +141,10 @@ def learned_metrics(outputs: list[np.ndarray], targets: list[np.ndarray], lpips_
     return out
 
 
+SHEET_COLUMNS = ("labels", "output", "ground truth")  # the contact sheet's columns, captioned on its first row
+OWNED = ("report.json", "contact_sheet.png")
+
+
 def evaluate(bundle: str | Path, dataset: str | Path | VideoDataset, out_dir: str | Path, options: EvalOptions | None = None) -> dict[str, Any]:
     """Score `bundle` on `dataset` and write report.json and contact_sheet.png into `out_dir`."""
     options = options or EvalOptions()
@@ -198,5 +202,6 @@ def evaluate(bundle: str | Path, dataset: str | Path | VideoDataset, out_dir: st
     }
     (out_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     if rows:
-        cv2.imwrite(str(out_dir / "contact_sheet.png"), cv2.cvtColor(contact_sheet(rows), cv2.COLOR_RGB2BGR))
+        captions = [[f"{SHEET_COLUMNS[0]} ({data.sequences[0].name})", *SHEET_COLUMNS[1:]]]
+        cv2.imwrite(str(out_dir / "contact_sheet.png"), cv2.cvtColor(contact_sheet(rows, captions), cv2.COLOR_RGB2BGR))
     return report

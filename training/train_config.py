@@ -89,6 +89,7 @@ class ScheduleConfig:
     single_frame_epochs: int = 0        # warm-up: every frame a first frame (image branch only)
     real_start_prob: float = 0.5        # chance a clip starts from real previous frames instead of none
     minutes: float | None = None        # wall-time budget: the schedule is then driven by elapsed time
+    max_steps: int | None = None        # stop after this many iterations (beside epochs or minutes, whichever ends first)
 
 
 @dataclass(frozen=True)
@@ -125,6 +126,8 @@ class TrainConfig:
         s = self.schedule
         if s.clip_length < 1 or s.clip_length_max < s.clip_length:
             raise ValueError(f"schedule.clip_length {s.clip_length} / clip_length_max {s.clip_length_max}: expected 1 <= length <= max")
+        if s.max_steps is not None and s.max_steps < 1:
+            raise ValueError(f"schedule.max_steps {s.max_steps}: expected at least 1")
         if not 0.0 < self.initial_mask < 1.0:
             raise ValueError(f"initial_mask {self.initial_mask}: expected strictly between 0 and 1")
         if not 0.0 <= s.real_start_prob <= 1.0:

@@ -162,6 +162,8 @@ class Trainer:
 
     def _done(self) -> bool:
         s = self.cfg.schedule
+        if s.max_steps and self.position.iteration >= s.max_steps:
+            return True
         if s.minutes:
             return self.position.elapsed >= s.minutes * 60.0
         return self.position.epoch >= s.epochs
@@ -169,6 +171,8 @@ class Trainer:
     def _apply_phase(self, phase: Phase) -> None:
         """Freeze what the phase freezes and (re)wrap the trainable modules for DDP when that changes."""
         if (phase.active_scales, phase.frozen_scales, phase.clip_length, phase.single_frame) != self._logged_phase:
+            if self._logged_phase is not None:
+                self.write_samples(f"phase end at epoch {phase.epoch}")
             self._logged_phase = (phase.active_scales, phase.frozen_scales, phase.clip_length, phase.single_frame)
             log.info("epoch %d: %d active scale(s), %d frozen; clip length %d%s", phase.epoch, phase.active_scales,
                      phase.frozen_scales, phase.clip_length, ", single-frame warm-up" if phase.single_frame else "")
@@ -459,7 +463,7 @@ class Trainer:
                     self.position.epoch_iteration += 1
                     self._check_finite(losses)
                     self._log(losses, phase)
-                    self._update_progress(progress, losses)
+                    self._update_progress(progress, phase, losses)
                     if self.position.iteration % cfg.log.checkpoint_every == 0:
                         self.save()
                 else:
@@ -468,6 +472,7 @@ class Trainer:
                 self.position.epoch_iteration = 0
                 self.save()
             self.save()
+            self.write_samples("end of run")
         finally:
             if progress is not None:
                 progress.close()
@@ -480,19 +485,50 @@ class Trainer:
         from tqdm import tqdm
 
         s = self.cfg.schedule
+        bar_format = "{desc}: {percentage:3.0f}%|{bar:12}| ETA {remaining} of the budget ({elapsed} in){postfix}"
         if s.minutes:
-            return tqdm(total=round(s.minutes * 60), initial=round(self.position.elapsed), unit="s", desc=self.cfg.name)
+            return tqdm(total=round(s.minutes * 60), initial=round(self.position.elapsed), desc=self.cfg.name,
+                        bar_format=bar_format)
         total = sum(self._iters_in_epoch(e) for e in range(s.epochs))
-        return tqdm(total=total, initial=self.position.iteration, unit="it", desc=self.cfg.name)
+        if s.max_steps:
+            total = min(total, s.max_steps)
+        return tqdm(total=total, initial=self.position.iteration, desc=self.cfg.name, bar_format=bar_format)
 
-    def _update_progress(self, progress: Any, losses: dict[str, float]) -> None:
+    def progress_line(self, phase: Phase, losses: dict[str, float]) -> str:
+        """What the progress bar shows after an iteration: where in the schedule, and the losses."""
+        s = self.cfg.schedule
+        parts = [f"it {self.position.iteration}" + (f"/{s.max_steps}" if s.max_steps else ""),
+                 f"epoch {phase.epoch + 1}/{s.epochs}",
+                 "warm-up (single frames)" if phase.single_frame else f"clip {phase.clip_length}",
+                 f"scale {phase.active_scales}/{self.model_cfg.n_scales}" + (f" ({phase.frozen_scales} frozen)" if phase.frozen_scales else ""),
+                 f"g {losses.get('g_total', 0):.3f} d {losses.get('d_image', 0):.3f}"]
+        return " | ".join(parts)
+
+    def _update_progress(self, progress: Any, phase: Phase, losses: dict[str, float]) -> None:
         if progress is None:
             return
         if self.cfg.schedule.minutes:
             progress.update(max(0, round(self.position.elapsed) - progress.n))
         else:
             progress.update(1)
-        progress.set_postfix(g=f"{losses.get('g_total', 0):.3f}", d=f"{losses.get('d_image', 0):.3f}", refresh=False)
+        progress.set_postfix_str(self.progress_line(phase, losses), refresh=False)
+
+    def write_samples(self, why: str) -> Path | None:
+        """The last iteration's labels | output | real rows as OUT/samples/iter_NNNNNN.png (and in TensorBoard)."""
+        if not (self.dist.is_main and self._last_sheet):
+            return None
+        it = self.position.iteration
+        captions = [["labels", "output", "real"]]
+        sheet = contact_sheet(self._last_sheet, captions)
+        path = self.out_dir / "samples" / f"iter_{it:06d}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        import cv2
+
+        cv2.imwrite(str(path), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
+        if self.writer is not None:
+            self.writer.add_image("samples: labels|output|real", sheet, it, dataformats="HWC")
+        log.info("samples (%s, iteration %d): %s", why, it, path)
+        return path
 
     def _log(self, losses: dict[str, float], phase: Phase) -> None:
         self.last_losses = losses

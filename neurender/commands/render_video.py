@@ -5,24 +5,26 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from neurender.common.args import add_model_option, add_server_options
+from neurender.local_render import MODELS_DIR
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "render-video",
         help="render a folder of label PNGs through a neurender server into an H.264 mp4",
-        description="Render label images (sorted by file name) as one session through a running server, so every "
+        description="Render label images (sorted by file name) as one session through a server (a private local "
+                    "one with --model unless --server is given), so every "
                     "frame follows from the ones before it, and write the frames to an mp4. Single-channel PNGs are "
                     "class IDs (or edge maps); colour PNGs are pose maps, or label maps in the model's class colours.",
     )
     parser.add_argument("--labels", required=True, type=Path, metavar="DIR", help="folder of label PNGs")
     parser.add_argument("--out", required=True, type=Path, metavar="FILE", help="the mp4 to write")
-    parser.add_argument("--server", default="127.0.0.1:50051", metavar="HOST:PORT", help="server address (default %(default)s)")
-    parser.add_argument("--model", help="model to render with (default: the server's only model)")
+    add_server_options(parser)
+    add_model_option(parser, None, MODELS_DIR)
     parser.add_argument("--fps", type=float, default=30.0, help="frame rate of the video (default %(default)s)")
     parser.add_argument("--style-seed", type=int, default=0, help="style pick, for models with style codes")
     parser.add_argument("--in-flight", type=int, default=4, help="frames sent ahead of the results (default %(default)s)")
-    parser.add_argument("--token-file", type=Path, help="file with the server's bearer token")
-    parser.add_argument("--root-cert", type=Path, help="PEM CA certificate: connect with TLS")
     parser.set_defaults(handler=render_video)
 
 
@@ -31,10 +33,12 @@ def render_video(args: argparse.Namespace) -> int:
 
     from tqdm import tqdm
 
+    from neurender.common.args import read_credentials
     from neurender.common.errors import UserError
     from neurender.common.media import VideoWriter
-    from neurender.engine_plugin.sdk.client import NeurenderError, RenderClient
+    from neurender.engine_plugin.sdk.client import NeurenderError
     from neurender.engine_plugin.sdk.label_images import LabelImageError, read_label_image
+    from neurender.local_render import connect
 
     paths = sorted(args.labels.glob("*.png")) if args.labels.is_dir() else []
     if not paths:
@@ -45,11 +49,9 @@ def render_video(args: argparse.Namespace) -> int:
         raise UserError(f"--out {args.out}: is a folder; expected the path of an .mp4 file to write")
     if args.out.suffix.lower() != ".mp4":
         raise UserError(f"--out {args.out}: render-video writes H.264 mp4 video; expected a file name ending in .mp4")
-    token = args.token_file.read_text().strip() if args.token_file else None
-    roots = args.root_cert.read_bytes() if args.root_cert else None
+    token, roots = read_credentials(args)
     try:
-        with RenderClient(args.server, token=token, root_certificates=roots) as client:
-            model = _pick_model(client, args.model)
+        with connect(args.server, args.model, token, roots) as (client, model):
             description = client.get_model(model)
             first = read_label_image(paths[0], description)
             height, width = next(iter(first.values())).shape[:2]
@@ -69,13 +71,3 @@ def render_video(args: argparse.Namespace) -> int:
     print(f"wrote {video.frames} frames ({width}x{height}) to {args.out}")
     return 0
 
-
-def _pick_model(client, name: str | None) -> str:
-    from neurender.common.errors import UserError
-
-    served = [m.name for m in client.list_models()]
-    if name is None:
-        if len(served) != 1:
-            raise UserError(f"the server serves {len(served)} models ({', '.join(served)}); choose one with --model")
-        return served[0]
-    return name

@@ -5,6 +5,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from neurender.common.args import add_frames_option, add_output_options
+
+OWNED = ("pose", "keypoints", "parts", "preview.mp4", "contact_sheet.png", "retarget.json")
+
 
 def _size(text: str) -> tuple[int, int]:
     try:
@@ -26,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    "OpenPose JSON file or folder, MediaPipe JSON, or a video")
     p.add_argument("--target", required=True, type=Path, help="the target person: a skeleton (.bvh, DeepMimic .urdf or "
                    "clip, SMPL-X .npz) or their keypoints (OpenPose JSON, MediaPipe JSON) or footage (video)")
-    p.add_argument("--out", required=True, type=Path, help="output folder")
+    add_output_options(p, "output folder")
     p.add_argument("--size", type=_size, help="frame size HEIGHTxWIDTH (default: the target footage's, the bundle's, or 256x256)")
     p.add_argument("--bundle", type=Path, help="draw in this model bundle's pose convention (and its trained size)")
     p.add_argument("--skeleton", choices=("body25", "coco18"), default="body25", help="pose convention skeleton (without --bundle)")
@@ -36,7 +40,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--map", type=Path, help="joint map YAML for a motion skeleton that is not CMU, Mixamo, DeepMimic or SMPL-X")
     p.add_argument("--target-map", type=Path, help="joint map YAML for the target's skeleton, likewise")
     p.add_argument("--smplx-model", type=Path, help="SMPL-X model file or folder (for .npz clips; not shipped)")
-    p.add_argument("--fps", type=float, help="output frame rate (default: the motion's)")
+    p.add_argument("--fps", type=float, default=30.0, help="frame rate the motion is resampled to (default 30, as dance)")
+    add_frames_option(p, 0, "write at most this many frames (0: the whole motion)")
     p.add_argument("--smooth", choices=("none", "median", "one-euro"), default="none", help="temporal smoothing")
     p.add_argument("--yaw", type=float, default=0.0, help="turn the camera about the performer by this many degrees")
     p.add_argument("--part-maps", action="store_true", help="also write body-part ID maps")
@@ -81,8 +86,14 @@ def run_retarget(args: argparse.Namespace) -> int:
     from neurender.retarget.skeleton import MotionFormatError
     from neurender.retarget.smplx_io import SmplxModelError
 
+    from dataclasses import replace
+
+    from neurender.common.outputs import prepare_output
+
+    if args.frames < 0:
+        raise UserError(f"--frames {args.frames}: expected 0 (the whole motion) or more")
     if args.fps is not None and not args.fps > 0:
-        raise UserError(f"--fps {args.fps:g}: expected a positive frame rate (leave it out for the motion's own)")
+        raise UserError(f"--fps {args.fps:g}: expected a positive frame rate")
     convention, bundle_size = _convention(args)
     try:
         options = Options(load_joint_map(args.map) if args.map else None,
@@ -94,6 +105,11 @@ def run_retarget(args: argparse.Namespace) -> int:
         result = retarget_source(source, target, size, args.fps, args.smooth, args.yaw)
     except (MotionFormatError, SkeletonMapError, SmplxModelError, PoseEnvError, FileNotFoundError, ValueError) as err:
         raise UserError(str(err)) from None
+    if args.frames:
+        cut = slice(0, args.frames)
+        result = replace(result, body=result.body[cut], extras=result.extras[cut],
+                         depth=None if result.depth is None else result.depth[cut],
+                         points3d=None if result.points3d is None else result.points3d[cut])
     summary = {
         "motion": str(args.motion), "target": str(args.target), "frames": int(result.body.shape[0]), "fps": result.fps,
         "height": size[0], "width": size[1],
@@ -104,7 +120,7 @@ def run_retarget(args: argparse.Namespace) -> int:
             "focal_px": result.camera.focal, "principal_point_px": list(result.camera.centre),
             "world_to_camera": result.camera.rotation.round(6).tolist(), "position": result.camera.position.round(6).tolist()},
     }
-    args.out.mkdir(parents=True, exist_ok=True)
+    prepare_output(args.out, OWNED, args.overwrite)
     write_outputs(result, convention, args.out, summary, part_maps=args.part_maps)
     print(f"{summary['frames']} frames at {result.fps:g} fps, {size[0]}x{size[1]} -> {args.out}")
     return 0

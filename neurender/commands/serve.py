@@ -40,6 +40,8 @@ def serve(args: argparse.Namespace) -> int:
             config = replace(config, metrics_address=host, metrics_port=port)
         if args.no_metrics:
             config = replace(config, metrics_port=None)
+        if args.log_format:
+            config = replace(config, log_format=args.log_format)
         config.token()  # a missing or empty token file is a user error, found before anything loads
     except ConfigError as err:
         raise UserError(str(err)) from None

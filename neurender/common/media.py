@@ -15,7 +15,8 @@ import numpy as np
 
 def contact_sheet(rows: list[list[np.ndarray]], captions: list[list[str]] | None = None, gap: int = 2) -> np.ndarray:
     """Tiles uint8 [H, W, 3] laid out row by row (every tile the size of the first), each with an optional
-    caption in its top-left corner; rows may be shorter than the longest. Returns one RGB image."""
+    caption in its top-left corner (captions may cover only the first rows); rows may be shorter than the longest.
+    Returns one RGB image."""
     if not rows or not rows[0]:
         raise ValueError("contact_sheet needs at least one tile")
     h, w = rows[0][0].shape[:2]
@@ -26,7 +27,7 @@ def contact_sheet(rows: list[list[np.ndarray]], captions: list[list[str]] | None
             if tile.shape[:2] != (h, w):
                 raise ValueError(f"tile ({r}, {c}) is {tile.shape[0]}x{tile.shape[1]}, the sheet's tiles are {h}x{w}")
             tile = np.ascontiguousarray(tile if tile.ndim == 3 else np.repeat(tile[..., None], 3, axis=2))
-            caption = captions[r][c] if captions and c < len(captions[r]) else ""
+            caption = captions[r][c] if captions and r < len(captions) and c < len(captions[r]) else ""
             if caption:
                 tile = tile.copy()
                 cv2.putText(tile, caption, (3, 12), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (0, 0, 0), 2, cv2.LINE_AA)
