@@ -5,7 +5,7 @@ A node's class, in order of precedence:
 1. its glTF `extras`: `"class_id": <int>` or `"class": "<name in the class table>"`;
 2. the class map (`--class-map`): the longest key that the node's name, then its mesh's material name, starts
    with (case-insensitive); values are class names or IDs; the key "*" is the class of every node nothing else
-   names (an .obj's single node is `geometry_0`);
+   names (an .obj's single node is named after its file, or `geometry_0`);
 3. its name: the longest class name the node name starts with, case-insensitive ("car.001", "Car_2" -> car).
 A node none of these name takes the class of its nearest ancestor that has one (1, 2 or 3), so `Object_3` under
 `car_group` is a car; only then does "*" apply. A node with no class at all is an error that names it.

@@ -18,7 +18,7 @@ street's class table (sky terrain road sidewalk building vegetation pole car per
   1. the node's glTF extras: {"class_id": 7} or {"class": "car"};
   2. --class-map FILE (YAML or JSON): the longest key the node's name, then its material's name, starts
      with, e.g. {"Object_3": "car", "Material.002": 4, "*": "building"}; "*" is the class of every node
-     nothing else names (an .obj's one node is called geometry_0);
+     nothing else names (an .obj's one node is named after its file, or geometry_0);
   3. the node's name: the longest class name it starts with, case-insensitive (car.001, Car_2 -> car).
 A node that none of these name inherits the class of its nearest ancestor that has one (Object_3 under
 car_group is a car). extras {"instance_id": N} sets instances (0 = stuff); else each node gets its own.
