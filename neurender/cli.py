@@ -27,6 +27,10 @@ COMMAND_MODULES: tuple[str, ...] = (
     "neurender.commands.render_scene",
 )
 
+LOG_FORMATS = ("text", "json")
+LOG_FORMAT_HELP = ("log lines as text (the default) or as JSON objects, one a line, for a log collector (serve: "
+                   "overrides its config's log_format)")
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -34,12 +38,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="Neural rendering for game and VFX engines: label frames in, temporally coherent video out.",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    parser.add_argument("--log-format", choices=("text", "json"), default=None,
-                        help="log lines as text (the default) or as JSON objects, one a line, for a log collector "
-                             "(serve: overrides its config's log_format)")
+    parser.add_argument("--log-format", choices=LOG_FORMATS, default=None, help=LOG_FORMAT_HELP)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module_name in COMMAND_MODULES:
         importlib.import_module(module_name).register(subparsers)
+    for command in subparsers.choices.values():  # also after the command: `neurender serve --log-format json`
+        command.add_argument("--log-format", choices=LOG_FORMATS, default=argparse.SUPPRESS, help=LOG_FORMAT_HELP)
     return parser
 
 

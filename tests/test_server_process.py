@@ -22,7 +22,7 @@ from tests.server_support import label_sequence
 
 
 def serve(models: Path, *args: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "neurender.cli", "serve", "--models", str(models), *args],
+    return subprocess.Popen([sys.executable, "-m", "neurender.cli", "serve", "--log-format", "json", "--models", str(models), *args],
                             stderr=subprocess.PIPE, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
 
 

@@ -20,7 +20,8 @@ class OutputExistsError(UserError):
 
 
 def prepare_output(out: Path, owned: Iterable[str], overwrite: bool) -> None:
-    """Make `out` ready for a command writing the names in `owned` (see the module docstring)."""
+    """Make `out` ready for a command writing the names in `owned` (see the module docstring); the command creates
+    the folder itself when it writes, so a run refused later leaves nothing behind."""
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out}: exists and is not a folder")
@@ -34,4 +35,3 @@ def prepare_output(out: Path, owned: Iterable[str], overwrite: bool) -> None:
             shutil.rmtree(path)
         else:
             path.unlink()
-    out.mkdir(parents=True, exist_ok=True)
