@@ -47,6 +47,7 @@ class Options:
     smplx_model: Path | None = None
     pose_env: Path | None = None
     max_video_frames: int = 0
+    person: int = 0                           # in footage: the K-th largest person, tracked (pose_worker.py)
 
 
 @dataclass
@@ -104,7 +105,7 @@ def load_source(path: str | Path, options: Options | None = None) -> Source:
         raise FileNotFoundError(f"motion {path} does not exist")
     suffix = path.suffix.lower()
     if suffix in VIDEO_SUFFIXES:
-        return Source(keypoints=extract_poses(path, max_frames=options.max_video_frames, env=options.pose_env)[0])
+        return Source(keypoints=extract_poses(path, max_frames=options.max_video_frames, env=options.pose_env, person=options.person)[0])
     if path.is_dir() or (suffix == ".json" and not _is_deepmimic(path)):
         return Source(keypoints=_load_json_keypoints(path)[0])
     return Source(pose3d=motion_to_canonical(load_motion(path, options), options.joint_map))
@@ -141,7 +142,7 @@ def load_target(path: str | Path, options: Options | None = None) -> Target:
         return Target(Proportions.from_pose(rest_pose(motion, options.target_map)))
     keypoints, pose3d = None, None
     if suffix in VIDEO_SUFFIXES:
-        keypoints, pose3d = extract_poses(path, max_frames=options.max_video_frames, env=options.pose_env)
+        keypoints, pose3d = extract_poses(path, max_frames=options.max_video_frames, env=options.pose_env, person=options.person)
     elif path.is_dir() or (suffix == ".json" and not _is_deepmimic(path)):
         keypoints, pose3d = _load_json_keypoints(path)
     if keypoints is None:

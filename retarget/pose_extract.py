@@ -61,8 +61,9 @@ def pose_env_ready(env: Path | None = None) -> bool:
 
 
 def extract_poses(video: str | Path, out_json: str | Path | None = None, max_frames: int = 0,
-                  env: Path | None = None) -> tuple[Keypoints2D, Pose3D | None]:
-    """Run MediaPipe Pose on a video in the pose environment; returns image keypoints and the 3D pose."""
+                  env: Path | None = None, person: int = 0) -> tuple[Keypoints2D, Pose3D | None]:
+    """Run MediaPipe Pose on a video in the pose environment; returns image keypoints and the 3D pose of one
+    tracked person (`person`: the K-th largest when first found; see pose_worker.py for the tracking rule)."""
     video, env = Path(video), env or default_env_path()
     if not video.is_file():
         raise FileNotFoundError(f"video {video} does not exist")
@@ -72,7 +73,7 @@ def extract_poses(video: str | Path, out_json: str | Path | None = None, max_fra
                            "`neurender pose-env` (or `make pose-env`), or set NEURENDER_POSE_ENV")
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(out_json) if out_json else Path(tmp) / "poses.json"
-        command = [str(python), str(WORKER), str(video), str(out), "--max-frames", str(max_frames)]
+        command = [str(python), str(WORKER), str(video), str(out), "--max-frames", str(max_frames), "--person", str(person)]
         log_path = Path(tmp) / "worker.log"
         with open(log_path, "w") as log, subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, text=True) as process, \
                 tqdm(desc=f"pose {video.name}", unit="frame") as bar:

@@ -54,7 +54,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     video.add_argument("video", type=Path, help="video file (anything FFmpeg reads)")
     video.add_argument("--out", type=Path, required=True, help="dataset folder (a sequence named after the video is added)")
     video.add_argument("--modality", choices=("edges", "pose"), required=True, help="generator input to extract")
-    video.add_argument("--size", type=parse_size, default=None, help="resize frames to HEIGHTxWIDTH (default: as is)")
+    video.add_argument("--size", type=parse_size, default=None,
+                       help="scale frames to cover HEIGHTxWIDTH (aspect kept) and centre-crop the rest (default: as is)")
+    video.add_argument("--max-side", type=int, default=None, metavar="PIXELS",
+                       help="scale larger frames so the longer side is PIXELS, both sides cropped to multiples of 4")
+    video.add_argument("--person", type=int, default=0, metavar="K",
+                       help="pose: in footage with several people, track the K-th largest when first seen (default 0)")
     video.add_argument("--start", type=int, default=0, help="first frame to take (default 0)")
     video.add_argument("--frames", type=int, default=0, help="number of frames (default 0: to the end)")
     video.set_defaults(handler=run_from_video)
@@ -129,9 +134,19 @@ def run_from_video(args: argparse.Namespace) -> int:
         raise UserError(f"{args.out / args.video.stem} exists; choose another --out or rename the video")
     if args.start < 0 or args.frames < 0:
         raise UserError("--start and --frames must not be negative")
+    if args.person < 0:
+        raise UserError(f"--person {args.person}: expected 0 (the largest person) or more")
+    if args.max_side is not None and (args.max_side < 8 or args.size is not None):
+        raise UserError(f"--max-side {args.max_side}: expected at least 8 pixels, and not together with --size")
+    if args.size is not None:
+        _check_size(args.size)
     try:
-        meta = video_to_dataset(args.video, args.out, args.modality, size=args.size, start=args.start, frames=args.frames)
+        meta = video_to_dataset(args.video, args.out, args.modality, size=args.size, start=args.start, frames=args.frames,
+                                max_side=args.max_side, person=args.person)
     except VideoError as err:
         raise UserError(str(err)) from None
-    print(f"{args.out / args.video.stem}: {args.modality} pairs at {meta.size[0]}x{meta.size[1]}, {meta.fps:g} fps")
+    source = meta.extra["source"]
+    nobody = f", {source['frames_without_person']} of them with nobody detected" if args.modality == "pose" else ""
+    print(f"{args.out / args.video.stem}: {source['frames']} {args.modality} pairs at {meta.size[0]}x{meta.size[1]}, "
+          f"{meta.fps:g} fps{nobody}")
     return 0

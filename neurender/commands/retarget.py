@@ -46,6 +46,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--yaw", type=float, default=0.0, help="turn the camera about the performer by this many degrees")
     p.add_argument("--part-maps", action="store_true", help="also write body-part ID maps")
     p.add_argument("--max-video-frames", type=int, default=0, help="read at most this many frames of a video (0: all)")
+    p.add_argument("--person", type=int, default=0, metavar="K", help="in footage with several people, track the K-th "
+                   "largest when first seen (default 0: the largest)")
     p.add_argument("--pose-env", type=Path, help="MediaPipe environment (default: .venv-pose or $NEURENDER_POSE_ENV)")
     p.set_defaults(handler=run_retarget)
 
@@ -92,13 +94,15 @@ def run_retarget(args: argparse.Namespace) -> int:
 
     if args.frames < 0:
         raise UserError(f"--frames {args.frames}: expected 0 (the whole motion) or more")
+    if args.person < 0:
+        raise UserError(f"--person {args.person}: expected 0 (the largest person) or more")
     if args.fps is not None and not args.fps > 0:
         raise UserError(f"--fps {args.fps:g}: expected a positive frame rate")
     convention, bundle_size = _convention(args)
     try:
         options = Options(load_joint_map(args.map) if args.map else None,
                           load_joint_map(args.target_map) if args.target_map else None,
-                          args.smplx_model, args.pose_env, args.max_video_frames)
+                          args.smplx_model, args.pose_env, args.max_video_frames, args.person)
         source = load_source(args.motion, options)
         target = load_target(args.target, options)
         size = args.size or target.size or bundle_size or (256, 256)
