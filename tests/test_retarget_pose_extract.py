@@ -56,4 +56,4 @@ def test_retarget_onto_head_and_shoulders_footage_takes_its_size_and_frames_by_c
     summary = json.loads((tmp_path / "retarget.json").read_text())
     # No ankles in the footage: proportions from what shows, the frame size of the footage, camera framing.
     assert (summary["height"], summary["width"]) == (144, 176) and not summary["placed_as_target_footage"]
-    assert summary["camera"] is not None and summary["frames"] == 39
+    assert summary["camera"] is not None and summary["frames"] == 38  # the walk (30.0012 fps) resampled to --fps 30
