@@ -100,7 +100,7 @@ def _decode(spec: SessionSpec, name: str, tensor) -> np.ndarray:
     if shape is not None and array.shape != shape:
         raise _invalid(f"{name} shape is {list(array.shape)}, expected {list(shape)} for this session's "
                        f"{spec.height}x{spec.width} (HxW) frames")
-    if array.dtype.kind == "f":
+    if array.dtype.kind == "f" and name != "keypoints":  # keypoints: after their (cheaper) bounds, in _draw
         array = _finite(name, array)
     graph_dtype = _GRAPH_DTYPE.get(name)
     return array.astype(graph_dtype, copy=False) if graph_dtype is not None else array
@@ -138,6 +138,7 @@ def _draw(spec: SessionSpec, keypoints: np.ndarray, max_people: int) -> np.ndarr
     if people > max_people:
         raise _invalid(f"keypoints hold {people} people, more than this server's max_people {max_people}; "
                        "send fewer people or a pose_map")
+    keypoints = _finite("keypoints", keypoints)
     try:
         return draw_pose_map(keypoints, spec.height, spec.width, convention)
     except ValueError as err:
