@@ -47,7 +47,7 @@ ALLOWED: dict[str, set[str]] = {
     "server": {"common", "proto", "retarget", "model"},
     "training": {"common", "proto", "retarget", "sdk", "gbuffer", "model", "server"},
     "app": {"common", "proto", "retarget", "sdk", "gbuffer", "blender", "gym", "model", "server", "training"},
-    "bench": {"common", "proto", "retarget", "sdk", "gbuffer", "model", "server", "training", "app"},
+    "bench": {"common", "proto", "retarget", "sdk", "gbuffer", "gym", "model", "server", "training", "app"},
 }
 
 # What the server may take from retarget: the one pose-drawing function and nothing else.
