@@ -22,6 +22,29 @@ NUMPY_DTYPES: dict[int, np.dtype] = {
 _WIRE_DTYPES = {dtype.newbyteorder("="): wire for wire, dtype in NUMPY_DTYPES.items()}
 
 
+# The one rule for what each frame input may be on the wire: the client SDK refuses anything else before sending,
+# the server refuses it on arrival, with the same words. Name -> (accepted dtypes, what the refusal says).
+FRAME_INPUT_DTYPES: dict[str, tuple[tuple[np.dtype, ...], str]] = {
+    "labels": ((np.dtype(np.uint8), np.dtype(np.uint16)), "UINT8 or UINT16 class IDs"),
+    "instances": ((np.dtype(np.uint8), np.dtype(np.uint16)), "UINT16 (or UINT8) instance IDs"),
+    "depth": ((np.dtype(np.float16), np.dtype(np.float32)), "FLOAT16 or FLOAT32 depth"),
+    "motion": ((np.dtype(np.float16), np.dtype(np.float32)), "FLOAT16 or FLOAT32 motion vectors"),
+    "keypoints": ((np.dtype(np.float16), np.dtype(np.float32)), "FLOAT32 (x, y, confidence) keypoints"),
+    "pose_map": ((np.dtype(np.uint8),), "UINT8 RGB pose map"),
+    "edges": ((np.dtype(np.uint8),), "UINT8 edge map"),
+}
+
+
+def frame_input_problem(name: str, dtype: np.dtype) -> str | None:
+    """None if frame input `name` may travel as `dtype`, else what is wrong and what is expected."""
+    if name not in FRAME_INPUT_DTYPES:
+        return f"unknown frame input {name!r}; expected one of {', '.join(FRAME_INPUT_DTYPES)}"
+    accepted, what = FRAME_INPUT_DTYPES[name]
+    if np.dtype(dtype).newbyteorder("=") not in accepted:
+        return f"{name} dtype is {np.dtype(dtype).name.upper()}, expected {what}"
+    return None
+
+
 class TensorError(ValueError):
     """A tensor message that cannot be decoded; the message says what was wrong and what was expected."""
 

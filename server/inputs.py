@@ -14,22 +14,13 @@ from __future__ import annotations
 import numpy as np
 
 from neurender.proto.neurender.v1 import render_pb2
-from neurender.proto.tensors import TensorError, from_tensor
+from neurender.proto.tensors import TensorError, frame_input_problem, from_tensor
 from neurender.retarget.draw import draw_pose_map, pose_layout
 from neurender.server.session import SessionSpec
 
 FIELDS = ("labels", "instances", "depth", "motion", "keypoints", "pose_map", "edges")
 
-# Wire dtypes accepted per input, and the dtype the step graph takes.
-_ACCEPTED = {
-    "labels": ((np.uint8, np.uint16), "UINT8 or UINT16 class IDs"),
-    "instances": ((np.uint8, np.uint16), "UINT16 (or UINT8) instance IDs"),
-    "depth": ((np.float16, np.float32), "FLOAT16 or FLOAT32 depth"),
-    "motion": ((np.float16, np.float32), "FLOAT16 or FLOAT32 motion vectors"),
-    "keypoints": ((np.float16, np.float32), "FLOAT32 (x, y, confidence) keypoints"),
-    "pose_map": ((np.uint8,), "UINT8 RGB pose map"),
-    "edges": ((np.uint8,), "UINT8 edge map"),
-}
+# The dtype the step graph takes (what may arrive is proto.tensors.FRAME_INPUT_DTYPES).
 _GRAPH_DTYPE = {"instances": np.uint16, "depth": np.float16, "motion": np.float16, "pose_map": np.uint8, "edges": np.uint8}
 FLOAT16_MAX = float(np.finfo(np.float16).max)
 
@@ -93,9 +84,9 @@ def _decode(spec: SessionSpec, name: str, tensor) -> np.ndarray:
         array = from_tensor(tensor, name)
     except TensorError as err:
         raise _invalid(str(err)) from None
-    dtypes, what = _ACCEPTED[name]
-    if array.dtype.type not in dtypes:
-        raise _invalid(f"{name} dtype is {array.dtype.name.upper()}, expected {what}")
+    problem = frame_input_problem(name, array.dtype)
+    if problem:
+        raise _invalid(problem)
     shape = _expected_shape(spec, name)
     if shape is not None and array.shape != shape:
         raise _invalid(f"{name} shape is {list(array.shape)}, expected {list(shape)} for this session's "

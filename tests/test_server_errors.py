@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from neurender.engine_plugin.sdk.client import InvalidRequest, ModelNotFound, RenderClient, ServerBusy, Unauthenticated
+from neurender.engine_plugin.sdk.common import FrameInputError
 from neurender.proto.neurender.v1 import render_pb2, render_pb2_grpc, tensor_pb2
 from neurender.proto.tensors import to_tensor
 from tests.server_support import DirectStep, label_sequence, running_server
@@ -162,8 +163,22 @@ def test_sdk_raises_the_matching_exceptions(server, witness):
             client.get_model("nope")
         with pytest.raises(InvalidRequest, match="class ID 200"):
             client.render_frame("tiny", (SIZE, SIZE), labels=np.full((SIZE, SIZE), 200, np.uint8))
-        with pytest.raises(ValueError, match="labels: dtype int64 cannot travel"):
+        with pytest.raises(FrameInputError, match="labels dtype is INT64, expected UINT8 or UINT16 class IDs"):
             client.render_frame("tiny", (SIZE, SIZE), labels=np.zeros((SIZE, SIZE), np.int64))
+    witness.check()
+
+
+@pytest.mark.parametrize("name, dtype", [("labels", np.float32), ("instances", np.float32), ("depth", np.uint8),
+                                         ("edges", np.uint16)])
+def test_sdk_and_server_refuse_a_frame_input_dtype_in_the_same_words(server, witness, name, dtype):
+    inputs = {"labels": np.zeros((SIZE, SIZE), np.uint8), name: np.ones((SIZE, SIZE), dtype)}
+    with RenderClient(server.address) as client, pytest.raises(FrameInputError) as refused:
+        client.render_frame("tiny", (SIZE, SIZE), **inputs)
+    said = refused.value.args[0]
+    assert said.startswith(f"{name} dtype is {np.dtype(dtype).name.upper()}, expected")
+    if name == "labels":  # what the tiny model takes: the server says the same when it arrives
+        responses, error = exchange(server.address, [open_request(), frame_request(0, labels=to_tensor(inputs["labels"]))])
+        assert responses[-1].error.error.message.endswith(said)
     witness.check()
 
 

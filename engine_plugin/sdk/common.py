@@ -12,10 +12,9 @@ import numpy as np
 
 from neurender.common.errors import UserError
 from neurender.proto.neurender.v1 import render_pb2
-from neurender.proto.tensors import TensorError, from_tensor, to_tensor
+from neurender.proto.tensors import TensorError, frame_input_problem, from_tensor, to_tensor
 
 ENCODINGS = {"raw": render_pb2.RAW, "png": render_pb2.PNG, "jpeg": render_pb2.JPEG}
-INPUT_NAMES = ("labels", "instances", "depth", "motion", "keypoints", "pose_map", "edges")
 LABEL_INPUTS = ("labels", "keypoints", "pose_map", "edges")  # what a session's history remembers of a frame
 DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 
@@ -87,6 +86,10 @@ class FrameRejected(NeurenderError):
         self.frame_id = frame_id
         self.code = code
         self.message = message
+
+
+class FrameInputError(NeurenderError, ValueError):
+    """A frame input the server would refuse (unknown name or dtype), caught before sending."""
 
 
 class FrameDropped(NeurenderError):
@@ -196,8 +199,9 @@ def frame_inputs(arrays: Mapping[str, np.ndarray | None]) -> render_pb2.FrameInp
     for name, array in arrays.items():
         if array is None:
             continue
-        if name not in INPUT_NAMES:
-            raise ValueError(f"unknown frame input {name!r}; expected one of {', '.join(INPUT_NAMES)}")
+        problem = frame_input_problem(name, np.asarray(array).dtype)
+        if problem:
+            raise FrameInputError(problem)
         try:
             getattr(inputs, name).CopyFrom(to_tensor(array))
         except TensorError as err:
