@@ -108,12 +108,22 @@ def _finite(name: str, array: np.ndarray) -> np.ndarray:
 
 
 def _class_ids(spec: SessionSpec, labels: np.ndarray) -> np.ndarray:
-    n = spec.model.num_classes
+    """Class IDs through the session's label_remap; IDs it cannot render are refused by value, never drawn as
+    another class."""
+    lut = spec.label_lut
     top = int(labels.max()) if labels.size else 0
-    if top >= n:
-        count = int(np.count_nonzero(labels >= n))
-        raise _invalid(f"labels hold class ID {top} ({count} pixels >= {n}); model {spec.model.name} has classes 0..{n - 1}")
-    return np.take(spec.label_lut, labels)
+    if top >= len(lut):
+        lut = np.pad(lut, (0, top + 1 - len(lut)), constant_values=-1)
+    mapped = np.take(lut, labels)
+    refused = mapped < 0
+    if refused.any():
+        ids = np.unique(labels[refused])
+        shown = ", ".join(str(int(i)) for i in ids[:8]) + (f" and {len(ids) - 8} more" if len(ids) > 8 else "")
+        n = spec.model.num_classes
+        raise _invalid(f"labels hold class ID{'s' if len(ids) > 1 else ''} {shown} ({int(refused.sum())} pixels) that "
+                       f"model {spec.model.name} was not trained on (classes 0..{n - 1}, less any unused_*); "
+                       "map them onto its classes with the session's label_remap")
+    return mapped.astype(spec.model.label_dtype)
 
 
 def _draw(spec: SessionSpec, keypoints: np.ndarray, max_people: int) -> np.ndarray:

@@ -20,6 +20,8 @@ from neurender.server.config import ServerConfig
 from neurender.server.registry import Model, ModelRegistry
 
 DEFAULT_JPEG_QUALITY = 90
+MAX_LABEL_ID = 65535  # label_remap takes any source ID a UINT16 label map can hold
+UNUSED_PREFIX = "unused_"  # how bundle_export names a generator's class IDs beyond its dataset's classes
 
 
 class RequestError(Exception):
@@ -41,7 +43,7 @@ class SessionSpec:
     encoding: int             # render_pb2.ImageEncoding
     jpeg_quality: int
     drop_stale: bool
-    label_lut: np.ndarray | None  # class id -> class id rendered (label_remap), in the model's label dtype
+    label_lut: np.ndarray | None  # class id -> class id rendered (label_remap), int32, -1: refused
     style: np.ndarray | None      # float32 [num_classes, style_dim] when the model takes style
 
     @property
@@ -130,21 +132,46 @@ def resolve_open(registry: ModelRegistry, request: render_pb2.OpenSession, confi
     )
 
 
+def trained_classes(model: Model) -> list[int]:
+    """Class IDs the model learnt: every class of its table except the `unused_*` padding of its generator's IDs."""
+    return [c.id for c in model.description.classes if not c.name.startswith(UNUSED_PREFIX)]
+
+
 def _label_lut(model: Model, request: render_pb2.OpenSession) -> np.ndarray | None:
+    """Class ID (any a uint16 holds) -> class rendered, int32, -1 for IDs that may not be rendered: outside the
+    model's classes or a class it never trained on, unless label_remap maps them onto one it did."""
     if model.description.modality != model_pb2.SEGMENTATION:
         if request.label_remap:
             raise RequestError(grpc.StatusCode.INVALID_ARGUMENT,
                                f"open.label_remap needs a SEGMENTATION model; {model.name} is {model_pb2.Modality.Name(model.description.modality)}")
         return None
-    n = model.num_classes
-    bad = sorted((a, b) for a, b in request.label_remap.items() if a >= n or b >= n)
+    n, trained = model.num_classes, trained_classes(model)
+    usable = set(trained)
+    too_large = sorted(a for a in request.label_remap if a > MAX_LABEL_ID)
+    if too_large:
+        raise RequestError(grpc.StatusCode.INVALID_ARGUMENT, f"open.label_remap source IDs {too_large[:8]} are larger "
+                                                             f"than {MAX_LABEL_ID}, the largest a UINT16 label holds")
+    bad = sorted((a, b) for a, b in request.label_remap.items() if b not in usable)
     if bad:
         raise RequestError(grpc.StatusCode.INVALID_ARGUMENT,
-                           f"open.label_remap entries {bad[:8]} name classes outside 0..{n - 1} of model {model.name}")
-    lut = np.arange(n, dtype=model.label_dtype)
+                           f"open.label_remap entries {bad[:8]} map onto classes model {model.name} was not trained on; "
+                           f"expected targets among its classes 0..{n - 1} except unused ones: {_ranges(trained)}")
+    lut = np.full(max(n, max(request.label_remap, default=0) + 1), -1, np.int32)
+    lut[trained] = trained
     for source, target in request.label_remap.items():
         lut[source] = target
     return lut
+
+
+def _ranges(ids: list[int]) -> str:
+    """[0, 1, 2, 5] -> "0-2, 5"."""
+    runs: list[list[int]] = []
+    for i in sorted(ids):
+        if runs and i == runs[-1][1] + 1:
+            runs[-1][1] = i
+        else:
+            runs.append([i, i])
+    return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in runs)
 
 
 def _style(model: Model, request: render_pb2.OpenSession) -> np.ndarray | None:

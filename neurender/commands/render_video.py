@@ -24,6 +24,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_model_option(parser, None, MODELS_DIR)
     parser.add_argument("--fps", type=float, default=30.0, help="frame rate of the video (default %(default)s)")
     parser.add_argument("--style-seed", type=int, default=0, help="style pick, for models with style codes")
+    parser.add_argument("--remap", type=Path, metavar="FILE", help="YAML/JSON mapping of the images' class IDs (any "
+                        "UINT16 value, e.g. a foreign dataset's) or class names onto the model's class IDs or names")
     parser.add_argument("--in-flight", type=int, default=4, help="frames sent ahead of the results (default %(default)s)")
     parser.set_defaults(handler=render_video)
 
@@ -36,8 +38,9 @@ def render_video(args: argparse.Namespace) -> int:
     from neurender.common.args import read_credentials
     from neurender.common.errors import UserError
     from neurender.common.media import VideoWriter
-    from neurender.engine_plugin.sdk.client import NeurenderError
+    from neurender.engine_plugin.sdk.client import FrameRejected, NeurenderError
     from neurender.engine_plugin.sdk.label_images import LabelImageError, read_label_image
+    from neurender.engine_plugin.sdk.label_remap import load_label_remap
     from neurender.local_render import connect
 
     paths = sorted(args.labels.glob("*.png")) if args.labels.is_dir() else []
@@ -53,19 +56,28 @@ def render_video(args: argparse.Namespace) -> int:
     try:
         with connect(args.server, args.model, token, roots) as (client, model):
             description = client.get_model(model)
+            remap = load_label_remap(args.remap, description) if args.remap else None
             first = read_label_image(paths[0], description)
             height, width = next(iter(first.values())).shape[:2]
-            with client.session(model, (height, width), style_seed=args.style_seed, max_in_flight=args.in_flight) as session, \
+            with client.session(model, (height, width), style_seed=args.style_seed, max_in_flight=args.in_flight,
+                                label_remap=remap) as session, \
                     VideoWriter(args.out, fps=args.fps) as video, tqdm(total=len(paths), desc="render-video", unit="frame") as bar:
                 waiting: deque = deque()
-                for path in paths:
-                    waiting.append(session.submit(**read_label_image(path, description)))
-                    if len(waiting) >= args.in_flight:
-                        video.write(waiting.popleft().result().image)
-                        bar.update()
-                while waiting:
-                    video.write(waiting.popleft().result().image)
+
+                def write_oldest() -> None:
+                    path, pending = waiting.popleft()
+                    try:
+                        video.write(pending.result().image)
+                    except FrameRejected as err:
+                        raise UserError(f"{path}: {err.message}") from None
                     bar.update()
+
+                for path in paths:
+                    waiting.append((path, session.submit(**read_label_image(path, description))))
+                    if len(waiting) >= args.in_flight:
+                        write_oldest()
+                while waiting:
+                    write_oldest()
     except (NeurenderError, LabelImageError, ValueError) as err:
         raise UserError(str(err)) from None
     print(f"wrote {video.frames} frames ({width}x{height}) to {args.out}")
