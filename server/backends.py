@@ -18,6 +18,7 @@ from google.protobuf.message import DecodeError
 
 from neurender.proto.bundle import Bundle
 from neurender.server.cpu_graph import STACKED_LABELS, rewrite_for_cpu
+from neurender.server.onehot_lookup import native_kernel_missing
 from neurender.server.step_state import next_state, stacked_labels
 
 log = logging.getLogger(__name__)
@@ -53,19 +54,22 @@ def choose_providers(wanted: tuple[str, ...], available: list[str]) -> list[str]
 
 class CpuGraph:
     """The step graph rewritten for a CPU runtime (cpu_graph.py), and the native lookups that compute its
-    one-hot convolutions from the raw class IDs."""
+    one-hot convolutions from the raw class IDs (where the native kernel runs; else the graph keeps them)."""
 
     def __init__(self, onnx_path: Path) -> None:
+        missing = native_kernel_missing()
         try:
             original = onnx.load(str(onnx_path))
-            self.model, self.lookups = rewrite_for_cpu(original)
+            self.model, self.lookups = rewrite_for_cpu(original, lookups=missing is None)
         except DecodeError as err:
             raise BackendError(f"{onnx_path}: not a readable ONNX graph: {err}") from err
         except (onnx.checker.ValidationError, ValueError) as err:
             raise BackendError(f"{onnx_path}: the CPU rewrite of this graph failed: {err}") from err
-        log.info("CPU graph for %s: %d one-hot convolution(s) as native lookups, %d -> %d nodes",
-                 onnx_path, len(self.lookups), len(original.graph.node), len(self.model.graph.node),
-                 extra={"fields": {"event": "cpu_graph", "lookups": len(self.lookups)}})
+        path = (f"{len(self.lookups)} native lookup(s)" if missing is None
+                else f"dense ONNX convolutions (the native one-hot kernel is {missing})")
+        log.info("CPU graph for %s: one-hot convolutions as %s, %d -> %d nodes", onnx_path, path,
+                 len(original.graph.node), len(self.model.graph.node),
+                 extra={"fields": {"event": "cpu_graph", "lookups": len(self.lookups), "native_kernel": missing is None}})
         initializers = {i.name for i in original.graph.initializer}
         self.input_names = tuple(i.name for i in original.graph.input if i.name not in initializers)
         self.graph_inputs = tuple(i.name for i in self.model.graph.input if i.name in self.input_names)
@@ -100,7 +104,8 @@ class OrtBackend:
     """A step graph on ONNX Runtime with the configured providers and thread budget.
 
     On the CPU provider, convolutions over one-hot class IDs run as table lookups in a native kernel
-    (onehot_lookup.py) and the session runs the rest of the graph; other providers run the graph as it is.
+    (onehot_lookup.py, where it is built) and the session runs the rest of the graph; other providers run the
+    graph as it is.
     """
 
     name = "onnxruntime"

@@ -5,7 +5,7 @@ providers run the graph as it is, where dense convolution is cheap):
 
 - Convolutions over the full-resolution one-hot label frames become graph inputs, computed by the native
   table lookup of onehot_lookup.py; their dense extra channels (depth, instance edges...) keep a small
-  convolution of their own.
+  convolution of their own. Without the native kernel (`lookups=False`) they stay dense convolutions.
 - A convolution over label maps normalised as x / d - s (pose and edge maps; through a reshape and a reflection
   pad) reads x itself, with its weight divided by d and s times the weight's sum taken off its bias: the same
   function without an elementwise pass over the maps (2.7 ms of a pose step at 256x256 in OpenVINO).
@@ -38,18 +38,19 @@ STACKED_LABELS = "stacked_labels"
 _FOLDABLE = {"Cast", "Concat", "ConstantOfShape", "Gather", "Reshape", "Slice", "Squeeze", "Transpose", "Unsqueeze"}
 
 
-def rewrite_for_cpu(model: onnx.ModelProto) -> tuple[onnx.ModelProto, list[OneHotConv]]:
-    """The rewritten model (checked) and the lookups that produce its new inputs, in order."""
+def rewrite_for_cpu(model: onnx.ModelProto, lookups: bool = True) -> tuple[onnx.ModelProto, list[OneHotConv]]:
+    """The rewritten model (checked) and the lookups that produce its new inputs, in order (none without
+    `lookups`: the one-hot convolutions stay in the graph)."""
     model = onnx.ModelProto.FromString(model.SerializeToString())
     graph = _Graph(model.graph)
-    lookups = split_one_hot_convs(graph)
+    split = split_one_hot_convs(graph) if lookups else []
     fold_input_normalisation(graph)
     merge_sibling_convs(graph)
     heads_on_space_to_depth(graph)
     history_outside_graph(graph)
     graph.prune()
     onnx.checker.check_model(model)
-    return model, lookups
+    return model, split
 
 
 class _Graph:

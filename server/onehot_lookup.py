@@ -6,16 +6,35 @@ pixel is just the sum of T*K*K weight vectors picked by the class IDs under the 
 (native/one_hot_conv.c) adds up directly: 147 vector additions per pixel instead of T*C*K*K multiply-adds.
 
 cpu_graph.py turns each such convolution's output into a graph input; `OneHotConv` computes that input from the
-raw class IDs.
+raw class IDs. The kernel is optional: pip builds it where a C compiler for x86 is present (an optional extension,
+see pyproject.toml), and `native_kernel_missing()` says why it cannot be used otherwise, in which case the CPU
+graph keeps its dense one-hot convolutions (same frames, more FLOPs).
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
 
-from neurender.server._one_hot_conv import one_hot_conv
+# Set to "off" to run the dense one-hot convolutions even where the kernel is built (the tests run both ways).
+KERNEL_SWITCH = "NEURENDER_ONE_HOT_KERNEL"
+
+try:
+    from neurender.server._one_hot_conv import one_hot_conv
+except ImportError as _missing:
+    one_hot_conv = None
+    _IMPORT_ERROR = str(_missing)
+
+
+def native_kernel_missing() -> str | None:
+    """Why the native lookup kernel cannot be used here, or None when it can."""
+    if os.environ.get(KERNEL_SWITCH, "").strip().lower() in {"off", "0", "no", "false"}:
+        return f"turned off by {KERNEL_SWITCH}={os.environ[KERNEL_SWITCH]}"
+    if one_hot_conv is None:
+        return f"not built for this platform ({_IMPORT_ERROR})"
+    return None
 
 
 @dataclass(frozen=True)
@@ -62,6 +81,8 @@ class OneHotConv:
             raise ValueError(f"one-hot lookup: class IDs must be uint8 or uint16, got {labels.dtype}")
         if labels.ndim != 4 or labels.shape[1] != self.frames:
             raise ValueError(f"one-hot lookup: class IDs must be [batch, {self.frames}, height, width], got {list(labels.shape)}")
+        if one_hot_conv is None:
+            raise RuntimeError(f"one-hot lookup: the native kernel is {native_kernel_missing()}")
         batch, frames, height, width = labels.shape
         out = np.empty((batch, self.channels, height, width), np.float32)
         one_hot_conv(np.ascontiguousarray(labels), self.table, self.bias, out, batch, frames, height, width,

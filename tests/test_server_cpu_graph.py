@@ -14,7 +14,7 @@ from onnx import helper, numpy_helper
 
 from neurender.server.backends import OrtBackend
 from neurender.server.cpu_graph import STACKED_LABELS, rewrite_for_cpu, space_to_depth_weight
-from neurender.server.onehot_lookup import OneHotConv
+from neurender.server.onehot_lookup import KERNEL_SWITCH, OneHotConv
 from neurender.server.openvino_backend import OpenVinoBackend
 from neurender.server.step_state import next_state, stacked_labels
 from neurender.training.model.config import PRESETS, GeneratorConfig
@@ -148,12 +148,26 @@ CPU_BACKENDS = {
 }
 
 
+def test_without_lookups_the_one_hot_convolutions_stay_dense(exported) -> None:
+    cfg, path, _ = exported
+    original = onnx.load(str(path))
+    model, lookups = rewrite_for_cpu(original, lookups=False)
+    assert lookups == [] and not any(i.name.startswith("one_hot_conv_") for i in model.graph.input)
+    count = [n.op_type for n in original.graph.node].count
+    assert [n.op_type for n in model.graph.node].count("Equal") == count("Equal")
+    assert [o.name for o in model.graph.output] == ["rgb"]
+
+
+@pytest.mark.parametrize("kernel", ["native", "off"])
 @pytest.mark.parametrize("backend_name", list(CPU_BACKENDS))
-def test_backend_equals_bundle_graph_over_chained_steps(exported, backend_name: str) -> None:
+def test_backend_equals_bundle_graph_over_chained_steps(exported, backend_name: str, kernel: str, monkeypatch) -> None:
     """10 steps (a first frame, then history) of two sessions in a batch: each CPU backend's frames and state are
-    the bundle graph's, to within one rounding level of a frame where summation order differs."""
+    the bundle graph's, to within one rounding level of a frame where summation order differs; with the native
+    one-hot kernel and without it (dense convolutions in the graph)."""
     cfg, path, label_dtype = exported
+    monkeypatch.setenv(KERNEL_SWITCH, "off" if kernel == "off" else "on")
     backend = CPU_BACKENDS[backend_name](path)
+    assert len(backend.cpu_graph.lookups) == (0 if kernel == "off" else int(cfg.modality == "segmentation"))
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     assert backend.input_names == tuple(input_names(cfg))
     state = None
