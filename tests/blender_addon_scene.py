@@ -3,10 +3,13 @@
 Installs the add-on's extension zip into a private user-resources folder (BLENDER_USER_RESOURCES), builds the
 scene described by the test's JSON spec, and drives the add-on's operators against the server the test runs:
 refresh the model list, render a frame (object and material pass indices), render the animation as PNGs and
-as an MP4, live mode, and the failures an artist can meet. It records what Blender shows and the add-on's
-messages in result.json and .npy files; the pytest side checks them against the scene and the server.
+as an MP4, live mode, cancelling an animation midway, the failures an artist can meet, and the local server
+(start, a server that dies mid-animation, stop, stopped with the add-on and with Blender). It records what
+Blender shows and the add-on's messages in result.json and .npy files; the pytest side checks them against the
+scene and the server.
 
-    python tests/blender_addon_scene.py --addon ZIP --address HOST:PORT --token T --spec SPEC.json --out DIR
+    python tests/blender_addon_scene.py --addon ZIP --address HOST:PORT --token T --spec SPEC.json --out DIR \
+        --server-python PYTHON --models DIR
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -155,6 +159,107 @@ def attempt(operator) -> dict:
         return {"result": None, "error": str(err)}
 
 
+def pump_until(addon, done, seconds: float = 60.0) -> bool:
+    """Drive the add-on's timer callback as Blender's event loop would, until done() or the deadline."""
+    deadline = time.monotonic() + seconds
+    while not done() and time.monotonic() < deadline:
+        addon.runtime.pump()
+        time.sleep(0.005)
+    return done()
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def cancel_midway(addon, scene, settings, state, out: Path, frames: int) -> dict:
+    """An animation started without waiting, cancelled once two frames are back."""
+    first, last = scene.frame_start, scene.frame_end
+    scene.frame_end = first + frames - 1
+    scene.frame_set(last)
+    settings.output_path, settings.output_format = str(out) + os.sep, "PNG"
+    started = attempt(lambda: bpy.ops.neurender.render_animation(wait=False))
+    job = addon.runtime.current_job()
+    arrived = pump_until(addon, lambda: len(list(out.glob("frame_*.png"))) >= 2)
+    during = {"progress": state.progress, "progress_text": state.progress_text, "status": state.status,
+              "ui": check_ui(addon, bpy.context)}
+    cancelled = attempt(bpy.ops.neurender.cancel)
+    at_cancel = len(list(out.glob("frame_*.png")))
+    pump_until(addon, lambda: False, seconds=1.0)  # answers to frames already in flight must not be written
+    result = {"started": started, "arrived": arrived, "during": during, "cancel": cancelled, "frames": frames,
+              "written_at_cancel": at_cancel, "written_after": len(list(out.glob("frame_*.png"))),
+              "job_done": job.done, "job_error": job.error, "status": state.status, "progress_after": state.progress,
+              "frame_before": last, "frame_after": scene.frame_current}
+    scene.frame_start, scene.frame_end = first, last
+    return result
+
+
+def local_server(addon, prefs, scene, settings, state, args, out: Path) -> dict:
+    """Start Local Server from an environment with neurender; a server killed mid-animation; Stop; the add-on
+    disabled; and one left running for Blender's exit (the pytest side checks that it is gone afterwards)."""
+    result: dict = {}
+    prefs.server_environment, prefs.server_models, prefs.server_port = args.server_python, args.models, 0
+    prefs.token = ""
+    result["start"] = attempt(bpy.ops.neurender.start_server)
+    server = addon.runtime.local_server()
+    result["state"], result["address"] = server.state(), prefs.address
+    result["refresh"] = attempt(bpy.ops.neurender.refresh_models)
+    result["models"] = [item.name for item in state.models]
+    result["ui_running"] = check_ui(addon, bpy.context)
+
+    # The server dies mid-animation.
+    first, last = scene.frame_start, scene.frame_end
+    scene.frame_end = first + 29
+    settings.output_path, settings.output_format = str(out / "died") + os.sep, "PNG"
+    result["animation"] = attempt(lambda: bpy.ops.neurender.render_animation(wait=False))
+    job = addon.runtime.current_job()
+    pump_until(addon, lambda: len(list((out / "died").glob("frame_*.png"))) >= 1)
+    os.kill(server.pid, signal.SIGKILL)
+    result["job_ended"] = pump_until(addon, lambda: job.done and not server.running)
+    result["job_error"], result["written"] = job.error, len(list((out / "died").glob("frame_*.png")))
+    result["died_state"], result["died_log_tail"] = server.state(), server.tail(3)
+    result["ui_died"] = check_ui(addon, bpy.context)
+    scene.frame_start, scene.frame_end = first, last
+
+    # Started again: it renders; Stop stops it.
+    result["restart"] = attempt(bpy.ops.neurender.start_server)
+    server = addon.runtime.local_server()
+    settings.output_path = str(out / "local") + os.sep
+    result["render_frame"] = attempt(bpy.ops.neurender.render_frame)
+    np.save(out / "local_image.npy", image_rgb("neurender"))
+    pid = server.pid
+    result["stop"] = attempt(bpy.ops.neurender.stop_server)
+    result["stopped_state"], result["stopped_alive"] = server.state(), alive(pid)
+
+    # Disabling the add-on stops it.
+    attempt(bpy.ops.neurender.start_server)
+    pid = addon.runtime.local_server().pid
+    bpy.ops.preferences.addon_disable(module=ADDON)
+    result["disabled_alive"] = alive(pid)
+    bpy.ops.preferences.addon_enable(module=ADDON)
+    addon = sys.modules[ADDON]
+    import google.protobuf
+    import grpc
+    from neurender.engine_plugin.sdk import client
+    result["imported_from"] = {"grpc": grpc.__file__, "protobuf": google.protobuf.__file__, "sdk": client.__file__}
+    prefs = bpy.context.preferences.addons[ADDON].preferences
+    prefs.server_environment, prefs.server_models, prefs.server_port = args.server_python, args.models, 0
+
+    # A bad environment is refused by name.
+    prefs.server_environment = str(out / "no-such-env")
+    result["bad_environment"] = attempt(bpy.ops.neurender.start_server)
+    prefs.server_environment = args.server_python
+
+    # Left running: Blender's exit stops it.
+    result["left_running"] = attempt(bpy.ops.neurender.start_server)
+    result["left_running_pid"] = addon.runtime.local_server().pid
+    return result
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--addon", required=True)
@@ -162,6 +267,8 @@ def main() -> int:
     parser.add_argument("--token", required=True)
     parser.add_argument("--spec", required=True, type=Path)
     parser.add_argument("--out", required=True, type=Path)
+    parser.add_argument("--server-python", required=True, help="a Python with neurender, for the local server")
+    parser.add_argument("--models", required=True, help="the models folder the local server serves")
     args = parser.parse_args()
     spec = json.loads(args.spec.read_text())
     out = args.out
@@ -170,6 +277,10 @@ def main() -> int:
     objects = build_scene(spec)  # first: loading factory settings would disable the add-on again
     bpy.ops.extensions.package_install_files(filepath=args.addon, repo="user_default", enable_on_install=True)
     addon = sys.modules[ADDON]
+    import google.protobuf
+    import grpc
+    from neurender.engine_plugin.sdk import client
+    result["imported_from"] = {"grpc": grpc.__file__, "protobuf": google.protobuf.__file__, "sdk": client.__file__}
     prefs = bpy.context.preferences.addons[ADDON].preferences
     scene = bpy.context.scene
     settings = scene.neurender
@@ -263,9 +374,12 @@ def main() -> int:
     bpy.context.preferences.system.use_online_access = True
     result["after_errors"] = attempt(bpy.ops.neurender.render_frame)
 
+    result["cancel"] = cancel_midway(addon, scene, settings, state, out / "cancel", frames=12)
+    result["after_cancel"] = attempt(bpy.ops.neurender.render_frame)
+
+    result["local_server"] = local_server(addon, prefs, scene, settings, state, args, out)
     (out / "result.json").write_text(json.dumps(result, indent=1))
-    addon.runtime.shutdown()
-    return 0
+    return 0  # the local server is still running: the add-on's atexit handler stops it
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ ROOMS: dict[str, tuple[str, ...]] = {
     "common": ("neurender.common",),
     "proto": ("neurender.proto",),
     "retarget": ("neurender.retarget",),
-    "sdk": ("neurender.engine_plugin.sdk",),
+    "sdk": ("neurender.engine_plugin.sdk", "neurender.engine_plugin.sdk_wheel"),
     "gbuffer": ("neurender.engine_plugin.gbuffer",),
     "blender": ("neurender.engine_plugin.blender", "neurender.engine_plugin.blender_extension"),
     "gym": ("neurender.engine_plugin.gym",),

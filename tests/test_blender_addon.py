@@ -1,10 +1,11 @@
 """The Blender add-on in real Blender (bpy 5.0.1 in .venv-blender, made by `make blender-env`) against a real
 neurender server on 127.0.0.1.
 
-tests/blender_addon_scene.py installs the extension zip, builds an orthographic top-down scene whose passes are
-known exactly (a ground plane, a static crate, a cart moving diagonally), and runs the add-on's operators. Here
-we check what it sent (the G-buffers it saved) against the scene's geometry, and what Blender shows against
-what the server renders for those same inputs.
+tests/blender_addon_scene.py installs the linux-x64 extension zip with its wheels (Blender installs grpcio,
+protobuf and neurender-sdk from them: the Blender environment has none of them), builds an orthographic
+top-down scene whose passes are known exactly (a ground plane, a static crate, a cart moving diagonally), and
+runs the add-on's operators. Here we check what it sent (the G-buffers it saved) against the scene's geometry,
+what Blender shows against what the server renders for those same inputs, and the local server it runs.
 """
 
 from __future__ import annotations
@@ -12,13 +13,14 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
-from neurender.engine_plugin.blender_extension import build
+from neurender.engine_plugin.blender_extension import WHEELHOUSE, WheelhouseError, build
 from neurender.engine_plugin.sdk.client import RenderClient
 from tests.server_support import running_server
 
@@ -57,10 +59,9 @@ def _skip_reason() -> str | None:
     python = blender_python()
     if not python.exists():
         return f"no Blender environment ({python} is missing): run `make blender-env` (installs bpy 5.0.1 from PyPI)"
-    probe = subprocess.run([str(python), "-c", "import bpy, grpc, neurender.engine_plugin.sdk.client"],
-                           capture_output=True, text=True, timeout=120)
+    probe = subprocess.run([str(python), "-c", "import bpy"], capture_output=True, text=True, timeout=120)
     if probe.returncode != 0:
-        return f"the Blender environment {python} cannot import bpy/grpc/neurender: {probe.stderr.strip()[-300:]}"
+        return f"the Blender environment {python} cannot import bpy: {probe.stderr.strip()[-300:]}"
     return None
 
 
@@ -130,7 +131,10 @@ def blender_run(engine_models_dir: Path, tmp_path_factory: pytest.TempPathFactor
     tmp = tmp_path_factory.mktemp("blender")
     token_file = tmp / "token"
     token_file.write_text(TOKEN)
-    addon_zip = build(tmp / "dist", wheels=False)
+    try:
+        addon_zip = build(tmp / "dist", "3.11", "linux-x64", wheelhouse=WHEELHOUSE)
+    except WheelhouseError as err:
+        pytest.skip(str(err))
     spec_file = tmp / "spec.json"
     spec_file.write_text(json.dumps(SPEC))
     out = tmp / "out"
@@ -139,7 +143,8 @@ def blender_run(engine_models_dir: Path, tmp_path_factory: pytest.TempPathFactor
     with running_server(engine_models_dir, token_file=str(token_file)) as server:
         run = subprocess.run(
             [str(blender_python()), str(SCENE_SCRIPT), "--addon", str(addon_zip), "--address", server.address,
-             "--token", TOKEN, "--spec", str(spec_file), "--out", str(out)],
+             "--token", TOKEN, "--spec", str(spec_file), "--out", str(out), "--server-python", sys.executable,
+             "--models", str(engine_models_dir)],
             capture_output=True, text=True, timeout=300, env=env)
         if run.returncode != 0:
             pytest.fail(f"the Blender script failed ({run.returncode}):\n{run.stdout[-3000:]}\n{run.stderr[-3000:]}")
@@ -158,6 +163,12 @@ def _gbuffer(path: Path) -> dict[str, np.ndarray]:
 
 
 # -- tests ---------------------------------------------------------------------------------------------------
+
+def test_the_zips_wheels_provide_grpc_protobuf_and_the_sdk(blender_run):
+    """Blender installed them from the zip into its extensions' site-packages; the environment has none."""
+    for module, path in blender_run[0]["imported_from"].items():
+        assert "/extensions/.local/lib/python3.11/site-packages/" in path, (module, path)
+
 
 def test_model_list_comes_from_the_server(blender_run):
     result = blender_run[0]
@@ -270,3 +281,54 @@ def test_problems_are_reported_clearly(blender_run, case, message):
     assert result[case]["result"] is None, f"{case} should have failed: {result[case]}"
     assert message in result[case]["error"], result[case]["error"]
     assert result["after_errors"]["error"] is None  # and the add-on still works afterwards
+
+
+def test_animation_cancelled_midway(blender_run):
+    """Started without waiting (as from the UI), it reports progress with an ETA while frames arrive; Cancel
+    stops it at once: no frame is written afterwards, the scene's frame is restored, and the add-on works on."""
+    result = blender_run[0]
+    cancel = result["cancel"]
+    assert cancel["started"]["error"] is None and cancel["arrived"], cancel
+    during = cancel["during"]
+    assert 0.0 < during["progress"] < 1.0 and "ETA" in during["progress_text"], during
+    assert "neurender.cancel" in during["ui"]["drawn"] and during["ui"]["problems"] == []
+    assert cancel["cancel"]["error"] is None and cancel["job_done"] and not cancel["job_error"]
+    assert 2 <= cancel["written_at_cancel"] == cancel["written_after"] < cancel["frames"]
+    assert cancel["status"].startswith(f"Cancelled after {cancel['written_at_cancel']} of {cancel['frames']} frames")
+    assert cancel["progress_after"] < 0  # no progress bar once it is over
+    assert cancel["frame_after"] == cancel["frame_before"]
+    assert result["after_cancel"]["error"] is None
+
+
+def test_local_server_starts_serves_and_stops(blender_run, engine_models_dir):
+    local = blender_run[0]["local_server"]
+    assert local["start"]["error"] is None, local["start"]
+    assert local["state"].startswith("running on 127.0.0.1:") and local["address"] == local["state"].split()[-1]
+    assert local["refresh"]["error"] is None and local["models"] == ["tiny-engine"]
+    assert local["ui_running"]["problems"] == [] and "Stop" in local["ui_running"]["drawn"]
+    assert local["restart"]["error"] is None and local["render_frame"]["error"] is None
+    assert local["stop"]["error"] is None and local["stopped_state"] == "stopped" and not local["stopped_alive"]
+    assert not local["disabled_alive"]  # disabling the add-on stops its server
+    assert local["bad_environment"]["result"] is None and "no-such-env does not exist" in local["bad_environment"]["error"]
+
+
+def test_a_server_that_dies_mid_animation_is_reported(blender_run):
+    local = blender_run[0]["local_server"]
+    assert local["animation"]["error"] is None and local["job_ended"]
+    assert 1 <= local["written"] < 30
+    assert local["died_state"] == "exited with code -9"
+    assert "The local server exited with code -9" in local["job_error"], local["job_error"]
+    assert local["ui_died"]["problems"] == [] and "Start Local Server" in local["ui_died"]["drawn"]
+    assert local["died_log_tail"] and all(line[-120:] in local["ui_died"]["drawn"] for line in local["died_log_tail"])
+
+
+def test_local_server_ends_with_blender(blender_run):
+    local = blender_run[0]["local_server"]
+    assert local["left_running"]["error"] is None
+    pid = local["left_running_pid"]
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return
+    os.kill(pid, 9)
+    pytest.fail(f"the local server (pid {pid}) outlived Blender")

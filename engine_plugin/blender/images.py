@@ -47,8 +47,12 @@ def show_in_image_editors(image: bpy.types.Image) -> int:
 
 def save_png(rgb: np.ndarray, path: str | Path) -> None:
     """Write an RGB frame as a PNG file, through an image of its own (saving re-points an image at its file,
-    which the images shown in editors must not be)."""
+    which the images shown in editors must not be). Made anew each time: one pointing at a file since deleted
+    (the PNGs of a movie) fails to load its buffer."""
     os.makedirs(os.path.dirname(os.fspath(path)) or ".", exist_ok=True)
+    old = bpy.data.images.get(_WRITER)
+    if old is not None:
+        bpy.data.images.remove(old)
     image = show_frame(_WRITER, rgb)
     image.filepath_raw = os.fspath(path)
     image.file_format = "PNG"

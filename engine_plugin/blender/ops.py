@@ -1,20 +1,27 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Operators: refresh the model list, edit the class map, render a frame, render the animation, live mode."""
+"""Operators: refresh the model list, edit the class map, render a frame, render the animation, live mode, start
+and stop the local server."""
 
 from __future__ import annotations
 
 from typing import Callable
 
 import bpy
+from bpy.props import BoolProperty
 
 from . import runtime
+
+# In background mode (scripts) an operator waits for its job by default; wait=False returns at once and leaves
+# the job to runtime.pump(), as Blender's timer does in the UI.
+WAIT = BoolProperty(name="Wait", default=True, options={"HIDDEN", "SKIP_SAVE"},
+                    description="In background mode, return only when the job is done")
 
 
 def _run(operator: bpy.types.Operator, make: Callable[[], runtime.Task]) -> set[str]:
     """Start a task; report what went wrong (at once, or by its end in background mode) as an error."""
     try:
         task = make()
-        runtime.start(task)
+        runtime.start(task, wait=getattr(operator, "wait", True))
     except runtime.JobError as err:
         runtime.set_status(str(err), error=True)
         operator.report({"ERROR"}, str(err))
@@ -51,6 +58,8 @@ class NEURENDER_OT_render_animation(bpy.types.Operator):
     bl_idname = "neurender.render_animation"
     bl_label = "Render Animation"
 
+    wait: WAIT
+
     def execute(self, context: bpy.types.Context) -> set[str]:
         return _run(self, lambda: runtime.AnimationJob(context.scene))
 
@@ -81,6 +90,47 @@ class NEURENDER_OT_cancel(bpy.types.Operator):
 
     def execute(self, context: bpy.types.Context) -> set[str]:
         runtime.cancel()
+        return {"FINISHED"}
+
+
+class NEURENDER_OT_start_server(bpy.types.Operator):
+    """Run `neurender serve` from the server environment in the add-on preferences, and use it"""
+
+    bl_idname = "neurender.start_server"
+    bl_label = "Start Local Server"
+
+    wait: WAIT
+
+    @classmethod
+    def poll(cls, context: bpy.types.Context) -> bool:
+        server = runtime.local_server()
+        return server is None or not server.running
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        try:
+            runtime.start_local_server(wait=self.wait)
+        except runtime.JobError as err:
+            runtime.set_status(str(err), error=True)
+            self.report({"ERROR"}, str(err))
+            return {"CANCELLED"}
+        return {"FINISHED"}
+
+
+class NEURENDER_OT_stop_server(bpy.types.Operator):
+    """Stop the local server (its sessions finish the frames they have)"""
+
+    bl_idname = "neurender.stop_server"
+    bl_label = "Stop Local Server"
+
+    @classmethod
+    def poll(cls, context: bpy.types.Context) -> bool:
+        server = runtime.local_server()
+        return server is not None and server.running
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        runtime.cancel()
+        runtime.stop_local_server()
+        runtime.set_status(f"Local server {runtime.local_server().state()}.")
         return {"FINISHED"}
 
 
@@ -140,5 +190,5 @@ class NEURENDER_OT_class_map_from_scene(bpy.types.Operator):
 
 
 CLASSES = (NEURENDER_OT_refresh_models, NEURENDER_OT_render_frame, NEURENDER_OT_render_animation, NEURENDER_OT_live,
-           NEURENDER_OT_cancel, NEURENDER_OT_class_map_add, NEURENDER_OT_class_map_remove,
-           NEURENDER_OT_class_map_from_scene)
+           NEURENDER_OT_cancel, NEURENDER_OT_start_server, NEURENDER_OT_stop_server, NEURENDER_OT_class_map_add,
+           NEURENDER_OT_class_map_remove, NEURENDER_OT_class_map_from_scene)

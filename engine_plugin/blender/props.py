@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The add-on's settings: preferences (server, token), per-scene settings (saved with the .blend) and the
+"""The add-on's settings: preferences (server, token, local server), per-scene settings (saved with the .blend) and the
 window manager's runtime state (model list, status; not saved).
 
 No `from __future__ import annotations` here: Blender reads the property definitions from the class
@@ -7,7 +7,8 @@ annotations, which must stay evaluated objects rather than strings.
 """
 
 import bpy
-from bpy.props import BoolProperty, CollectionProperty, EnumProperty, IntProperty, PointerProperty, StringProperty
+from bpy.props import (BoolProperty, CollectionProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty,
+                       StringProperty)
 
 
 class NeurenderPreferences(bpy.types.AddonPreferences):
@@ -18,13 +19,31 @@ class NeurenderPreferences(bpy.types.AddonPreferences):
         description="host:port of the neurender server (`neurender serve --models DIR`)")
     token: StringProperty(
         name="Token", subtype="PASSWORD", description="Bearer token, if the server asks for one")
+    server_environment: StringProperty(
+        name="Server Environment", subtype="FILE_PATH",
+        description="For Start Local Server: a Python environment with neurender installed (its folder, or its "
+                    "python executable)")
+    server_models: StringProperty(
+        name="Models", subtype="DIR_PATH",
+        description="For Start Local Server: a model bundle or a folder of them (empty: the models installed with neurender)")
+    server_port: IntProperty(
+        name="Port", default=50051, min=0, max=65535,
+        description="For Start Local Server: the port it listens on at 127.0.0.1 (0: any free port)")
 
     def draw(self, context: bpy.types.Context) -> None:
+        from . import ui
+
         layout = self.layout
         layout.prop(self, "address")
         layout.prop(self, "token")
         if not bpy.app.online_access:
             layout.label(text="Online access is off: allow it in System > Network to reach the server", icon="ERROR")
+        box = layout.box()
+        box.label(text="Local server (runs `neurender serve` from this environment)")
+        box.prop(self, "server_environment")
+        box.prop(self, "server_models")
+        box.prop(self, "server_port")
+        ui.draw_local_server(box, log_lines=8)
 
 
 class NeurenderClassMapItem(bpy.types.PropertyGroup):
@@ -64,6 +83,8 @@ class NeurenderRuntime(bpy.types.PropertyGroup):
     models: CollectionProperty(type=NeurenderModelItem)
     status: StringProperty()
     status_error: BoolProperty()
+    progress: FloatProperty(default=-1.0)  # the animation's progress, 0..1; < 0: none
+    progress_text: StringProperty()
 
 
 CLASSES = (NeurenderPreferences, NeurenderClassMapItem, NeurenderModelItem, NeurenderSettings, NeurenderRuntime)

@@ -1,11 +1,12 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The main-thread side of the add-on: the jobs (render a frame, render the animation, live mode) and the timer
-that drives them.
+"""The main-thread side of the add-on: the jobs (render a frame, render the animation, live mode), the timer
+that drives them, and the local server.
 
 A job captures passes (bpy, main thread), hands frames to the Connection's worker thread, and consumes the
 Events the worker sends back; `pump()` is the bpy.app.timers callback that delivers those events and lets the
-job take its next step. In background mode (`blender -b`, or bpy as a module) there is no event loop to run
-timers, so operators drive the same pump themselves until their job is done (`run_to_end`).
+job take its next step, so Blender's UI stays live between frames. In background mode (`blender -b`, or bpy as a
+module) there is no event loop to run timers, so operators drive the same pump themselves until their job is
+done (`run_to_end`), unless a script asks them not to wait and pumps itself.
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ from __future__ import annotations
 import itertools
 import os
 import queue
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 import bpy
@@ -21,6 +24,7 @@ import numpy as np
 
 from . import capture, images
 from .connection import Connection, Event, ModelInfo
+from .local_server import LocalServer, LocalServerError, installed_models, server_python
 from .passes import PassError, frame_arrays
 
 PUMP_INTERVAL = 1.0 / 30.0
@@ -34,7 +38,9 @@ class JobError(Exception):
 
 _connection: Connection | None = None
 _job: "Task | None" = None
+_server: LocalServer | None = None
 models: dict[str, ModelInfo] = {}  # what the server said on the last refresh, by name
+SERVER_START_TIMEOUT = 120.0
 
 
 def addon_preferences() -> Any:
@@ -48,6 +54,13 @@ def set_status(text: str, error: bool = False) -> None:
         for area in window.screen.areas:
             if area.type in {"PROPERTIES", "VIEW_3D"}:
                 area.tag_redraw()
+
+
+def set_progress(fraction: float | None, text: str = "") -> None:
+    """The animation's progress bar in the panel (None: no bar)."""
+    runtime = bpy.context.window_manager.neurender
+    runtime.progress = -1.0 if fraction is None else fraction
+    runtime.progress_text = text
 
 
 def connection() -> Connection:
@@ -72,15 +85,16 @@ def current_job() -> "Task | None":
     return _job if _job is not None and not _job.done else None
 
 
-def start(job: "Task") -> None:
-    """Start a task (one at a time) and the timer that drives it; in background mode, run it to its end."""
+def start(job: "Task", wait: bool = True) -> None:
+    """Start a task (one at a time) and the timer that drives it; in background mode, run it to its end unless
+    `wait` is off (a script then calls pump() itself)."""
     global _job
     if current_job() is not None:
         raise JobError(f"neurender is busy ({_job.title}); wait for it or cancel it first.")
     job.connection = connection()
     _job = job
     job.start()
-    if bpy.app.background and job.ends:
+    if bpy.app.background and job.ends and wait:
         run_to_end(job)
     elif not bpy.app.timers.is_registered(pump):
         bpy.app.timers.register(pump, first_interval=0.0)
@@ -101,7 +115,7 @@ def pump() -> float | None:
             if not job.owns(event):
                 continue  # a late answer to an earlier, cancelled job
             if event.kind == "error":
-                raise JobError(event.error)
+                raise JobError(event.error + _server_note())
             job.on_event(event)
         if not job.done:
             job.step()
@@ -125,17 +139,81 @@ def run_to_end(job: "Task", timeout: float = 600.0) -> None:
 def cancel() -> None:
     job = current_job()
     if job is not None:
-        job.finish("Cancelled.")
+        job.cancel()
 
 
 def shutdown() -> None:
-    """Stop any job and close the connection (the add-on is being disabled)."""
+    """Stop any job, close the connection and stop the local server (the add-on is being disabled)."""
     global _connection, _job
     cancel()
     _job = None
     if _connection is not None:
         _connection.shutdown()
         _connection = None
+    stop_local_server()
+
+
+# -- the local server -------------------------------------------------------------------------------------------
+
+def local_server() -> LocalServer | None:
+    return _server
+
+
+def start_local_server(wait: bool = True) -> LocalServer:
+    """Run `neurender serve` from the environment in the preferences. When it listens, the add-on's server
+    address becomes its own. In background mode this waits for that (unless `wait` is off); otherwise a timer
+    watches it."""
+    global _server
+    if _server is not None and _server.running:
+        raise JobError(f"The local server is already {_server.state()}; stop it first.")
+    prefs = addon_preferences()
+    try:
+        python = server_python(prefs.server_environment)
+        models = Path(bpy.path.abspath(prefs.server_models)) if prefs.server_models.strip() else installed_models(python)
+        if not models.exists():
+            raise LocalServerError(f"the models folder {models} does not exist; expected a model bundle or a folder of them")
+        log_path = Path(tempfile.gettempdir()) / f"neurender-server-{os.getpid()}.log"
+        _server = LocalServer(python, models, int(prefs.server_port), log_path)
+        _server.start()
+    except LocalServerError as err:
+        raise JobError(str(err)) from None
+    set_status(f"Starting the local server ({_server.command[0]})...")
+    if bpy.app.background and wait:
+        deadline = time.monotonic() + SERVER_START_TIMEOUT
+        while watch_local_server() is not None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if _server.address is None:
+            raise JobError(f"The local server did not start: {_server.state()}.{_server_note(lines=5)}")
+    elif not bpy.app.timers.is_registered(watch_local_server):
+        bpy.app.timers.register(watch_local_server, first_interval=0.2)
+    return _server
+
+
+def watch_local_server() -> float | None:
+    """Timer: until the server listens (or ends), then point the add-on at it. Redraws the panel's log tail."""
+    server = _server
+    if server is None:
+        return None
+    set_status(f"Local server: {server.state()}.", error=not server.running and server.state() != "stopped")
+    if server.address is not None:
+        addon_preferences().address = server.address
+        set_status(f"Local server {server.state()} (pid {server.pid}); the add-on uses it now.")
+        return None
+    return None if not server.running else 0.2
+
+
+def stop_local_server() -> None:
+    global _server
+    if _server is not None:
+        _server.stop()
+
+
+def _server_note(lines: int = 1) -> str:
+    """What the local server says, when it has ended: why a job lost its server."""
+    if _server is None or _server.running or _server.state() == "not started":
+        return ""
+    tail = " | ".join(_server.tail(lines))
+    return f" The local server {_server.state()}{f'; its log ends: {tail}' if tail else ''}."
 
 
 def _where(editors: int, image: str) -> str:
@@ -183,6 +261,9 @@ class Task:
 
     def fail(self, message: str) -> None:
         self.finish(message, error=True)
+
+    def cancel(self) -> None:
+        self.finish("Cancelled.")
 
 
 class ModelsTask(Task):
@@ -312,6 +393,11 @@ class AnimationJob(Job):
         self.restore_frame = scene.frame_current
         self.next = 0
         self.written: list[str] = []
+        self.started = time.monotonic()
+
+    def start(self) -> None:
+        set_progress(0.0, f"0/{len(self.frames)} frames")
+        super().start()
 
     def step(self) -> None:
         if self.model is None:
@@ -329,7 +415,11 @@ class AnimationJob(Job):
         path = os.path.join(self.output_dir, f"frame_{frame:04d}.png")
         images.save_png(rgb, path)
         self.written.append(path)
-        set_status(f"Rendered frame {frame} ({len(self.written)}/{len(self.frames)})...")
+        done, total = len(self.written), len(self.frames)
+        seconds = time.monotonic() - self.started
+        eta = seconds / done * (total - done)
+        set_progress(done / total, f"{done}/{total} frames, ETA {int(eta) // 60}:{int(eta) % 60:02d}")
+        set_status(f"Rendered frame {frame} ({done}/{total}, {done / seconds:.1f} frames/s)...")
 
     def complete(self) -> None:
         self.scene.frame_set(self.restore_frame)
@@ -341,9 +431,13 @@ class AnimationJob(Job):
             self.written = [path]
         self.finish(f"Rendered {len(self.frames)} frames into {self.written[-1] if self.movie else self.output_dir}{self.timing()}.")
 
+    def cancel(self) -> None:
+        self.finish(f"Cancelled after {len(self.written)} of {len(self.frames)} frames (in {self.output_dir}).")
+
     def finish(self, status: str, error: bool = False) -> None:
-        if not self.done and error:
+        if not self.done:
             self.scene.frame_set(self.restore_frame)
+            set_progress(None)
         super().finish(status, error)
 
 

@@ -44,6 +44,8 @@ def draw_panel(layout: bpy.types.UILayout, context: bpy.types.Context) -> None:
     column.operator("neurender.render_animation", icon="RENDER_ANIMATION")
     live = isinstance(job, runtime.LiveJob)
     column.operator("neurender.live", text="Stop Live" if live else "Live", icon="PAUSE" if live else "PLAY", depress=live)
+    if state.progress >= 0.0:
+        column.progress(factor=state.progress, type="BAR", text=state.progress_text)
     if job is not None and not live:
         column.operator("neurender.cancel", icon="CANCEL")
 
@@ -52,12 +54,31 @@ def draw_panel(layout: bpy.types.UILayout, context: bpy.types.Context) -> None:
     column.prop(settings, "output_format")
     column.prop(settings, "save_gbuffers")
 
+    draw_local_server(layout.box(), log_lines=3)
+
     if not bpy.app.online_access:
         layout.label(text="Online access is off (Preferences > System > Network)", icon="ERROR")
     if state.status:
         box = layout.box()
         for line in _wrap(state.status, 60):
             box.label(text=line, icon="ERROR" if state.status_error else "NONE")
+
+
+def draw_local_server(layout: bpy.types.UILayout, log_lines: int) -> None:
+    """The local server's state, Start/Stop, and the end of its log."""
+    server = runtime.local_server()
+    running = server is not None and server.running
+    row = layout.row(align=True)
+    row.label(text=f"Local server: {server.state() if server else 'not started'}",
+              icon="CHECKMARK" if running else ("ERROR" if server and server.state().startswith("exited") else "NONE"))
+    if running:
+        row.operator("neurender.stop_server", text="Stop", icon="CANCEL")
+    else:
+        row.operator("neurender.start_server", text="Start Local Server", icon="PLAY")
+    if server is not None:
+        column = layout.column(align=True)
+        for line in server.tail(log_lines):
+            column.label(text=line[-120:])
 
 
 def _wrap(text: str, width: int) -> list[str]:
