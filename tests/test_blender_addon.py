@@ -177,10 +177,12 @@ def test_model_list_comes_from_the_server(blender_run):
     assert result["picked_model"] == "tiny-engine"
 
 
-def test_sent_ids_depth_and_motion_match_the_scene(blender_run):
+def test_sent_ids_depth_and_motion_match_the_scene(blender_run, client):
     """The G-buffer sent for every frame of the animation equals the scene's exact passes: class IDs through
-    the class map, instance IDs = object pass index, view depth, and backward motion of the moving cart."""
+    the class map, instance IDs = object pass index, view depth (the model's max_depth where no surface is hit),
+    and backward motion of the moving cart."""
     result, out, _ = blender_run
+    max_depth = client.get_model("tiny-engine").max_depth
     assert result["render_animation"]["error"] is None, result["render_animation"]
     first, last = SPEC["frames"]
     for frame in range(first, last + 1):
@@ -189,7 +191,8 @@ def test_sent_ids_depth_and_motion_match_the_scene(blender_run):
         assert sent["labels"].dtype == np.uint8 and sent["instances"].dtype == np.uint16
         np.testing.assert_array_equal(sent["labels"], mapped(want["object"], SPEC["class_map"]), err_msg=f"frame {frame}")
         np.testing.assert_array_equal(sent["instances"], want["object"], err_msg=f"frame {frame}")
-        np.testing.assert_array_equal(sent["depth"].astype(float), want["depth"], err_msg=f"frame {frame}")
+        want_depth = np.where(np.isinf(want["depth"]), np.float16(max_depth), want["depth"])
+        np.testing.assert_array_equal(sent["depth"].astype(float), want_depth, err_msg=f"frame {frame}")
         np.testing.assert_array_equal(sent["motion"].astype(float), want["motion"], err_msg=f"frame {frame}")
     cart = want["object"] == 7
     assert cart.sum() == 16 * 16 and np.all(sent["motion"][cart] == (-8, 4))  # 8 px per unit; (1, 0.5) per frame

@@ -78,9 +78,10 @@ def test_frame_arrays_carry_only_what_the_model_takes():
     got = passes.passes_from_channels(_channels("L", ("Object Index", "Material Index"), index), "L")
     only_labels = passes.frame_arrays(got, "OBJECT", {}, 12, {"labels"})
     assert list(only_labels) == ["labels"]
-    every = passes.frame_arrays(got, "MATERIAL", {}, 12, {"labels", "instances", "depth", "motion"})
+    every = passes.frame_arrays(got, "MATERIAL", {}, 12, {"labels", "instances", "depth", "motion"}, max_depth=50.0)
     assert {k: v.dtype for k, v in every.items()} == {
         "labels": np.uint8, "instances": np.uint16, "depth": np.float16, "motion": np.float16}
+    assert np.isinf(got.depth).any() and np.all(every["depth"][np.isinf(got.depth)] == 50.0)  # no surface: max_depth
     np.testing.assert_array_equal(every["labels"], 0)  # no material has a pass index
     np.testing.assert_array_equal(every["instances"], index)
     with pytest.raises(passes.PassError, match="not class labels; expected a segmentation model"):

@@ -37,6 +37,7 @@ class ModelInfo:
     classes: list[tuple[int, str]]
     input_names: set[str]
     segmentation: bool
+    max_depth: float  # depth's normalisation range: what the background is sent as
 
 
 def client_sdk() -> Any:
@@ -79,6 +80,7 @@ def model_info(description: Any) -> ModelInfo:
         classes=[(c.id, c.name) for c in description.classes],
         input_names={i.name for i in description.inputs},
         segmentation=description.modality == model_pb2.SEGMENTATION,
+        max_depth=description.max_depth or 100.0,  # as engine_plugin/gbuffer/stream.py
     )
 
 

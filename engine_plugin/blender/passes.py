@@ -11,7 +11,8 @@ Conventions, checked against Cycles 5.0 renders of a moving object (tests/test_b
   protocol's motion is backward flow in pixels with y pointing down (p in frame t came from p + mv in t-1),
   so motion = (X, -Y).
 - Depth (Cycles "Depth"/Z): distance along the camera's viewing axis in scene units; Cycles writes 1e10 where
-  no surface is hit, which becomes +inf as in the project's G-buffer renderer.
+  no surface is hit, which becomes +inf as in the project's G-buffer renderer, and is sent as the model's
+  max_depth (the server takes finite depth only; the model clamps depth at max_depth, so it is the same input).
 - Object/Material Index: the objects' and materials' integer `pass_index`; Cycles does not filter these passes,
   so with one sample each pixel holds exactly one object's index.
 """
@@ -108,9 +109,9 @@ def class_ids(indices: np.ndarray, mapping: Mapping[int, int], num_classes: int,
 
 
 def frame_arrays(passes: Passes, source: str, mapping: Mapping[int, int], num_classes: int,
-                 input_names: set[str]) -> dict[str, np.ndarray]:
+                 input_names: set[str], max_depth: float = 100.0) -> dict[str, np.ndarray]:
     """The FrameInputs arrays a model takes (its `input_names`): labels from the Object or Material Index via
-    `mapping`; instances are the Object Index; depth and motion as float16."""
+    `mapping`; instances are the Object Index; depth (max_depth where no surface is hit) and motion as float16."""
     if source not in CLASS_SOURCES:
         raise PassError(f"class source {source!r}; expected one of {', '.join(CLASS_SOURCES)}")
     if "labels" not in input_names:
@@ -122,7 +123,7 @@ def frame_arrays(passes: Passes, source: str, mapping: Mapping[int, int], num_cl
     if "instances" in input_names:
         arrays["instances"] = passes.object_index
     if "depth" in input_names:
-        arrays["depth"] = passes.depth.astype(np.float16)
+        arrays["depth"] = np.where(np.isinf(passes.depth), np.float32(max_depth), passes.depth).astype(np.float16)
     if "motion" in input_names:
         arrays["motion"] = passes.motion.astype(np.float16)
     return arrays

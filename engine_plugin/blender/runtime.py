@@ -340,7 +340,8 @@ class Job(Task):
         """Capture the scene at its current frame and submit it as `frame`."""
         passes, seconds = capture.render_passes(self.scene, bpy.context.view_layer)
         self.capture_seconds.append(seconds)
-        arrays = frame_arrays(passes, self.source, self.mapping, len(self.model.classes), self.model.input_names)
+        arrays = frame_arrays(passes, self.source, self.mapping, len(self.model.classes), self.model.input_names,
+                              self.model.max_depth)
         if self.save_gbuffers:
             os.makedirs(self.output_dir, exist_ok=True)
             np.savez(os.path.join(self.output_dir, f"gbuffer_{frame:04d}.npz"), **arrays)
