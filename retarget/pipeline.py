@@ -6,7 +6,10 @@
 
 Motion sources: BVH, DeepMimic clip (.txt/.json with "Frames"), SMPL-X .npz (with a model), OpenPose JSON
 (file or folder), MediaPipe JSON, or a video (MediaPipe in its own environment). 2D sources are placed, not
-re-proportioned. Targets: a skeleton (BVH, DeepMimic .urdf or clip, SMPL-X .npz with betas) gives bone lengths;
+re-proportioned: where the target stands in their footage when it is known (Everybody Dance Now's ankle and
+height normalisation), else framed as the camera frames 3D motion: one scale and shift for the whole clip
+that fits every confident point in the output frame with the same margin, so pixel coordinates of any frame
+size land in the output. Output whose keypoints are mostly off-frame is refused (RetargetError). Targets: a skeleton (BVH, DeepMimic .urdf or clip, SMPL-X .npz with betas) gives bone lengths;
 the target's keypoints (OpenPose JSON, MediaPipe JSON, or footage) give bone lengths and where they stand.
 """
 
@@ -18,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from neurender.common.errors import UserError
 from neurender.proto.neurender.v1 import model_pb2
 from neurender.retarget.bvh import load_bvh
 from neurender.retarget.camera import Camera, frame_camera, project_pose
@@ -38,6 +42,14 @@ ACCEPTED_MOTIONS = ("a BVH file (.bvh), a DeepMimic clip (.txt/.json), an SMPL-X
                     "JSON (a file or a folder of them), MediaPipe pose JSON, or a video (" + ", ".join(VIDEO_SUFFIXES) + ")")
 FOOTAGE_LENGTH_PERCENTILE = 90.0
 MIN_CONFIDENCE = 0.3
+
+
+FRAME_MARGIN = 0.06  # share of the frame kept free around a framed 2D clip, as camera.frame_camera's margin
+MIN_IN_FRAME = 0.5  # a pose map whose confident body points are less than this share inside the frame is off-frame
+
+
+class RetargetError(UserError, ValueError):
+    """The retargeted motion cannot make usable pose maps; the message says what and why."""
 
 
 @dataclass
@@ -227,6 +239,43 @@ def retarget_source(source: Source, target: Target, size: tuple[int, int], fps: 
         body, extras, out_fps = keypoints.body[:, 0].copy(), keypoints.extras[:, 0].copy(), keypoints.fps
     if target.placement is not None:
         body, extras = normalise(body, placement_stats(body), target.placement, extras)
+    elif source.pose3d is None:
+        body, extras = frame_2d(body, extras, size)
     body = smooth(body, smoothing, out_fps)
     extras = smooth(extras, smoothing, out_fps)
+    check_in_frame(body, size)
     return Retargeted(body, extras, out_fps, size, camera, depth, points3d)
+
+
+def frame_2d(body: np.ndarray, extras: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Keypoints [F, N, 3] (any pixel coordinates) moved by one scale and shift so the box of every confident
+    point of the clip fits the `size` frame with FRAME_MARGIN to spare, centred."""
+    seen = body[..., 2] > 0
+    if not seen.any():
+        raise RetargetError("the motion's keypoints show nobody in any frame: no pose maps to draw")
+    points = body[seen][:, :2]
+    lo, hi = points.min(axis=0), points.max(axis=0)
+    height, width = size
+    room = np.array([width, height], np.float64) * (1.0 - 2.0 * FRAME_MARGIN)
+    scale = float(np.min(room / np.maximum(hi - lo, 1e-6)))
+    shift = np.array([width - 1, height - 1], np.float64) / 2.0 - scale * (lo + hi) / 2.0
+
+    def move(keypoints: np.ndarray) -> np.ndarray:
+        out = keypoints.copy()
+        out[..., :2] = np.where(keypoints[..., 2:3] > 0, keypoints[..., :2] * scale + shift, 0.0)
+        return out
+
+    return move(body), move(extras)
+
+
+def check_in_frame(body: np.ndarray, size: tuple[int, int]) -> None:
+    """Refuse output most of whose pose maps would be empty or mostly off-frame (a blank map renders garbage)."""
+    height, width = size
+    seen = body[..., 2] > 0
+    inside = seen & (body[..., 0] >= 0) & (body[..., 0] < width) & (body[..., 1] >= 0) & (body[..., 1] < height)
+    share = inside.sum(axis=1) / np.maximum(seen.sum(axis=1), 1)
+    bad = int(np.count_nonzero(share < MIN_IN_FRAME))
+    if bad * 2 > len(body):
+        raise RetargetError(f"{bad} of {len(body)} pose maps would be empty or mostly off the {height}x{width} frame "
+                            "(fewer than half of their keypoints inside); expected the person in view: check that the "
+                            "motion shows a person and that --size suits it")
