@@ -89,7 +89,7 @@ def test_render_video_cli(server, tmp_path):
         decoded = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
     assert len(decoded) == 6 and decoded[0].shape == (32, 32, 3)
     missing = subprocess.run([sys.executable, "-m", "neurender.cli", "render-video", "--labels", str(tmp_path / "labels"),
-                              "--out", str(out), "--server", server.address, "--model", "nope"], capture_output=True, text=True, timeout=120)
+                              "--out", str(out), "--overwrite", "--server", server.address, "--model", "nope"], capture_output=True, text=True, timeout=120)
     assert missing.returncode == 2 and "'nope' is not served" in missing.stderr
 
 

@@ -48,13 +48,17 @@ def test_render_scene_without_a_server_and_into_an_earlier_output(tiny_bundle_di
     assert "not a bundle folder" in capsys.readouterr().err
 
 
-def test_render_video_without_a_server(tiny_bundle_dir: Path, tmp_path: Path) -> None:
+def test_render_video_without_a_server(tiny_bundle_dir: Path, tmp_path: Path, capsys) -> None:
     labels = tmp_path / "labels"
     labels.mkdir()
     for t in range(3):
         cv2.imwrite(str(labels / f"{t:03d}.png"), np.full((32, 32), t % 3, np.uint8))
     assert main(["render-video", "--labels", str(labels), "--model", str(tiny_bundle_dir), "--out", str(tmp_path / "v.mp4")]) == 0
     assert (tmp_path / "v.mp4").stat().st_size > 0
+    assert main(["render-video", "--labels", str(labels), "--model", str(tiny_bundle_dir), "--out", str(tmp_path / "v.mp4")]) == 2
+    assert "v.mp4 exists from an earlier run" in capsys.readouterr().err
+    assert main(["render-video", "--labels", str(labels), "--model", str(tiny_bundle_dir), "--out", str(tmp_path / "v.mp4"),
+                 "--overwrite"]) == 0
 
 
 def test_gltf_classes_inherit_and_class_map(tiny_bundle_dir: Path, tmp_path: Path, capsys) -> None:

@@ -20,6 +20,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--labels", required=True, type=Path, metavar="DIR", help="folder of label PNGs")
     parser.add_argument("--out", required=True, type=Path, metavar="FILE", help="the mp4 to write")
+    parser.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     add_server_options(parser)
     add_model_option(parser, None, MODELS_DIR)
     parser.add_argument("--fps", type=float, default=30.0, help="frame rate of the video (default %(default)s)")
@@ -38,6 +39,7 @@ def render_video(args: argparse.Namespace) -> int:
     from neurender.common.args import read_credentials
     from neurender.common.errors import UserError
     from neurender.common.media import VideoWriter
+    from neurender.common.outputs import prepare_output_file
     from neurender.engine_plugin.sdk.client import FrameRejected, NeurenderError
     from neurender.engine_plugin.sdk.label_images import LabelImageError, read_label_image
     from neurender.engine_plugin.sdk.label_remap import load_label_remap
@@ -52,6 +54,7 @@ def render_video(args: argparse.Namespace) -> int:
         raise UserError(f"--out {args.out}: is a folder; expected the path of an .mp4 file to write")
     if args.out.suffix.lower() != ".mp4":
         raise UserError(f"--out {args.out}: render-video writes H.264 mp4 video; expected a file name ending in .mp4")
+    prepare_output_file(args.out, args.overwrite)
     token, roots = read_credentials(args)
     try:
         with connect(args.server, args.model, token, roots) as (client, model):

@@ -35,3 +35,12 @@ def prepare_output(out: Path, owned: Iterable[str], overwrite: bool) -> None:
             shutil.rmtree(path)
         else:
             path.unlink()
+
+
+def prepare_output_file(path: Path, overwrite: bool) -> None:
+    """The same rule for a command writing one file: an existing one is replaced only with --overwrite (by the
+    write itself, so a run that fails first leaves it as it was)."""
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise OutputExistsError(f"--out {path} exists from an earlier run; choose a new --out, or pass --overwrite to "
+                                "replace it")
