@@ -2,8 +2,8 @@
 
 Canonical 3D poses are y-up, right-handed, in the source's units. The point order is BODY_25's, so a
 projected canonical pose is a BODY_25 keypoint array as is. Joint maps (which source joint plays which
-canonical point) live in data/joint_maps.yaml for CMU, Mixamo, DeepMimic and SMPL-X skeletons; a user map in
-the same form overrides them. Face and foot points a skeleton lacks are placed from the canonical body
+canonical point) live in data/joint_maps.yaml for CMU, Mixamo, DeepMimic and SMPL-X skeletons; other skeletons
+are mapped by their joint names (joint_names.py); a user map in the same form overrides them. Face and foot points a skeleton lacks are placed from the canonical body
 (data/canonical_body.yaml) and follow the head or ankle joint's rotation.
 """
 
@@ -164,8 +164,10 @@ def _missing(joint_map: JointMap, lookup: dict[str, int]) -> list[str]:
     return missing
 
 
-def choose_joint_map(names: tuple[str, ...], joint_map: JointMap | None = None) -> JointMap:
-    """The given map checked against the skeleton, or the known family whose signature the skeleton has."""
+def choose_joint_map(names: tuple[str, ...], joint_map: JointMap | None = None,
+                     parents: tuple[int, ...] | None = None) -> JointMap:
+    """The given map checked against the skeleton, or the known family whose signature the skeleton has, or
+    (with the tree's `parents`) the map guessed from joint names when it finds every required point."""
     lookup = {_bare(n): i for i, n in enumerate(names)}
     if joint_map is not None:
         missing = _missing(joint_map, lookup)
@@ -175,11 +177,18 @@ def choose_joint_map(names: tuple[str, ...], joint_map: JointMap | None = None) 
     for candidate in known_maps():
         if all(_bare(s) in lookup for s in candidate.signature) and not _missing(candidate, lookup):
             return candidate
+    if parents is not None:
+        from neurender.retarget.joint_names import guess_joint_map
+
+        guess = guess_joint_map(names, parents)
+        if guess.head and not _missing(guess, lookup):
+            return guess
     best = min(known_maps(), key=lambda m: len(_missing(m, lookup)))
     raise SkeletonMapError(
         f"unknown skeleton (joints: {', '.join(names[:40])}{' ...' if len(names) > 40 else ''}): it matches none of "
         f"{', '.join(m.name for m in known_maps())}; unmapped canonical joints (closest: {best.name}): "
-        f"{'; '.join(_missing(best, lookup))}. Give a joint map YAML (joints: {{canonical: source}}, head: JOINT)"
+        f"{'; '.join(_missing(best, lookup))}. Give a joint map YAML (joints: {{canonical: source}}, head: JOINT); "
+        "`neurender retarget --print-joint-map MOTION` writes the best guess to start from"
     )
 
 
@@ -202,7 +211,7 @@ def body_axes(points: np.ndarray) -> np.ndarray:
 
 def motion_to_canonical(motion: Motion, joint_map: JointMap | None = None) -> Pose3D:
     """Forward kinematics of a motion, read out as canonical points (y-up), sites placed where unmapped."""
-    jmap = choose_joint_map(motion.skeleton.names, joint_map)
+    jmap = choose_joint_map(motion.skeleton.names, joint_map, motion.skeleton.parents)
     lookup = {_bare(n): i for i, n in enumerate(motion.skeleton.names)}
     to_y = _UP_TO_Y[motion.up_axis]
     positions, rotations = motion_fk(motion)

@@ -37,7 +37,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--face", action="store_true", help="draw face keypoints (without --bundle)")
     p.add_argument("--hands", action="store_true", help="draw hand keypoints (without --bundle)")
     p.add_argument("--limb-width", type=int, default=3, help="limb width in pixels (without --bundle)")
-    p.add_argument("--map", type=Path, help="joint map YAML for a motion skeleton that is not CMU, Mixamo, DeepMimic or SMPL-X")
+    p.add_argument("--print-joint-map", action=_PrintJointMap, metavar="MOTION",
+                   help="write the best joint map for MOTION's skeleton (a .bvh) as YAML to edit for --map, and exit")
+    p.add_argument("--map", type=Path, help="joint map YAML for a motion skeleton that is not CMU, Mixamo, DeepMimic, SMPL-X or recognised "
+                   "by its joint names (see --print-joint-map)")
     p.add_argument("--target-map", type=Path, help="joint map YAML for the target's skeleton, likewise")
     p.add_argument("--smplx-model", type=Path, help="SMPL-X model file or folder (for .npz clips; not shipped)")
     p.add_argument("--fps", type=float, default=30.0, help="frame rate the motion is resampled to (default 30, as dance)")
@@ -57,6 +60,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "so it cannot share neurender's). Downloads about 150 MB from the package index.")
     e.add_argument("--path", type=Path, help="where (default: .venv-pose at the repository root or $NEURENDER_POSE_ENV)")
     e.set_defaults(handler=run_pose_env)
+
+
+class _PrintJointMap(argparse.Action):
+    """Runs as soon as it is parsed (like --help), so --motion, --target and --out are not needed."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, value: object,
+                 option_string: str | None = None) -> None:
+        from neurender.retarget.bvh import load_bvh
+        from neurender.retarget.joint_names import joint_map_yaml
+        from neurender.retarget.skeleton import MotionFormatError
+
+        path = Path(str(value))
+        if path.suffix.lower() != ".bvh":
+            parser.exit(2, f"neurender retarget: --print-joint-map {path}: expected a .bvh file (the other motion "
+                           "kinds have fixed skeletons)\n")
+        try:
+            skeleton = load_bvh(path).skeleton
+        except MotionFormatError as err:
+            parser.exit(2, f"neurender retarget: {err}\n")
+        print(joint_map_yaml(skeleton.names, skeleton.parents, str(path)), end="")
+        parser.exit(0)
 
 
 def _convention(args: argparse.Namespace):  # -> (PoseConvention, trained size or None)
