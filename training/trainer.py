@@ -432,6 +432,13 @@ class Trainer:
             yield [next(loader) for _ in range(cfg.optim.accumulate)]
 
     def fit(self) -> None:
+        from tqdm.contrib.logging import logging_redirect_tqdm
+
+        # log lines (phase changes, samples) go above the progress line instead of into it
+        with logging_redirect_tqdm() if self.cfg.log.progress and self.dist.is_main else contextlib.nullcontext():
+            self._fit()
+
+    def _fit(self) -> None:
         cfg = self.cfg
         if self.dist.is_main:
             from torch.utils.tensorboard import SummaryWriter
@@ -507,11 +514,11 @@ class Trainer:
     def _update_progress(self, progress: Any, phase: Phase, losses: dict[str, float]) -> None:
         if progress is None:
             return
+        progress.set_postfix_str(self.progress_line(phase, losses), refresh=False)  # shown by the update below
         if self.cfg.schedule.minutes:
             progress.update(max(0, round(self.position.elapsed) - progress.n))
         else:
             progress.update(1)
-        progress.set_postfix_str(self.progress_line(phase, losses), refresh=False)
 
     def write_samples(self, why: str) -> Path | None:
         """The last iteration's labels | output | real rows as OUT/samples/iter_NNNNNN.png (and in TensorBoard)."""
