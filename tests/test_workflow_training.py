@@ -86,3 +86,13 @@ def test_recipe_train_export_evaluate_serve(tmp_path: Path, monkeypatch: pytest.
         inputs = {"labels": labels, "instances": labels.astype(np.uint16), "depth": np.ones((32, 32), np.float16),
                   "motion": np.zeros((32, 32, 2), np.float16)}
         assert session.submit(**inputs).result().image.shape == (32, 32, 3)
+
+
+def test_dataset_synth_follows_the_same_rule(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "synth"
+    command = ["dataset", "synth", "--out", str(out), "--frames", "2", "--size", "32x32"]
+    assert main([*command, "--sequences", "2"]) == 0
+    assert main([*command, "--sequences", "1"]) == 2
+    assert "already holds dataset.json, street_0000, street_0001" in capsys.readouterr().err
+    assert main([*command, "--sequences", "1", "--overwrite"]) == 0
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["street_0000"]

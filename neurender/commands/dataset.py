@@ -23,6 +23,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                            description="Render seeded street scenes with the G-buffer renderer: class and instance "
                                        "IDs, depth, exact backward motion and a shaded photo pass as the target.")
     synth.add_argument("--out", type=Path, required=True, help="new dataset folder")
+    synth.add_argument("--overwrite", action="store_true", help="replace a dataset already in --out")
     synth.add_argument("--sequences", type=int, default=8, help="number of sequences (default 8)")
     synth.add_argument("--frames", type=int, default=30, help="frames per sequence (default 30)")
     synth.add_argument("--size", type=parse_size, default=(128, 128), help="HEIGHTxWIDTH (default 128x128)")
@@ -36,6 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                        "write pose pairs: BODY_25 keypoints (drawn as pose maps in the convention "
                                        "dataset.json names) and the body's photo pass, with exact motion.")
     dance.add_argument("--out", type=Path, required=True, help="new dataset folder")
+    dance.add_argument("--overwrite", action="store_true", help="replace a dataset already in --out")
     dance.add_argument("--motions", type=Path, nargs="+", default=None,
                        help="motion files (BVH, DeepMimic clips) or folders of them (default: the repository's "
                             "tests/data/mocap clips)")
@@ -75,9 +77,14 @@ def run_check(args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
-def _refuse_existing(out: Path) -> None:
-    if (out / "dataset.json").exists():
-        raise UserError(f"{out} already holds a dataset (dataset.json); choose a new --out folder")
+def _prepare(out: Path, overwrite: bool) -> None:
+    """The rule of every command that writes (neurender.common.outputs): an earlier dataset in --out (dataset.json
+    and its sequence folders) is refused, or replaced with --overwrite."""
+    from neurender.common.outputs import prepare_output
+    from neurender.training.dataset import sequence_dirs
+
+    owned = ["dataset.json", *(d.name for d in sequence_dirs(out))] if (out / "dataset.json").exists() else []
+    prepare_output(out, owned, overwrite)
 
 
 def _check_size(size: tuple[int, int]) -> None:
@@ -96,7 +103,7 @@ def run_synth(args: argparse.Namespace) -> int:
     if args.sequences < 1 or args.frames < 1:
         raise UserError(f"--sequences and --frames must be at least 1 (got {args.sequences}, {args.frames})")
     _check_size(args.size)
-    _refuse_existing(args.out)
+    _prepare(args.out, args.overwrite)
     meta = make_synth_dataset(args.out, args.sequences, args.frames, args.size, seed=args.seed, fps=args.fps)
     print(f"{args.out}: {args.sequences} sequences x {args.frames} frames at {meta.size[0]}x{meta.size[1]}, "
           f"{len(meta.classes)} classes")
@@ -110,7 +117,7 @@ def run_dance_synth(args: argparse.Namespace) -> int:
         raise UserError(f"--sequences and --frames must be at least 1 and --fps positive (got {args.sequences}, "
                         f"{args.frames}, {args.fps})")
     _check_size(args.size)
-    _refuse_existing(args.out)
+    _prepare(args.out, args.overwrite)
     try:
         motions = motion_files(args.motions)
         meta = make_dance_dataset(args.out, motions, args.size, args.frames, args.sequences, args.seed, args.fps,
