@@ -96,3 +96,12 @@ def test_size_covers_and_centre_crops_keeping_the_aspect(tmp_path):
     scaled = cv2.resize(first, (78, 64), interpolation=cv2.INTER_AREA)  # covers 64x64: 176 * 64 / 144 = 78
     assert written.shape == (64, 64, 3)
     assert np.abs(written.astype(int) - scaled[:, 7:71].astype(int)).mean() < 2  # the centre, not a squeeze
+
+
+def test_full_size_footage_is_written_with_a_warning_and_an_estimate(tmp_path, caplog):
+    caplog.set_level(logging.INFO)
+    assert main(["dataset", "from-video", str(BIKES), "--out", str(tmp_path / "ds"), "--modality", "edges",
+                 "--frames", "2"]) == 0
+    assert "writing full-size 272x640 frames (flow alone is 0.7 MB a frame); --max-side or --size" in caplog.text
+    assert "2 frames, about" in caplog.text
+    assert open_dataset(tmp_path / "ds").meta.size == (272, 640)

@@ -32,6 +32,7 @@ from neurender.training.dataset import DatasetMeta, SequenceWriter, write_meta
 log = logging.getLogger(__name__)
 CANNY_THRESHOLDS = (50, 150)
 SIZE_MULTIPLE = 4
+LARGE_SIDE = 512  # frames with a longer side get a warning unless --size or --max-side says what to write
 
 
 class VideoError(UserError, ValueError):
@@ -147,6 +148,9 @@ def video_to_dataset(video: str | Path, out: str | Path, modality: str, size: tu
         raise VideoError(f"{video}: no such file")
     info = probe(video)
     shape = output_size((info.height, info.width), size, max_side)
+    if size is None and max_side is None and max(shape) > LARGE_SIDE:
+        log.warning("%s: writing full-size %dx%d frames (flow alone is %.1f MB a frame); --max-side or --size makes "
+                    "smaller ones", video, shape[0], shape[1], shape[0] * shape[1] * 2 * 2 / 1e6)  # float16 x, y
     total = max(0, info.frames - start) if info.frames else 0
     total = min(total, frames) if frames and total else (frames or total)
     poses = _extract_poses(video, start, frames, person) if modality == "pose" else None
