@@ -221,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
         models = args.models
         if models is None:
             models = folder / "models"
-            _export_tiny(models / "tiny")
+            export_tiny(models / "tiny")
         config = ServerConfig(backend=args.backend, workers=args.workers)
         registry = load_registry(models, config)
         name = args.model or registry.names()[0]
@@ -258,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _export_tiny(path: Path) -> None:
+def export_tiny(path: Path) -> None:
     import torch
 
     from neurender.training.model.bundle_export import BundleInfo, export_bundle

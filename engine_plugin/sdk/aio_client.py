@@ -27,7 +27,6 @@ import numpy as np
 
 from neurender.engine_plugin.sdk.common import (
     DEFAULT_MAX_MESSAGE_BYTES,
-    RECONNECTABLE,
     FrameDropped,
     FrameHistory,
     FrameRejected,
@@ -41,6 +40,7 @@ from neurender.engine_plugin.sdk.common import (
     error_from_rpc,
     frame_inputs,
     open_message,
+    reconnectable,
 )
 from neurender.proto.neurender.v1 import model_pb2, render_pb2, render_pb2_grpc
 
@@ -309,7 +309,7 @@ class AsyncSession:
             error = error_from_rpc(err)
             if self._closed:
                 self._fail_pending(SessionClosed("the session was closed before this frame was answered"))
-            elif self._reconnect_timeout_s and err.code() in RECONNECTABLE:
+            elif self._reconnect_timeout_s and reconnectable(error):
                 self._broken = error
                 if self._pending:  # frames are waiting for answers: reconnect now, not on the next submit
                     self._recovery = asyncio.get_running_loop().create_task(self._recover(call, error))
@@ -342,7 +342,7 @@ class AsyncSession:
                 return
             except ServerError as err:
                 last = err
-                if err.code not in RECONNECTABLE:
+                if not reconnectable(err):
                     break
         else:
             last = type(last)(last.code, f"gave up reconnecting after {time.monotonic() - started:.1f} s and {attempts} "

@@ -69,8 +69,17 @@ _ERRORS: dict[grpc.StatusCode, type[ServerError]] = {
     grpc.StatusCode.UNAVAILABLE: ServerUnavailable,
     grpc.StatusCode.ABORTED: SessionExpired,
 }
-# CANCELLED from the server side: a proxy (a load balancer) cut the stream because the replica behind it went away.
-RECONNECTABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.ABORTED, grpc.StatusCode.CANCELLED)
+_RECONNECTABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.ABORTED, grpc.StatusCode.CANCELLED)
+# What gRPC's transport reports (never the server) when a proxy cuts a stream because the replica behind it died.
+_CUT_BY_PROXY = ("RST_STREAM", "Internal error from Core")
+
+
+def reconnectable(error: ServerError) -> bool:
+    """Whether a broken stream is worth reopening: the server went away, drained or expired the session
+    (UNAVAILABLE, ABORTED), or a load balancer cut the stream (CANCELLED, or INTERNAL from the transport)."""
+    if error.code in _RECONNECTABLE:
+        return True
+    return error.code == grpc.StatusCode.INTERNAL and any(mark in error.details for mark in _CUT_BY_PROXY)
 
 
 def error_from_rpc(error: grpc.RpcError) -> ServerError:
