@@ -4,9 +4,9 @@
 
 Prints
   - total frames/s of --sessions sessions (one frame in flight each) through haproxy with 1, 2 and 3 replicas,
-    each replica's inference threads, and the ratio to the same sessions on one server without haproxy (the
-    replicas share this machine's cores, so more replicas cannot add compute here: the ratio shows what the
-    proxy and the split cost, or gain);
+    each replica's inference threads, and the ratio to the same sessions on one server without haproxy (one
+    worker with every core, as a lone replica runs; and one single-thread worker per core, the layout the
+    replicas add up to); the replicas share this machine's cores, so more replicas cannot add compute here;
   - the latency haproxy adds per frame: one session, one frame at a time, through haproxy and direct to the
     same replica (medians);
   - failover: sessions streaming through haproxy to 2 replicas while the replica serving session 0 gets SIGTERM
@@ -38,8 +38,9 @@ from neurender.proto.tensors import NUMPY_DTYPES
 
 
 @contextmanager
-def replicas_running(models: Path, folder: Path, count: int, threads: int):
-    started = [Replica(models, folder, f"r{count}-{i}", f"workers: 1\nintra_op_threads: {threads}\n") for i in range(count)]
+def replicas_running(models: Path, folder: Path, count: int, threads: int, workers: int = 1):
+    settings = f"workers: {workers}\nintra_op_threads: {threads}\n"
+    started = [Replica(models, folder, f"r{count}-{i}", settings) for i in range(count)]
     try:
         for replica in started:
             replica.wait_listening()
@@ -137,13 +138,16 @@ def main(argv: list[str] | None = None) -> int:
         rows = []
         with replicas_running(models, folder, 1, cores) as (direct,):
             base = asyncio.run(throughput(direct.address, args.model, frames, args.size, args.sessions, args.seconds))
-            rows.append(("1 server, no proxy", 1, cores, base))
+            rows.append((f"1 server, 1 worker x {cores} threads, no proxy", 1, cores, base))
             balancer = LoadBalancer([direct.address], folder)
             try:
                 proxied_ms = asyncio.run(latency(balancer.address, args.model, frames, args.size, 200))
                 direct_ms = asyncio.run(latency(direct.address, args.model, frames, args.size, 200))
             finally:
                 balancer.stop()
+        with replicas_running(models, folder, 1, 1, workers=cores) as (direct,):
+            fps = asyncio.run(throughput(direct.address, args.model, frames, args.size, args.sessions, args.seconds))
+            rows.append((f"1 server, {cores} workers x 1 thread, no proxy", 1, 1, fps))
         for count in (1, 2, 3):
             threads = max(1, cores // count)
             with replicas_running(models, folder, count, threads) as replicas:
