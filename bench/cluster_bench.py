@@ -1,6 +1,6 @@
 """Scale-out benchmark: replicas behind haproxy (deploy/haproxy/haproxy.cfg) on this machine.
 
-    python -m neurender.bench.cluster_bench [--models DIR --model NAME] [--size 128] [--sessions 16] [--seconds 10]
+    python -m neurender.bench.cluster_bench [--models DIR --model NAME] [--size 128] [--sessions 16] [--seconds 12]
 
 Prints
   - total frames/s of --sessions sessions (one frame in flight each) through haproxy with 1, 2 and 3 replicas,
@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import os
 import signal
 import statistics
 import sys
 import tempfile
 import time
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -37,10 +38,13 @@ from neurender.proto.bundle import REQUIRED_INPUT, read_bundle
 from neurender.proto.tensors import NUMPY_DTYPES
 
 
+_NAMES = itertools.count()
+
+
 @contextmanager
 def replicas_running(models: Path, folder: Path, count: int, threads: int, workers: int = 1):
     settings = f"workers: {workers}\nintra_op_threads: {threads}\n"
-    started = [Replica(models, folder, f"r{count}-{i}", settings) for i in range(count)]
+    started = [Replica(models, folder, f"replica-{next(_NAMES)}", settings) for _ in range(count)]
     try:
         for replica in started:
             replica.wait_listening()
@@ -121,7 +125,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default="tiny")
     parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--sessions", type=int, default=16)
-    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--seconds", type=float, default=12.0, help="measuring time per setup, split into --rounds")
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args(argv)
     cores = len(os.sched_getaffinity(0))
     with tempfile.TemporaryDirectory() as tmp:
@@ -135,34 +140,40 @@ def main(argv: list[str] | None = None) -> int:
         print(f"model {args.model}, {args.size}x{args.size}, {args.sessions} sessions, {cores} cores, "
               f"load average before {os.getloadavg()[0]:.2f}\n")
 
-        rows = []
-        with replicas_running(models, folder, 1, cores) as (direct,):
-            base = asyncio.run(throughput(direct.address, args.model, frames, args.size, args.sessions, args.seconds))
-            rows.append((f"1 server, 1 worker x {cores} threads, no proxy", 1, cores, base))
-            balancer = LoadBalancer([direct.address], folder)
-            try:
-                proxied_ms = asyncio.run(latency(balancer.address, args.model, frames, args.size, 200))
-                direct_ms = asyncio.run(latency(direct.address, args.model, frames, args.size, 200))
-            finally:
-                balancer.stop()
-        with replicas_running(models, folder, 1, 1, workers=cores) as (direct,):
-            fps = asyncio.run(throughput(direct.address, args.model, frames, args.size, args.sessions, args.seconds))
-            rows.append((f"1 server, {cores} workers x 1 thread, no proxy", 1, 1, fps))
-        for count in (1, 2, 3):
-            threads = max(1, cores // count)
-            with replicas_running(models, folder, count, threads) as replicas:
-                balancer = LoadBalancer([r.address for r in replicas], folder)
-                try:
-                    fps = asyncio.run(throughput(balancer.address, args.model, frames, args.size, args.sessions, args.seconds))
-                finally:
-                    balancer.stop()
-            rows.append((f"haproxy, {count} replica(s)", count, threads, fps))
+        with ExitStack() as stack:
+            def balanced(replicas: list[Replica], name: str) -> str:
+                (folder / name).mkdir()
+                balancer = LoadBalancer([r.address for r in replicas], folder / name)
+                stack.callback(balancer.stop)
+                return balancer.address
+
+            one = stack.enter_context(replicas_running(models, folder, 1, cores))
+            spread = stack.enter_context(replicas_running(models, folder, 1, 1, workers=cores))
+            two = stack.enter_context(replicas_running(models, folder, 2, max(1, cores // 2)))
+            three = stack.enter_context(replicas_running(models, folder, 3, max(1, cores // 3)))
+            setups = [  # name, replicas, threads per replica, address
+                (f"1 server, 1 worker x {cores} threads, no proxy", 1, str(cores), one[0].address),
+                (f"1 server, {cores} workers x 1 thread, no proxy", 1, f"{cores} x 1", spread[0].address),
+                ("haproxy, 1 replica (the first server)", 1, str(cores), balanced(one, "lb1")),
+                ("haproxy, 2 replicas", 2, str(max(1, cores // 2)), balanced(two, "lb2")),
+                ("haproxy, 3 replicas", 3, str(max(1, cores // 3)), balanced(three, "lb3")),
+            ]
+            targets = [address for *_, address in setups]
+            fps = [0.0] * len(setups)
+            latencies = {"direct": [], "haproxy": []}
+            for _ in range(args.rounds):  # interleaved, so a change in the machine's load touches every setup alike
+                for i, address in enumerate(targets):
+                    fps[i] += asyncio.run(throughput(address, args.model, frames, args.size, args.sessions,
+                                                     args.seconds / args.rounds)) / args.rounds
+                for path, address in (("direct", targets[0]), ("haproxy", targets[2])):
+                    latencies[path].append(asyncio.run(latency(address, args.model, frames, args.size, 50)))
         print("| setup | replicas | threads per replica | frames/s | ratio to one direct server |")
         print("| --- | --- | --- | --- | --- |")
-        for name, count, threads, fps in rows:
-            print(f"| {name} | {count} | {threads} | {fps:.1f} | {fps / base:.2f} |")
-        print(f"\nlatency per frame, one session: direct {direct_ms:.2f} ms, through haproxy {proxied_ms:.2f} ms "
-              f"(the proxy adds {proxied_ms - direct_ms:.2f} ms)\n")
+        for (name, count, threads, _), rate in zip(setups, fps):
+            print(f"| {name} | {count} | {threads} | {rate:.1f} | {rate / fps[0]:.2f} |")
+        direct_ms, proxied_ms = (statistics.median(latencies[p]) for p in ("direct", "haproxy"))
+        print(f"\nlatency per frame, one session, one frame at a time (median of {args.rounds} rounds of 50): direct "
+              f"{direct_ms:.2f} ms, through haproxy to the same server {proxied_ms:.2f} ms (the proxy adds {proxied_ms - direct_ms:.2f} ms)\n")
 
         sessions, count = 4, 40
         print(f"failover: {sessions} sessions x {count} frames through haproxy to 2 replicas, the signal at frame {count // 2}")
