@@ -54,3 +54,16 @@ def test_mostly_off_frame_pose_maps_are_refused():
     body[:3, :, 0] = 900.0  # three of four frames outside a 256-wide frame
     with pytest.raises(RetargetError, match=r"3 of 4 pose maps would be empty or mostly off the 256x256 frame"):
         check_in_frame(body, (256, 256))
+
+
+def test_dance_renders_large_frame_keypoints_and_refuses_ones_showing_nobody(tmp_path, capsys):
+    out = tmp_path / "dance"
+    assert main(["dance", "--motion", str(CYCLIST), "--target", str(URDF), "--out", str(out), "--size", "64x64",
+                 "--frames", "3"]) == 0
+    maps = sorted((out / "pose").glob("*.png"))
+    assert len(maps) == 3 and all(cv2.imread(str(m)).any() for m in maps)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "f_0_keypoints.json").write_text(json.dumps({"people": [{"pose_keypoints_2d": [0.0] * 75}]}))
+    assert main(["dance", "--motion", str(empty), "--target", str(URDF), "--out", str(tmp_path / "d2")]) == 2
+    assert "the motion's keypoints show nobody in any frame" in capsys.readouterr().err
