@@ -68,6 +68,7 @@ test: setup
 	$(MAKE) pose-env || echo "make pose-env failed: tests/test_retarget_pose_extract.py will skip"
 	$(MAKE) blender-env || echo "make blender-env failed: tests/test_blender_addon.py will skip"
 	$(MAKE) wheelhouse || echo "make wheelhouse failed: the extension zip and SDK install tests will skip"
+	command -v haproxy >/dev/null || echo "haproxy is not installed (apt-get install -y haproxy): tests/test_load_balancer.py will skip"
 	$(BIN)/python -m pytest -q
 
 protos: setup

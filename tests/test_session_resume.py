@@ -116,3 +116,32 @@ def test_reconnect_backs_off_across_a_killed_and_restarted_server_then_gives_up_
         for replica in (first, restarted):
             if replica is not None:
                 replica.stop(signal.SIGKILL, timeout=10)
+
+
+def test_the_sdk_history_mirrors_resets_and_drop_stale_cuts():
+    from neurender.engine_plugin.sdk.common import FrameHistory
+
+    labels = label_sequence(4, 8, 8)
+
+    def answered(history: FrameHistory, t: int, reset: bool = False) -> None:
+        sent = render_pb2.Frame(frame_id=t, reset=reset, inputs=frame_inputs({"labels": labels[t], "depth": np.zeros((8, 8), np.float16)}))
+        image = np.full((8, 8, 3), t, np.uint8)
+        history.add(sent, render_pb2.RenderedFrame(frame_id=t, encoding=render_pb2.RAW, rgb=to_tensor(image)), image)
+
+    def state(history: FrameHistory) -> render_pb2.SessionState:
+        written = render_pb2.SessionState()
+        history.write(written)
+        return written
+
+    history = FrameHistory()
+    history.keep(2)
+    for t in range(3):
+        answered(history, t)
+    written = state(history)
+    assert [f.data[0] for f in written.frames] == [1, 2]  # the last history_length frames, oldest first
+    assert all(entry.HasField("labels") and not entry.HasField("depth") for entry in written.labels)
+    answered(history, 3, reset=True)
+    assert len(history) == 1
+    history.dropped(render_pb2.Frame(frame_id=4, reset=True))  # a DROP_STALE cut passes to the next answered frame
+    answered(history, 0)
+    assert [f.data[0] for f in state(history).frames] == [0]
