@@ -235,17 +235,13 @@ def local_server(addon, prefs, scene, settings, state, args, out: Path) -> dict:
     result["stop"] = attempt(bpy.ops.neurender.stop_server)
     result["stopped_state"], result["stopped_alive"] = server.state(), alive(pid)
 
-    # Disabling the add-on stops it.
-    attempt(bpy.ops.neurender.start_server)
+    # Disabling the add-on stops it (here while it is still starting).
+    attempt(lambda: bpy.ops.neurender.start_server(wait=False))
     pid = addon.runtime.local_server().pid
     bpy.ops.preferences.addon_disable(module=ADDON)
     result["disabled_alive"] = alive(pid)
     bpy.ops.preferences.addon_enable(module=ADDON)
     addon = sys.modules[ADDON]
-    import google.protobuf
-    import grpc
-    from neurender.engine_plugin.sdk import client
-    result["imported_from"] = {"grpc": grpc.__file__, "protobuf": google.protobuf.__file__, "sdk": client.__file__}
     prefs = bpy.context.preferences.addons[ADDON].preferences
     prefs.server_environment, prefs.server_models, prefs.server_port = args.server_python, args.models, 0
 
@@ -255,7 +251,7 @@ def local_server(addon, prefs, scene, settings, state, args, out: Path) -> dict:
     prefs.server_environment = args.server_python
 
     # Left running: Blender's exit stops it.
-    result["left_running"] = attempt(bpy.ops.neurender.start_server)
+    result["left_running"] = attempt(lambda: bpy.ops.neurender.start_server(wait=False))
     result["left_running_pid"] = addon.runtime.local_server().pid
     return result
 
@@ -374,10 +370,14 @@ def main() -> int:
     bpy.context.preferences.system.use_online_access = True
     result["after_errors"] = attempt(bpy.ops.neurender.render_frame)
 
+    started = time.perf_counter()
     result["cancel"] = cancel_midway(addon, scene, settings, state, out / "cancel", frames=12)
     result["after_cancel"] = attempt(bpy.ops.neurender.render_frame)
+    result["cancel"]["seconds"] = time.perf_counter() - started
 
+    started = time.perf_counter()
     result["local_server"] = local_server(addon, prefs, scene, settings, state, args, out)
+    result["local_server"]["seconds"] = time.perf_counter() - started
     (out / "result.json").write_text(json.dumps(result, indent=1))
     return 0  # the local server is still running: the add-on's atexit handler stops it
 

@@ -320,7 +320,7 @@ def test_a_server_that_dies_mid_animation_is_reported(blender_run):
     assert local["animation"]["error"] is None and local["job_ended"]
     assert 1 <= local["written"] < 30
     assert local["died_state"] == "exited with code -9"
-    assert "The local server exited with code -9" in local["job_error"], local["job_error"]
+    assert local["job_error"].startswith(f"Lost the server at {local['address']}. The local server exited with code -9")
     assert local["ui_died"]["problems"] == [] and "Start Local Server" in local["ui_died"]["drawn"]
     assert local["died_log_tail"] and all(line[-120:] in local["ui_died"]["drawn"] for line in local["died_log_tail"])
 

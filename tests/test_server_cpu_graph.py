@@ -158,16 +158,31 @@ def test_without_lookups_the_one_hot_convolutions_stay_dense(exported) -> None:
     assert [o.name for o in model.graph.output] == ["rgb"]
 
 
-@pytest.mark.parametrize("kernel", ["native", "off"])
 @pytest.mark.parametrize("backend_name", list(CPU_BACKENDS))
-def test_backend_equals_bundle_graph_over_chained_steps(exported, backend_name: str, kernel: str, monkeypatch) -> None:
+def test_backend_equals_bundle_graph_over_chained_steps(exported, backend_name: str, monkeypatch) -> None:
     """10 steps (a first frame, then history) of two sessions in a batch: each CPU backend's frames and state are
-    the bundle graph's, to within one rounding level of a frame where summation order differs; with the native
-    one-hot kernel and without it (dense convolutions in the graph)."""
+    the bundle graph's, to within one rounding level of a frame where summation order differs."""
     cfg, path, label_dtype = exported
-    monkeypatch.setenv(KERNEL_SWITCH, "off" if kernel == "off" else "on")
+    monkeypatch.delenv(KERNEL_SWITCH, raising=False)
+    assert_backend_equals_bundle_graph(cfg, path, label_dtype, backend_name, lookups=int(cfg.modality == "segmentation"))
+
+
+@pytest.mark.parametrize("config", ["tiny-engine", "uint16-style-fg"])  # one-hot convolutions with extras; uint16, 2 scales
+@pytest.mark.parametrize("backend_name", list(CPU_BACKENDS))
+def test_without_the_kernel_backend_equals_bundle_graph(config: str, backend_name: str, monkeypatch, tmp_path) -> None:
+    """The same with the native one-hot kernel turned off: the CPU graph keeps its dense one-hot convolutions."""
+    cfg = CONFIGS[config]
+    label_dtype = torch.uint16 if cfg.num_classes > 256 else torch.uint8
+    torch.manual_seed(0)
+    path = tmp_path / "generator.onnx"
+    path.write_bytes(export_step_onnx(Vid2VidGenerator(cfg).eval(), label_dtype=label_dtype))
+    monkeypatch.setenv(KERNEL_SWITCH, "off")
+    assert_backend_equals_bundle_graph(cfg, path, label_dtype, backend_name, lookups=0)
+
+
+def assert_backend_equals_bundle_graph(cfg: GeneratorConfig, path, label_dtype, backend_name: str, lookups: int) -> None:
     backend = CPU_BACKENDS[backend_name](path)
-    assert len(backend.cpu_graph.lookups) == (0 if kernel == "off" else int(cfg.modality == "segmentation"))
+    assert len(backend.cpu_graph.lookups) == lookups
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     assert backend.input_names == tuple(input_names(cfg))
     state = None

@@ -55,7 +55,8 @@ class LocalServer:
     """One `neurender serve` child process: start, state, log tail, stop."""
 
     def __init__(self, python: Path, models: Path, port: int, log_path: Path) -> None:
-        self.command = [str(python), "-m", "neurender.cli", "serve", "--models", str(models), "--address", f"127.0.0.1:{port}"]
+        self.command = [str(python), "-m", "neurender.cli", "serve", "--models", str(models), "--address", f"127.0.0.1:{port}",
+                        "--no-metrics"]  # an artist's server needs no Prometheus port (and another may hold it)
         self.log_path = log_path
         self.port: int | None = None  # known once the server says it listens
         self._tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
@@ -95,6 +96,11 @@ class LocalServer:
     @property
     def address(self) -> str | None:
         return f"127.0.0.1:{self.port}" if self.port is not None and self.running else None
+
+    def ended(self, address: str) -> bool:
+        """Whether this server listened on `address` and has exited since (not stopped by us)."""
+        return (self.port is not None and address == f"127.0.0.1:{self.port}" and not self.running
+                and not self._stopped_by_us)
 
     @property
     def running(self) -> bool:

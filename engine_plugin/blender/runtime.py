@@ -107,6 +107,8 @@ def pump() -> float | None:
     if job is None or job.done:
         return None
     try:
+        if _server is not None and _server.ended(job.connection.address):
+            raise JobError(f"Lost the server at {job.connection.address}.{_server_note()}")  # no reconnect can help
         while not job.done:
             try:
                 event = job.connection.events.get_nowait()
