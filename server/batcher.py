@@ -22,6 +22,7 @@ import numpy as np
 
 from neurender.server.metrics import Metrics
 from neurender.server.session import Session
+from neurender.server.step_runner import Row, keep_state, stack_feeds
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +170,8 @@ class Batcher:
         started = time.perf_counter()
         model = jobs[0].session.spec.model
         try:
-            feeds = _stack(jobs)
+            feeds = stack_feeds(model.backend.input_names, [
+                Row(job.inputs, job.session.history, job.reset, job.session.spec.style) for job in jobs])
             rgb, next_labels, next_frames = model.backend.run(feeds)
             error = None
         except Exception as err:  # a backend failure fails this batch's frames, never the server
@@ -184,29 +186,8 @@ class Batcher:
             if error is None:
                 frame = rgb[i].copy()
                 if not session.closed:
-                    session.history.prev_labels = next_labels[i].copy()
-                    session.history.prev_frames = next_frames[i].copy()
-                    session.history.valid = True
+                    keep_state(session.history, next_labels[i], next_frames[i])
             try:
                 job.on_done(Outcome(job, frame, error, started, elapsed, len(jobs)))
             except Exception:
                 log.exception("delivering frame %d of session %s failed", job.frame_id, session.id)
-
-
-def _stack(jobs: list[Job]) -> dict[str, np.ndarray]:
-    """The step's batched inputs: row i is job i's frame with its own session's history."""
-    model = jobs[0].session.spec.model
-    feeds: dict[str, np.ndarray] = {}
-    for name in model.backend.input_names:
-        if name == "has_history":
-            rows = [np.uint8(job.session.history.valid and not job.reset) for job in jobs]
-        elif name == "prev_labels":
-            rows = [job.session.history.prev_labels for job in jobs]
-        elif name == "prev_frames":
-            rows = [job.session.history.prev_frames for job in jobs]
-        elif name == "style":
-            rows = [job.session.spec.style for job in jobs]
-        else:
-            rows = [job.inputs[name] for job in jobs]
-        feeds[name] = np.stack(rows)
-    return feeds

@@ -109,7 +109,7 @@ def load_registry(folder: str | Path, config: ServerConfig) -> ModelRegistry:
     threads = config.resolved_intra_op_threads()
     for path in paths:
         try:
-            model = _load_model(path, config, threads)
+            model = load_model(path, config, threads)
             if model.name in models:
                 raise BundleError(f"{path}: model name {model.name!r} is already served from {models[model.name].bundle.path}")
         except (BundleError, BackendError) as err:
@@ -140,7 +140,8 @@ def non_finite_weight(onnx_path: Path) -> str | None:
     return None
 
 
-def _load_model(path: Path, config: ServerConfig, threads: int) -> Model:
+def load_model(path: Path, config: ServerConfig, threads: int) -> Model:
+    """One bundle with its backend started; BundleError if its graph does not match its model.json."""
     bundle = read_bundle(path)
     bad = non_finite_weight(bundle.onnx_path)
     if bad:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from neurender.cli import main as cli_main
-from neurender.engine_plugin.gbuffer.scene import ClassInfo
+from neurender.proto.classes import ClassInfo
 from neurender.training.dataset import ClipDataset, DatasetError, DatasetMeta, SequenceWriter, open_dataset, write_meta
 from neurender.training.dataset_check import check_dataset
 

@@ -8,8 +8,9 @@ import trimesh
 
 from neurender.engine_plugin.gbuffer.gltf import SceneFileError, load_gltf
 from neurender.engine_plugin.gbuffer.renderer import GBufferRenderer
-from neurender.engine_plugin.gbuffer.scene import Camera, ClassInfo, Scene, SceneObject, look_at, translation
+from neurender.engine_plugin.gbuffer.scene import Camera, Scene, SceneObject, look_at, translation
 from neurender.engine_plugin.gbuffer.scenes import CLASS_ID, STREET_CLASSES, street_scene
+from neurender.proto.classes import ClassInfo
 
 H, W = 96, 128
 CLASSES = (ClassInfo(0, "sky", (0, 0, 0)), ClassInfo(1, "wall", (200, 0, 0)), ClassInfo(2, "car", (0, 0, 200)))

@@ -13,7 +13,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from neurender.training.dataset import ClassInfo, DatasetMeta, SequenceWriter, write_meta
+from neurender.proto.classes import ClassInfo
+from neurender.training.dataset import DatasetMeta, SequenceWriter, write_meta
 from neurender.training.train_config import TrainConfig, train_config_from_dict
 
 COLOURS = [(90, 140, 60), (200, 60, 50), (50, 90, 210), (230, 200, 40), (150, 60, 170)]

@@ -17,7 +17,8 @@ import numpy as np
 import trimesh
 
 from neurender.engine_plugin.gbuffer import textures as tx
-from neurender.engine_plugin.gbuffer.scene import Camera, ClassInfo, Scene, SceneObject
+from neurender.engine_plugin.gbuffer.scene import Camera, Scene, SceneObject
+from neurender.proto.classes import ClassInfo
 from neurender.retarget.camera import Camera as PoseCamera
 from neurender.retarget.canonical import INDEX, body_axes, leg_length
 

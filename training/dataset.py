@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from neurender.common.errors import UserError
-from neurender.engine_plugin.gbuffer.scene import ClassInfo  # one class-table row type for renderer and datasets
+from neurender.proto.classes import ClassInfo
 from neurender.proto.neurender.v1 import model_pb2
 from neurender.retarget.draw import pose_layout
 
@@ -133,7 +133,7 @@ def parse_meta(d: Any) -> tuple[DatasetMeta | None, list[str]]:
             problems.append(f"dataset.json: classes[{n}] is {c!r}, expected {{\"id\": int >= 0, \"name\": str, "
                             f"\"color\": [r, g, b] in 0-255}}")
             continue
-        classes.append(ClassInfo(c["id"], c["name"], tuple(c["color"])))
+        classes.append(ClassInfo.from_dict(c))
     ids = [c.id for c in classes]
     duplicates = sorted({i for i in ids if ids.count(i) > 1})
     if duplicates:
@@ -446,7 +446,7 @@ def pose_transform(clip: list[np.ndarray], top: int, left: int, width: int, flip
 
 
 __all__ = [
-    "ClassInfo", "ClipDataset", "DatasetError", "DatasetMeta", "FOLDERS", "FRAME_KEYS", "INPUT_FOLDER",
+    "ClipDataset", "DatasetError", "DatasetMeta", "FOLDERS", "FRAME_KEYS", "INPUT_FOLDER",
     "MODALITIES", "Sequence", "SequenceWriter", "VideoDataset", "frame_name", "open_dataset", "parse_meta",
     "pose_convention", "pose_convention_dict", "pose_convention_from_dict", "read_file", "read_meta", "write_meta",
 ]

@@ -9,9 +9,10 @@ import numpy as np
 import torch
 
 from neurender.proto.bundle import Bundle
+from neurender.proto.classes import ClassInfo
 from neurender.training.checkpoint import load_checkpoint
 from neurender.training.dataset import VideoDataset, open_dataset, pose_convention_from_dict
-from neurender.training.model.bundle_export import BundleInfo, ClassEntry, export_bundle
+from neurender.training.model.bundle_export import BundleInfo, export_bundle
 from neurender.training.model.encoding import frames_to_float
 from neurender.training.model.feature_encoder import region_vectors
 from neurender.training.models import Synthesis, build_synthesis
@@ -29,10 +30,10 @@ def synthesis_from_checkpoint(state: dict, use_ema: bool = True) -> tuple[TrainC
     return cfg, synthesis.eval()
 
 
-def class_table(classes: list[tuple[int, str, list[int]]], num_classes: int) -> list[ClassEntry]:
+def class_table(classes: list[tuple[int, str, list[int]]], num_classes: int) -> list[ClassInfo]:
     """The dataset's classes, with placeholder rows for IDs the generator has but the dataset never uses."""
-    by_id = {c[0]: ClassEntry(c[0], c[1], tuple(c[2])) for c in classes}
-    return [by_id.get(i, ClassEntry(i, f"unused_{i}", (0, 0, 0))) for i in range(num_classes)]
+    by_id = {c[0]: ClassInfo(c[0], c[1], tuple(c[2])) for c in classes}
+    return [by_id.get(i, ClassInfo(i, f"unused_{i}", (0, 0, 0))) for i in range(num_classes)]
 
 
 @torch.no_grad()

@@ -22,7 +22,8 @@ from typing import Any
 import numpy as np
 
 from neurender.common.errors import UserError
-from neurender.engine_plugin.gbuffer.scene import Camera, ClassInfo, Scene, SceneObject
+from neurender.engine_plugin.gbuffer.scene import Camera, Scene, SceneObject
+from neurender.proto.classes import ClassInfo
 
 
 class SceneFileError(UserError, ValueError):

@@ -8,24 +8,14 @@ Poses are given per frame ([T, 4, 4]); a static object may give one [4, 4] matri
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from neurender.proto.classes import ClassInfo
+
 if TYPE_CHECKING:
     import trimesh
-
-
-@dataclass(frozen=True)
-class ClassInfo:
-    """One row of a class table: ID as drawn in label maps, a name, and an RGB colour for people to see."""
-
-    id: int
-    name: str
-    color: tuple[int, int, int]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "name": self.name, "color": list(self.color)}
 
 
 @dataclass(frozen=True)
@@ -143,4 +133,4 @@ def rotation_y(angle: float) -> np.ndarray:
     return m
 
 
-__all__ = ["Camera", "ClassInfo", "Scene", "SceneObject", "look_at", "rotation_y", "translation"]
+__all__ = ["Camera", "Scene", "SceneObject", "look_at", "rotation_y", "translation"]

@@ -10,7 +10,8 @@ import numpy as np
 import trimesh
 
 from neurender.engine_plugin.gbuffer import textures as tx
-from neurender.engine_plugin.gbuffer.scene import Camera, ClassInfo, Scene, SceneObject, rotation_y, translation
+from neurender.engine_plugin.gbuffer.scene import Camera, Scene, SceneObject, rotation_y, translation
+from neurender.proto.classes import ClassInfo
 
 # Class table of the street scene (Cityscapes colours). 9 classes: fits the `tiny` presets (num_classes=12).
 STREET_CLASSES: tuple[ClassInfo, ...] = (

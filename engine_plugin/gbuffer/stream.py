@@ -22,8 +22,9 @@ import numpy as np
 from tqdm import tqdm
 
 from neurender.engine_plugin.gbuffer.renderer import GBufferFrame, GBufferRenderer
-from neurender.engine_plugin.gbuffer.scene import ClassInfo, Scene
+from neurender.engine_plugin.gbuffer.scene import Scene
 from neurender.engine_plugin.sdk.client import Session
+from neurender.proto.classes import ClassInfo
 
 GBUFFER_INPUTS = ("labels", "instances", "depth", "motion")
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 
 from neurender.proto.bundle import SCHEMA_VERSION, Bundle, write_bundle
+from neurender.proto.classes import ClassInfo, default_classes
 from neurender.proto.neurender.v1 import model_pb2, tensor_pb2
 from neurender.training.model.config import GeneratorConfig
 from neurender.training.model.generator import Vid2VidGenerator
@@ -21,35 +22,17 @@ MODALITY = {"segmentation": model_pb2.SEGMENTATION, "pose": model_pb2.POSE, "edg
 
 
 @dataclass
-class ClassEntry:
-    id: int
-    name: str
-    color: tuple[int, int, int]
-
-
-@dataclass
 class BundleInfo:
     """What the bundle says about the model beyond its network shape."""
 
     name: str
-    classes: list[ClassEntry] = field(default_factory=list)
+    classes: list[ClassInfo] = field(default_factory=list)
     trained_size: tuple[int, int] = (256, 256)  # (height, width)
     max_size: tuple[int, int] = (2048, 2048)
     description: str = ""
     provenance: dict[str, str] = field(default_factory=dict)
     style_clusters: dict[int, list[list[float]]] = field(default_factory=dict)  # class -> centres
     pose: model_pb2.PoseConvention | None = None  # pose models: how keypoints were drawn (None: BODY_25, 3 px limbs)
-
-
-def default_classes(n: int) -> list[ClassEntry]:
-    """Placeholder class table (class_0, ...) with distinct colours, for models without a dataset."""
-    import colorsys
-
-    classes = []
-    for i in range(n):
-        r, g, b = colorsys.hsv_to_rgb((i * 0.618034) % 1.0, 0.65, 0.95)
-        classes.append(ClassEntry(i, f"class_{i}", (int(r * 255), int(g * 255), int(b * 255))))
-    return classes
 
 
 def describe(cfg: GeneratorConfig, info: BundleInfo, label_dtype: int) -> model_pb2.ModelDescription:
@@ -66,7 +49,7 @@ def describe(cfg: GeneratorConfig, info: BundleInfo, label_dtype: int) -> model_
         max_depth=cfg.max_depth if cfg.use_depth else 0.0,
     )
     for c in info.classes:
-        d.classes.add(id=c.id, name=c.name, color=list(c.color))
+        d.classes.append(c.to_proto())
     label = LABEL_INPUT[cfg.modality]
     label_specs = {
         "labels": (label_dtype, [-1, -1], "class IDs"),
