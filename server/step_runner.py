@@ -63,8 +63,9 @@ class SessionRunner:
     `open` accepts what a session's OpenSession carries (style seed and codes, label remap); a bad frame raises
     FrameError with the server's own message."""
 
-    def __init__(self, spec: SessionSpec) -> None:
+    def __init__(self, spec: SessionSpec, max_people: int = ServerConfig.max_people) -> None:
         self.spec = spec
+        self.max_people = max_people
         self.history = History.empty(spec)
 
     @classmethod
@@ -76,7 +77,7 @@ class SessionRunner:
         if open_request is not None:
             request.CopyFrom(open_request)
         request.model, request.height, request.width = model.name, height, width
-        return cls(resolve_open(ModelRegistry({model.name: model}), request, config))
+        return cls(resolve_open(ModelRegistry({model.name: model}), request, config), config.max_people)
 
     @property
     def model_name(self) -> str:
@@ -96,7 +97,7 @@ class SessionRunner:
         for name, array in arrays.items():
             if array is not None:
                 getattr(message, name).CopyFrom(to_tensor(np.asarray(array)))
-        row = Row(decode_frame(self.spec, message), self.history, reset, self.spec.style)
+        row = Row(decode_frame(self.spec, message, self.max_people), self.history, reset, self.spec.style)
         backend = self.spec.model.backend
         rgb, next_labels, next_frames = backend.run(stack_feeds(backend.input_names, [row]))
         keep_state(self.history, next_labels[0], next_frames[0])

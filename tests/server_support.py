@@ -13,10 +13,9 @@ import numpy as np
 
 from neurender.engine_plugin.sdk.aio_client import AsyncRenderClient
 from neurender.server.app import ServerThread
-from neurender.server.backends import OrtBackend
 from neurender.server.config import ServerConfig
-from neurender.server.openvino_backend import OpenVinoBackend
 from neurender.server.registry import load_registry
+from neurender.server.step_runner import SessionRunner
 
 TEST_CONFIG = ServerConfig(address="127.0.0.1:0", metrics_port=None, log_format="text", max_wait_ms=5.0)
 
@@ -37,29 +36,17 @@ def label_sequence(frames: int, height: int, width: int, classes: int = 12, seed
 
 
 class DirectStep:
-    """The bundle's step on a CPU backend, called directly, with the history kept here: what a session must
-    compute (test_server_cpu_graph checks the backends against the bundle's graph itself)."""
+    """A session of the server's own step runner, opened at the first frame's size: what a served session
+    must return frame for frame (test_server_cpu_graph checks the backends against the bundle's graph itself)."""
 
-    def __init__(self, bundle_dir: Path, history: int = 2, backend: str = "onnxruntime", threads: int = 2) -> None:
-        onnx_path = bundle_dir / "generator.onnx"
-        self.backend = (OpenVinoBackend(onnx_path, intra_op_threads=threads) if backend == "openvino"
-                        else OrtBackend(onnx_path, ("CPUExecutionProvider",), intra_op_threads=threads))
-        self.history = history
-        self.state: tuple[np.ndarray, np.ndarray] | None = None
+    def __init__(self, bundle_dir: Path, backend: str = "onnxruntime", threads: int = 2) -> None:
+        self.bundle_dir, self.backend, self.threads = bundle_dir, backend, threads
+        self.runner: SessionRunner | None = None
 
     def __call__(self, labels: np.ndarray, reset: bool = False) -> np.ndarray:
-        h, w = labels.shape
-        if self.state is None or reset:
-            prev_labels = np.zeros((1, self.history, h, w), labels.dtype)
-            prev_frames = np.zeros((1, self.history, h, w, 3), np.uint8)
-            has_history = np.zeros(1, np.uint8)
-        else:
-            prev_labels, prev_frames = self.state
-            has_history = np.ones(1, np.uint8)
-        rgb, next_labels, next_frames = self.backend.run({
-            "labels": labels[None], "prev_labels": prev_labels, "prev_frames": prev_frames, "has_history": has_history})
-        self.state = (next_labels, next_frames)
-        return rgb[0]
+        if self.runner is None:
+            self.runner = SessionRunner.open(self.bundle_dir, *labels.shape[:2], backend=self.backend, threads=self.threads)
+        return self.runner.step(labels=labels, reset=reset)
 
 
 def assert_interleaved_sessions_equal_each_alone(address: str, bundle_dir: Path, sessions: int, frames: int,

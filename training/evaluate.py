@@ -18,10 +18,10 @@ import numpy as np
 
 from neurender.common.errors import UserError
 from neurender.common.media import contact_sheet
-from neurender.proto.bundle import check_frame_size
+from neurender.proto.bundle import check_frame_size, read_bundle
 from neurender.proto.neurender.v1 import model_pb2
-from neurender.training.bundle_runner import BundleRunner
-from neurender.training.dataset import VideoDataset, open_dataset
+from neurender.server.step_runner import SessionRunner
+from neurender.training.dataset import DatasetError, VideoDataset, open_dataset
 from neurender.training.metrics import sequence_metrics
 from neurender.training.subset import select
 from neurender.training.summaries import palette
@@ -45,32 +45,34 @@ class EvalOptions:
     notes: dict[str, Any] = field(default_factory=dict)
 
 
-def _label_image(runner: BundleRunner, label: np.ndarray, colours: np.ndarray) -> np.ndarray:
-    if runner.label_name == "labels":
+def _label_image(label_name: str, label: np.ndarray, colours: np.ndarray) -> np.ndarray:
+    if label_name == "labels":
         return colours[np.clip(label.astype(np.int64), 0, len(colours) - 1)]
     if label.ndim == 2:
         return np.repeat(label[..., None], 3, axis=2).astype(np.uint8)
     return label.astype(np.uint8)
 
 
-def _frame_inputs(runner: BundleRunner, frame: dict[str, np.ndarray], top: int, left: int, h: int, w: int) -> dict[str, Any]:
+def _frame_inputs(runner: SessionRunner, frame: dict[str, np.ndarray], top: int, left: int, h: int, w: int) -> dict[str, Any]:
+    """The frame's label input and the passes the model takes, centre-cropped, as a client would send them."""
     crop = lambda a: None if a is None else a[top:top + h, left:left + w]  # noqa: E731
-    d = runner.description
-    if runner.label_name == "labels":
+    model = runner.spec.model
+    d = model.description
+    if model.label_input == "labels":
         label = frame["labels"]
-    elif runner.label_name == "edges":
+    elif model.label_input == "edges":
         label = frame["edges"]
     else:
         from neurender.retarget.draw import draw_pose_map
 
         full = frame["image"].shape[:2]
         label = draw_pose_map(frame["pose"], full[0], full[1], d.pose)
-    return {
-        "label": crop(label),
-        "instances": crop(frame.get("instances")),
-        "depth": crop(frame.get("depth")),
-        "motion": crop(frame.get("motion")),
-    }
+    inputs = {model.label_input: crop(label)}
+    for spec in model.optional_inputs:
+        if frame.get(spec.name) is None:
+            raise DatasetError(f"bundle {model.name} takes {spec.name!r} frames, the dataset has none")
+        inputs[spec.name] = crop(frame[spec.name])
+    return inputs
 
 
 class FrameSizeError(UserError, ValueError):
@@ -82,31 +84,33 @@ def cropped_size(height: int, width: int, multiple: int) -> tuple[int, int]:
     return (height // multiple) * multiple, (width // multiple) * multiple
 
 
-def check_dataset_size(runner: BundleRunner, bundle: str | Path, data: VideoDataset) -> None:
-    """Refuse, before any frame runs, a dataset whose (centre-cropped) frames the bundle's frame-size rule refuses."""
+def evaluated_size(description: model_pb2.ModelDescription, bundle: str | Path, data: VideoDataset) -> tuple[int, int]:
+    """The (centre-cropped) frame size the dataset is scored at; refused, before any frame runs, if the bundle's
+    frame-size rule refuses it."""
     H, W = data.meta.size
-    h, w = cropped_size(H, W, runner.multiple_of)
-    problem = check_frame_size(runner.description, h, w)
+    h, w = cropped_size(H, W, max(1, description.frame_size.multiple_of))
+    problem = check_frame_size(description, h, w)
     if problem:
         crop = f" (centre-cropped to {h}x{w})" if (h, w) != (H, W) else ""
         raise FrameSizeError(f"{data.root}: frames {H}x{W}{crop} cannot be rendered by bundle {bundle}: {problem}")
+    return h, w
 
 
-def run_sequence(runner: BundleRunner, sequence: Any, max_frames: int | None) -> dict[str, list]:
+def run_sequence(runner: SessionRunner, sequence: Any, max_frames: int | None) -> dict[str, list]:
     """Outputs, targets, labels, ground-truth backward flows and flow_valid masks of one sequence."""
     n = len(sequence) if max_frames is None else min(len(sequence), max_frames)
     first = sequence.frame(0)
     H, W = first["image"].shape[:2]
-    h, w = cropped_size(H, W, runner.multiple_of)
+    h, w = runner.spec.height, runner.spec.width
     top, left = (H - h) // 2, (W - w) // 2
     runner.reset()
     result: dict[str, list] = {"outputs": [], "targets": [], "labels": [], "backward": [], "valid": []}
     for i in range(n):
         frame = sequence.frame(i)
         inputs = _frame_inputs(runner, frame, top, left, h, w)
-        result["outputs"].append(runner.step(inputs["label"], inputs["instances"], inputs["depth"], inputs["motion"]))
+        result["outputs"].append(runner.step(**inputs))
         result["targets"].append(np.ascontiguousarray(frame["image"][top:top + h, left:left + w]))
-        result["labels"].append(inputs["label"])
+        result["labels"].append(inputs[runner.spec.model.label_input])
         flow = frame.get("motion", frame.get("flow"))
         result["backward"].append(None if flow is None else flow[top:top + h, left:left + w].astype(np.float32))
         valid = frame.get("flow_valid")
@@ -148,14 +152,16 @@ OWNED = ("report.json", "contact_sheet.png")
 def evaluate(bundle: str | Path, dataset: str | Path | VideoDataset, out_dir: str | Path, options: EvalOptions | None = None) -> dict[str, Any]:
     """Score `bundle` on `dataset` and write report.json and contact_sheet.png into `out_dir`."""
     options = options or EvalOptions()
-    runner = BundleRunner(bundle, threads=options.threads)
+    description = read_bundle(bundle).description
     data = dataset if isinstance(dataset, VideoDataset) else open_dataset(dataset)
     data = select(data, options.sequences, options.exclude, options.frames)
-    expected = {model_pb2.SEGMENTATION: "segmentation", model_pb2.POSE: "pose", model_pb2.EDGES: "edges"}[runner.description.modality]
+    expected = {model_pb2.SEGMENTATION: "segmentation", model_pb2.POSE: "pose", model_pb2.EDGES: "edges"}[description.modality]
     if data.meta.modality != expected:
-        raise ValueError(f"the dataset's modality is {data.meta.modality}, the bundle's is {expected}")
-    check_dataset_size(runner, bundle, data)
-    num_classes = max((c.id for c in runner.description.classes), default=0) + 1
+        raise DatasetError(f"the dataset's modality is {data.meta.modality}, the bundle's is {expected}")
+    height, width = evaluated_size(description, bundle, data)
+    runner = SessionRunner.open(bundle, height, width, threads=options.threads or 1)
+    label_name = runner.spec.model.label_input
+    num_classes = max((c.id for c in description.classes), default=0) + 1
     colours = palette([(c.id, tuple(c.color)) for c in data.meta.classes], max(num_classes, data.meta.num_classes, 1))
     per_sequence: dict[str, dict[str, float]] = {}
     all_outputs: list[np.ndarray] = []
@@ -172,7 +178,7 @@ def evaluate(bundle: str | Path, dataset: str | Path | VideoDataset, out_dir: st
             n = len(r["outputs"])
             picks = sorted({round(i * (n - 1) / max(options.sheet_frames - 1, 1)) for i in range(options.sheet_frames)})
             for i in picks:
-                rows.append([_label_image(runner, r["labels"][i], colours), r["outputs"][i], r["targets"][i]])
+                rows.append([_label_image(label_name, r["labels"][i], colours), r["outputs"][i], r["targets"][i]])
         log.info("%s: %s", sequence.name, {m: round(v, 4) for m, v in per_sequence[sequence.name].items()})
     weights = np.array([frame_counts[s] for s in per_sequence], np.float64)
     overall = {m: float(np.average([per_sequence[s][m] for s in per_sequence], weights=weights)) for m in METRICS}
@@ -182,7 +188,7 @@ def evaluate(bundle: str | Path, dataset: str | Path | VideoDataset, out_dir: st
     out_dir.mkdir(parents=True, exist_ok=True)
     report = {
         "bundle": str(bundle),
-        "model": runner.description.name,
+        "model": description.name,
         "dataset": str(data.root),
         "sequences": list(per_sequence),
         "frames": frame_counts,
