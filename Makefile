@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test protos clean pose-env blender-env blender-extension wheelhouse sdk-wheel
+.PHONY: setup demo test lint protos clean pose-env blender-env blender-extension wheelhouse sdk-wheel
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -64,7 +64,13 @@ pose-env: $(POSE_STAMP)
 demo: setup
 	$(BIN)/neurender demo --out out/demo --overwrite
 
-test: setup
+# Lint (ruff: the rules in pyproject.toml), the formatting check and mypy on the floor (pyproject's [tool.mypy]).
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+test: setup lint
 	$(MAKE) pose-env || echo "make pose-env failed: tests/test_retarget_pose_extract.py will skip"
 	$(MAKE) blender-env || echo "make blender-env failed: tests/test_blender_addon.py will skip"
 	$(MAKE) wheelhouse || echo "make wheelhouse failed: the extension zip and SDK install tests will skip"

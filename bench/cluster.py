@@ -28,15 +28,20 @@ class Replica:
         config.write_text(f"address: {address}\nmetrics_port: null\nlog_format: json\n{settings}")
         self.log = folder / f"{name}.log"
         self._log_file = self.log.open("w")
-        self.process = subprocess.Popen([sys.executable, "-m", "neurender.cli", "serve", "--models", str(models), "--config", str(config)],
-                                        stderr=self._log_file, stdout=subprocess.DEVNULL)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "neurender.cli", "serve", "--models", str(models), "--config", str(config)],
+            stderr=self._log_file,
+            stdout=subprocess.DEVNULL,
+        )
         self.address = ""
 
     def wait_listening(self, timeout: float = 120.0) -> str:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"replica {self.name} exited with {self.process.returncode}: {self.log.read_text()[-2000:]}")
+                raise RuntimeError(
+                    f"replica {self.name} exited with {self.process.returncode}: {self.log.read_text()[-2000:]}"
+                )
             for event in self.events():
                 if event.get("event") == "listening":
                     self.address = event["address"]
@@ -89,9 +94,15 @@ class LoadBalancer:
         config.write_text(haproxy_config(replicas))
         self.log = folder / "haproxy.log"
         self._log_file = self.log.open("w")
-        env = dict(os.environ, NEURENDER_LB_BIND=self.address, NEURENDER_CHECK_INTER=check_inter,
-                   NEURENDER_CHECK_TIMEOUT=check_inter)
-        self.process = subprocess.Popen([haproxy, "-db", "-f", str(config)], stderr=self._log_file, stdout=self._log_file, env=env)
+        env = dict(
+            os.environ,
+            NEURENDER_LB_BIND=self.address,
+            NEURENDER_CHECK_INTER=check_inter,
+            NEURENDER_CHECK_TIMEOUT=check_inter,
+        )
+        self.process = subprocess.Popen(
+            [haproxy, "-db", "-f", str(config)], stderr=self._log_file, stdout=self._log_file, env=env
+        )
         self._wait_listening()
 
     def _wait_listening(self, timeout: float = 10.0) -> None:

@@ -37,7 +37,6 @@ from neurender.engine_plugin.sdk.aio_client import AsyncRenderClient
 from neurender.proto.bundle import REQUIRED_INPUT, read_bundle
 from neurender.proto.tensors import NUMPY_DTYPES
 
-
 _NAMES = itertools.count()
 
 
@@ -88,15 +87,25 @@ async def latency(address: str, model: str, frames: list[dict], size: int, count
     return statistics.median(samples)
 
 
-async def failover(balancer: LoadBalancer, replicas: list[Replica], model: str, frames: list[dict], size: int,
-                   sessions: int, count: int, sig: int | None) -> tuple[list[list[np.ndarray]], float | None]:
+async def failover(
+    balancer: LoadBalancer,
+    replicas: list[Replica],
+    model: str,
+    frames: list[dict],
+    size: int,
+    sessions: int,
+    count: int,
+    sig: int | None,
+) -> tuple[list[list[np.ndarray]], float | None]:
     """`sessions` sessions of `count` frames through the balancer; halfway, `sig` to the replica serving session 0.
     Returns the frames and the slowest time (s) from the signal to the next frame of a session that moved."""
     async with AsyncRenderClient(balancer.address) as client:
         opened = [client.session(model, (size, size), reconnect_timeout_s=60) for _ in range(sessions)]
         for session in opened:
             await session.open()
-        victim = next((r for r in replicas if any(e.get("session") == opened[0].info.session_id for e in r.events())), None)
+        victim = next(
+            (r for r in replicas if any(e.get("session") == opened[0].info.session_id for e in r.events())), None
+        )
         images: list[list[np.ndarray]] = [[] for _ in opened]
         signalled: float | None = None
         recovered: dict[int, float] = {}
@@ -137,10 +146,13 @@ def main(argv: list[str] | None = None) -> int:
             export_tiny(models / "tiny")
         bundle = read_bundle(models / args.model if (models / args.model).is_dir() else models)
         frames = label_frames(_Described(bundle), args.size)
-        print(f"model {args.model}, {args.size}x{args.size}, {args.sessions} sessions, {cores} cores, "
-              f"load average before {os.getloadavg()[0]:.2f}\n")
+        print(
+            f"model {args.model}, {args.size}x{args.size}, {args.sessions} sessions, {cores} cores, "
+            f"load average before {os.getloadavg()[0]:.2f}\n"
+        )
 
         with ExitStack() as stack:
+
             def balanced(replicas: list[Replica], name: str) -> str:
                 (folder / name).mkdir()
                 balancer = LoadBalancer([r.address for r in replicas], folder / name)
@@ -163,8 +175,14 @@ def main(argv: list[str] | None = None) -> int:
             latencies = {"direct": [], "haproxy": []}
             for _ in range(args.rounds):  # interleaved, so a change in the machine's load touches every setup alike
                 for i, address in enumerate(targets):
-                    fps[i] += asyncio.run(throughput(address, args.model, frames, args.size, args.sessions,
-                                                     args.seconds / args.rounds)) / args.rounds
+                    fps[i] += (
+                        asyncio.run(
+                            throughput(
+                                address, args.model, frames, args.size, args.sessions, args.seconds / args.rounds
+                            )
+                        )
+                        / args.rounds
+                    )
                 for path, address in (("direct", targets[0]), ("haproxy", targets[2])):
                     latencies[path].append(asyncio.run(latency(address, args.model, frames, args.size, 50)))
         print("| setup | replicas | threads per replica | frames/s | ratio to one direct server |")
@@ -172,24 +190,32 @@ def main(argv: list[str] | None = None) -> int:
         for (name, count, threads, _), rate in zip(setups, fps):
             print(f"| {name} | {count} | {threads} | {rate:.1f} | {rate / fps[0]:.2f} |")
         direct_ms, proxied_ms = (statistics.median(latencies[p]) for p in ("direct", "haproxy"))
-        print(f"\nlatency per frame, one session, one frame at a time (median of {args.rounds} rounds of 50): direct "
-              f"{direct_ms:.2f} ms, through haproxy to the same server {proxied_ms:.2f} ms (the proxy adds {proxied_ms - direct_ms:.2f} ms)\n")
+        print(
+            f"\nlatency per frame, one session, one frame at a time (median of {args.rounds} rounds of 50): direct "
+            f"{direct_ms:.2f} ms, through haproxy to the same server {proxied_ms:.2f} ms (the proxy adds {proxied_ms - direct_ms:.2f} ms)\n"
+        )
 
         sessions, count = 4, 40
-        print(f"failover: {sessions} sessions x {count} frames through haproxy to 2 replicas, the signal at frame {count // 2}")
+        print(
+            f"failover: {sessions} sessions x {count} frames through haproxy to 2 replicas, the signal at frame {count // 2}"
+        )
         print("| case | frames compared | differing frames | time to recover (signal to next frame) |")
         print("| --- | --- | --- | --- |")
         with replicas_running(models, folder, 2, max(1, cores // 2)) as replicas:
             balancer = LoadBalancer([r.address for r in replicas], folder)
             try:
-                reference, _ = asyncio.run(failover(balancer, replicas, args.model, frames, args.size, sessions, count, None))
+                reference, _ = asyncio.run(
+                    failover(balancer, replicas, args.model, frames, args.size, sessions, count, None)
+                )
             finally:
                 balancer.stop()
         for name, sig in (("SIGTERM (drain)", signal.SIGTERM), ("SIGKILL", signal.SIGKILL)):
             with replicas_running(models, folder, 2, max(1, cores // 2)) as replicas:
                 balancer = LoadBalancer([r.address for r in replicas], folder)
                 try:
-                    images, recover = asyncio.run(failover(balancer, replicas, args.model, frames, args.size, sessions, count, sig))
+                    images, recover = asyncio.run(
+                        failover(balancer, replicas, args.model, frames, args.size, sessions, count, sig)
+                    )
                 finally:
                     balancer.stop()
             compared = sum(len(i) for i in images)

@@ -32,7 +32,9 @@ from neurender.training.model.generator import Vid2VidGenerator
 GOAL = 0.10
 
 
-def time_gbuffer(height: int, width: int, frames: int, rounds: int, photo: bool) -> tuple[float, float, float, list[GBufferFrame]]:
+def time_gbuffer(
+    height: int, width: int, frames: int, rounds: int, photo: bool
+) -> tuple[float, float, float, list[GBufferFrame]]:
     """(median ms per frame, best ms per frame, first-frame ms including scene upload, the rendered frames)."""
     scene = street_scene(seed=0, num_frames=frames)
     with GBufferRenderer(height, width) as renderer:
@@ -57,10 +59,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=3, help="times to render the sequence (frames 1.. in order)")
     parser.add_argument("--configs", nargs="+", default=["tiny", "tiny-engine"], choices=sorted(PRESETS))
     parser.add_argument("--threads", type=int, default=2, help="ONNX Runtime intra-op threads")
-    parser.add_argument("--photo", action="store_true", help="also time the shaded photo pass (not part of the G-buffer)")
+    parser.add_argument(
+        "--photo", action="store_true", help="also time the shaded photo pass (not part of the G-buffer)"
+    )
     args = parser.parse_args(argv)
     if args.frames < 2 or args.rounds < 1:
-        parser.error(f"--frames {args.frames} --rounds {args.rounds}: need at least 2 frames (frame 0 is not timed) and 1 round")
+        parser.error(
+            f"--frames {args.frames} --rounds {args.rounds}: need at least 2 frames (frame 0 is not timed) and 1 round"
+        )
 
     torch.manual_seed(0)
     sessions = {}
@@ -70,8 +76,12 @@ def main(argv: list[str] | None = None) -> None:
             bundle = export_bundle(generator, f"{tmp}/{name}", BundleInfo(name=name), include_torch=False)
             sessions[name] = (PRESETS[name], OrtBackend(bundle.onnx_path, ("CPUExecutionProvider",), args.threads))
 
-    print(f"street scene, {args.frames} frames per size; the server's CPU backend, {args.threads} threads; goal: G-buffer < {GOAL:.0%} of the step\n")
-    header = f"{'size (HxW)':<12}{'G-buffer ms':>12}{'best ms':>9}{'1st frame ms':>13}" + "".join(f"{name + ' step ms':>20}{'ratio':>8}" for name in sessions)
+    print(
+        f"street scene, {args.frames} frames per size; the server's CPU backend, {args.threads} threads; goal: G-buffer < {GOAL:.0%} of the step\n"
+    )
+    header = f"{'size (HxW)':<12}{'G-buffer ms':>12}{'best ms':>9}{'1st frame ms':>13}" + "".join(
+        f"{name + ' step ms':>20}{'ratio':>8}" for name in sessions
+    )
     if args.photo:
         header += f"{'photo ms':>10}"
     print(header)
@@ -88,8 +98,10 @@ def main(argv: list[str] | None = None) -> None:
             with_photo, _, _, _ = time_gbuffer(height, width, min(args.frames, 6), 1, photo=True)
             row += f"{with_photo - gbuffer_ms:>10.1f}"
         print(row)
-    print("\n'!' marks a ratio over the goal. G-buffer ms: class + instance IDs, depth, motion and visibility of one frame, "
-          "rendered in order (median; best: the fastest frame); 1st frame adds uploading the scene.")
+    print(
+        "\n'!' marks a ratio over the goal. G-buffer ms: class + instance IDs, depth, motion and visibility of one frame, "
+        "rendered in order (median; best: the fastest frame); 1st frame adds uploading the scene."
+    )
 
 
 if __name__ == "__main__":

@@ -91,7 +91,9 @@ def count_gflops(step: GeneratorStep, inputs: dict[str, torch.Tensor]) -> float:
     def hook(module: nn.Module, args: tuple, out: torch.Tensor) -> None:
         nonlocal macs
         if isinstance(module, nn.ConvTranspose2d):
-            macs += args[0].numel() * module.out_channels * module.kernel_size[0] * module.kernel_size[1] // module.groups
+            macs += (
+                args[0].numel() * module.out_channels * module.kernel_size[0] * module.kernel_size[1] // module.groups
+            )
         else:
             macs += out.numel() * module.in_channels * module.kernel_size[0] * module.kernel_size[1] // module.groups
 
@@ -143,11 +145,15 @@ def beside_graph_ms(cpu_graph: CpuGraph, feed: dict[str, np.ndarray], threads: i
 
     timed = {"state bookkeeping": time_call(state) * 1e3}
     if cpu_graph.lookups:
-        timed["native one-hot lookup"] = time_call(lambda: [lookup(labels, threads) for lookup in cpu_graph.lookups]) * 1e3
+        timed["native one-hot lookup"] = (
+            time_call(lambda: [lookup(labels, threads) for lookup in cpu_graph.lookups]) * 1e3
+        )
     return timed
 
 
-def backend_breakdown(onnx_path: Path, feed: dict[str, np.ndarray], threads: int, scratch: str, runs: int = 10) -> dict[str, float]:
+def backend_breakdown(
+    onnx_path: Path, feed: dict[str, np.ndarray], threads: int, scratch: str, runs: int = 10
+) -> dict[str, float]:
     """Milliseconds per step by operator type in the ONNX Runtime backend: its profile of the rewritten graph
     (kernel times, so the sum is a little under the wall time) plus the native lookups."""
     cpu_graph = CpuGraph(onnx_path)
@@ -186,14 +192,18 @@ def openvino_breakdown(onnx_path: Path, feed: dict[str, np.ndarray], threads: in
     return {**per_op, **beside_graph_ms(cpu_graph, feed, threads)}
 
 
-def print_breakdown(backend: str, name: str, size: int, per_op: dict[str, float], conv_gflop: float, peak: float) -> None:
+def print_breakdown(
+    backend: str, name: str, size: int, per_op: dict[str, float], conv_gflop: float, peak: float
+) -> None:
     conv_ms = sum(ms for op, ms in per_op.items() if op in CONV_OPS)
     total = sum(per_op.values())
     rate = conv_gflop / conv_ms * 1e3
     others = sorted(((ms, op) for op, ms in per_op.items() if op not in CONV_OPS), reverse=True)
     shown = ", ".join(f"{op} {ms:.1f}" for ms, op in others[:6])
-    print(f"{backend:<12}{name:<14}{size:>4}x{size:<4}{total:>9.1f}{conv_ms:>9.1f}{100 * conv_ms / total:>7.0f}%{rate:>11.1f}{100 * rate / peak:>7.0f}%"
-          f"{total - conv_ms:>9.1f}   {shown}")
+    print(
+        f"{backend:<12}{name:<14}{size:>4}x{size:<4}{total:>9.1f}{conv_ms:>9.1f}{100 * conv_ms / total:>7.0f}%{rate:>11.1f}{100 * rate / peak:>7.0f}%"
+        f"{total - conv_ms:>9.1f}   {shown}"
+    )
 
 
 def time_call(fn, min_runs: int = 3, min_seconds: float = 1.0) -> float:
@@ -234,8 +244,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sizes", nargs="+", type=int, default=[128, 256])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds; medians over them are printed")
-    parser.add_argument("--labels", choices=["street", "random"], default="street",
-                        help="segmentation steps' inputs: the rendered street scene (default) or per-pixel random class IDs")
+    parser.add_argument(
+        "--labels",
+        choices=["street", "random"],
+        default="street",
+        help="segmentation steps' inputs: the rendered street scene (default) or per-pixel random class IDs",
+    )
     args = parser.parse_args(argv)
     if args.threads < 1 or args.rounds < 1:
         parser.error(f"--threads {args.threads} --rounds {args.rounds}: both must be at least 1")
@@ -243,8 +257,10 @@ def main(argv: list[str] | None = None) -> None:
         multiple = CONFIGS[name].multiple_of  # and at least two of them, the smallest frame a bundle accepts
         bad = [size for size in args.sizes if size < 2 * multiple or size % multiple]
         if bad:
-            parser.error(f"--sizes {' '.join(map(str, bad))}: {name}'s frame sides must be multiples of {multiple}, "
-                         f"at least {2 * multiple}")
+            parser.error(
+                f"--sizes {' '.join(map(str, bad))}: {name}'s frame sides must be multiples of {multiple}, "
+                f"at least {2 * multiple}"
+            )
     street_frames = {}
     if args.labels == "street" and any(CONFIGS[name].modality == "segmentation" for name in args.configs):
         history = max(CONFIGS[name].history for name in args.configs)
@@ -254,11 +270,15 @@ def main(argv: list[str] | None = None) -> None:
             parser.error(f"--labels street needs the G-buffer renderer: {err} (or run with --labels random)")
 
     torch.set_num_threads(args.threads)
-    print(f"fp32 matmul, {args.threads} threads: {matmul_gflops(args.threads):.1f} GFLOP/s at the start; every row's"
-          " % peak is against the matmul rate measured in its own rounds (the column 'matmul')\n")
-    header = (f"{'config':<14}{'size':>9}{'params':>9}{'dense GFLOP':>12}{'run GFLOP':>10}{'eager ms':>9}{'ORT ms':>8}"
-              f"{'ORT backend':>12}{'OpenVINO':>9}{'best':>9}{'eager/best':>11}{'(range)':>12}{'GFLOP/s':>8}{'% peak':>7}{'matmul':>7}{'fps':>6}"
-              f"{'labels':>8}")
+    print(
+        f"fp32 matmul, {args.threads} threads: {matmul_gflops(args.threads):.1f} GFLOP/s at the start; every row's"
+        " % peak is against the matmul rate measured in its own rounds (the column 'matmul')\n"
+    )
+    header = (
+        f"{'config':<14}{'size':>9}{'params':>9}{'dense GFLOP':>12}{'run GFLOP':>10}{'eager ms':>9}{'ORT ms':>8}"
+        f"{'ORT backend':>12}{'OpenVINO':>9}{'best':>9}{'eager/best':>11}{'(range)':>12}{'GFLOP/s':>8}{'% peak':>7}{'matmul':>7}{'fps':>6}"
+        f"{'labels':>8}"
+    )
     print(header)
     print("-" * len(header))
     breakdowns: list[tuple[str, int, float, dict[str, np.ndarray]]] = []
@@ -293,12 +313,12 @@ def main(argv: list[str] | None = None) -> None:
                         eager_runs.append(time_call(lambda: step(**step_arguments(cfg, inputs))))
                     # A live ORT session's threads compete for the cores: one exists only while it is timed.
                     session = ort_session(onnx_bytes, args.threads)
-                    plain_runs.append(time_call(lambda: session.run(None, feed)))
+                    plain_runs.append(time_call(lambda s=session: s.run(None, feed)))
                     del session
                     for backend_name, runs in backend_runs.items():
                         backend = cpu_backend(backend_name, onnx_path, args.threads)
                         if backend is not None:
-                            runs.append(time_call(lambda: backend.run(feed)))
+                            runs.append(time_call(lambda b=backend: b.run(feed)))
                         del backend
                 eager, plain = float(np.median(eager_runs)), float(np.median(plain_runs))
                 medians = {b: float(np.median(runs)) for b, runs in backend_runs.items() if runs}
@@ -307,11 +327,15 @@ def main(argv: list[str] | None = None) -> None:
                 spread = f"{ratios.min():.2f}-{ratios.max():.2f}"
                 rate, peak = executed / medians[best], float(np.median(peaks))
                 openvino = f"{medians['openvino'] * 1e3:.1f}" if "openvino" in medians else "absent"
-                print(f"{name:<14}{size:>4}x{size:<4}{params / 1e6:>8.2f}M{dense:>12.2f}{executed:>10.2f}{eager * 1e3:>9.1f}"
-                      f"{plain * 1e3:>8.1f}{medians['onnxruntime'] * 1e3:>12.1f}{openvino:>9}{best[:8]:>9}"
-                      f"{np.median(ratios):>10.2f}x{spread:>12}{rate:>8.1f}{100 * rate / peak:>6.0f}%{peak:>7.0f}{1 / medians[best]:>6.1f}"
-                      f"{labels:>8}")
-        print("\nThe CPU backends' step by operator type (ms per step; convolutions alone vs matmul; the rest, largest first)")
+                print(
+                    f"{name:<14}{size:>4}x{size:<4}{params / 1e6:>8.2f}M{dense:>12.2f}{executed:>10.2f}{eager * 1e3:>9.1f}"
+                    f"{plain * 1e3:>8.1f}{medians['onnxruntime'] * 1e3:>12.1f}{openvino:>9}{best[:8]:>9}"
+                    f"{np.median(ratios):>10.2f}x{spread:>12}{rate:>8.1f}{100 * rate / peak:>6.0f}%{peak:>7.0f}{1 / medians[best]:>6.1f}"
+                    f"{labels:>8}"
+                )
+        print(
+            "\nThe CPU backends' step by operator type (ms per step; convolutions alone vs matmul; the rest, largest first)"
+        )
         header = f"{'backend':<12}{'config':<14}{'size':>9}{'total ms':>9}{'conv ms':>9}{'share':>8}{'conv GF/s':>11}{'% peak':>8}{'rest ms':>9}   rest by operator (ms)"
         print(header)
         print("-" * len(header))

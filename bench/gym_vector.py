@@ -40,8 +40,10 @@ def start_server(model: Path) -> tuple[subprocess.Popen, str]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         address = f"127.0.0.1:{s.getsockname()[1]}"
-    process = subprocess.Popen([sys.executable, "-m", "neurender.cli", "serve", "--models", str(model), "--address",
-                                address, "--no-metrics"], stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "neurender.cli", "serve", "--models", str(model), "--address", address, "--no-metrics"],
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         try:
@@ -86,11 +88,14 @@ def main(argv: list[str] | None = None) -> None:
             rates = {
                 "raw sync": steps_per_second(gym.vector.SyncVectorEnv([raw] * n), args.steps),
                 "raw async": steps_per_second(gym.vector.AsyncVectorEnv([raw] * n, context="forkserver"), args.steps),
-                "sync": steps_per_second(NeuralVectorObservation(gym.vector.SyncVectorEnv([raw] * n), address, model),
-                                         args.steps),
+                "sync": steps_per_second(
+                    NeuralVectorObservation(gym.vector.SyncVectorEnv([raw] * n), address, model), args.steps
+                ),
                 "async": steps_per_second(gym.vector.AsyncVectorEnv([neural] * n, context="forkserver"), args.steps),
-                "async batch": steps_per_second(NeuralVectorObservation(
-                    gym.vector.AsyncVectorEnv([raw] * n, context="forkserver"), address, model), args.steps),
+                "async batch": steps_per_second(
+                    NeuralVectorObservation(gym.vector.AsyncVectorEnv([raw] * n, context="forkserver"), address, model),
+                    args.steps,
+                ),
             }
             rows.append((n, rates))
             print(n, {k: round(v, 1) for k, v in rates.items()}, flush=True)

@@ -43,8 +43,11 @@ class Server:
         config.write_text(f"address: 127.0.0.1:0\nmetrics_port: null\nlog_format: json\n{settings}")
         self.log = folder / "serve.log"
         self._log = self.log.open("w")
-        self.process = subprocess.Popen([sys.executable, "-m", "neurender.cli", "serve", "--models", str(models),
-                                         "--config", str(config)], stderr=self._log, stdout=subprocess.DEVNULL)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "neurender.cli", "serve", "--models", str(models), "--config", str(config)],
+            stderr=self._log,
+            stdout=subprocess.DEVNULL,
+        )
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -70,19 +73,24 @@ class Server:
 
 def heavy_frames(people: int) -> dict[str, list[render_pb2.RenderRequest]]:
     rng = np.random.default_rng(0)
+
     def keypoints(n: int) -> render_pb2.RenderRequest:
         kp = (rng.random((n, 25, 3)) * [256, 256, 1]).astype(np.float32)
         return render_pb2.RenderRequest(frame=render_pb2.Frame(inputs=render_pb2.FrameInputs(keypoints=to_tensor(kp))))
+
     labels = np.full((2048, 2048), 999, np.uint16)
     return {
         "keypoints, 60,000 people (18 MB)": [keypoints(60000)],
         f"keypoints, {people} people": [keypoints(people)],
         "labels 2048x2048 uint16 (8 MB), bad class": [
-            render_pb2.RenderRequest(frame=render_pb2.Frame(inputs=render_pb2.FrameInputs(labels=to_tensor(labels))))],
+            render_pb2.RenderRequest(frame=render_pb2.Frame(inputs=render_pb2.FrameInputs(labels=to_tensor(labels))))
+        ],
     }
 
 
-def stall(server: Server, model: str, pose_model: str, load: list[render_pb2.RenderRequest], seconds: float) -> tuple[float, float, int]:
+def stall(
+    server: Server, model: str, pose_model: str, load: list[render_pb2.RenderRequest], seconds: float
+) -> tuple[float, float, int]:
     """(worst health latency ms, worst other-session frame latency ms, heavy frames sent) while one client
     streams `load` frames to a pose session (a Render stream at 2048x2048 for labels, 256x256 for keypoints)."""
     stop = threading.Event()
@@ -92,8 +100,11 @@ def stall(server: Server, model: str, pose_model: str, load: list[render_pb2.Ren
         with grpc.insecure_channel(server.address, options=CHANNEL) as channel:
             stub = render_pb2_grpc.NeuralRendererStub(channel)
             labels = load[0].frame.inputs.HasField("labels")
-            opening = render_pb2.RenderRequest(open=render_pb2.OpenSession(
-                model=model if labels else pose_model, height=2048 if labels else 256, width=2048 if labels else 256))
+            opening = render_pb2.RenderRequest(
+                open=render_pb2.OpenSession(
+                    model=model if labels else pose_model, height=2048 if labels else 256, width=2048 if labels else 256
+                )
+            )
 
             def requests():
                 yield opening
@@ -106,6 +117,7 @@ def stall(server: Server, model: str, pose_model: str, load: list[render_pb2.Ren
                     sent[0] += 1
                     frame_id += 1
                     time.sleep(0.001)
+
             try:
                 for _ in stub.Render(requests(), timeout=seconds + 60):
                     pass
@@ -133,10 +145,15 @@ def stall(server: Server, model: str, pose_model: str, load: list[render_pb2.Ren
                 frame_id = 0
                 while not stop.is_set():
                     times.append(time.perf_counter())
-                    yield render_pb2.RenderRequest(frame=render_pb2.Frame(frame_id=frame_id, inputs=render_pb2.FrameInputs(labels=to_tensor(labels))))
+                    yield render_pb2.RenderRequest(
+                        frame=render_pb2.Frame(
+                            frame_id=frame_id, inputs=render_pb2.FrameInputs(labels=to_tensor(labels))
+                        )
+                    )
                     answered.acquire()
                     frame_id += 1
                 yield render_pb2.RenderRequest(end=render_pb2.EndSession())
+
             for response in stub.Render(requests(), timeout=seconds + 60):
                 if response.WhichOneof("kind") == "frame":
                     frame_worst[0] = max(frame_worst[0], time.perf_counter() - times[response.frame.frame_id])
@@ -159,8 +176,11 @@ def peak_rss(server: Server, requests: list[bytes], token: str | None = None) ->
     """(RSS before, peak RSS, status codes) for these RenderFrame requests sent at once."""
     before = server.rss_mb("VmRSS")
     with grpc.insecure_channel(server.address, options=CHANNEL) as channel:
-        call = channel.unary_unary("/neurender.v1.NeuralRenderer/RenderFrame", request_serializer=lambda b: b,
-                                   response_deserializer=lambda b: b)
+        call = channel.unary_unary(
+            "/neurender.v1.NeuralRenderer/RenderFrame",
+            request_serializer=lambda b: b,
+            response_deserializer=lambda b: b,
+        )
 
         def one(request: bytes) -> str:
             try:
@@ -191,11 +211,15 @@ def main() -> None:
                 print(f"{name:<48} {sent:>6} {health_ms:>16.1f} {frame_ms:>23.1f}")
         finally:
             server.stop()
-        frame = render_pb2.RenderFrameRequest(session=render_pb2.OpenSession(model="tiny", height=1024, width=1024),
-                                              inputs=render_pb2.FrameInputs(labels=to_tensor(np.zeros((1024, 1024), np.uint8))))
+        frame = render_pb2.RenderFrameRequest(
+            session=render_pb2.OpenSession(model="tiny", height=1024, width=1024),
+            inputs=render_pb2.FrameInputs(labels=to_tensor(np.zeros((1024, 1024), np.uint8))),
+        )
         print(f"\n{'memory: 4 concurrent RenderFrame calls':<56} {'RSS before MB':>13} {'peak MB':>8}  codes")
-        for label, settings in (("1024x1024, default budget", ""),
-                                ("1024x1024, max_pixels_in_flight one such frame", f"max_pixels_in_flight: {1024 * 1024}\n")):
+        for label, settings in (
+            ("1024x1024, default budget", ""),
+            ("1024x1024, max_pixels_in_flight one such frame", f"max_pixels_in_flight: {1024 * 1024}\n"),
+        ):
             try:
                 server = Server(models, folder, settings)
             except RuntimeError:  # a server without this setting
@@ -207,8 +231,10 @@ def main() -> None:
                 server.stop()
             print(f"{label:<56} {before:>13.0f} {peak:>8.0f}  {' '.join(sorted(set(codes)))}")
         (folder / "token").write_text("secret\n")
-        big = render_pb2.RenderFrameRequest(session=render_pb2.OpenSession(model="tiny", height=4096, width=4096),
-                                            inputs=render_pb2.FrameInputs(labels=to_tensor(np.zeros((7500, 4096), np.uint16))))
+        big = render_pb2.RenderFrameRequest(
+            session=render_pb2.OpenSession(model="tiny", height=4096, width=4096),
+            inputs=render_pb2.FrameInputs(labels=to_tensor(np.zeros((7500, 4096), np.uint16))),
+        )
         server = Server(models, folder, f"token_file: {folder / 'token'}\n")
         try:
             before, peak, codes = peak_rss(server, [big.SerializeToString()] * 4)

@@ -56,7 +56,9 @@ def generator_fps(pose_maps: np.ndarray, threads: int, seconds: float = 3.0) -> 
     cfg = PRESETS["tiny-pose"]
     options = ort.SessionOptions()
     options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
-    session = ort.InferenceSession(export_step_onnx(Vid2VidGenerator(cfg).eval()), options, providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(
+        export_step_onnx(Vid2VidGenerator(cfg).eval()), options, providers=["CPUExecutionProvider"]
+    )
     h, w = pose_maps.shape[1:3]
     state = {k: v.numpy() for k, v in example_inputs(cfg, 1, h, w).items()}
     state["has_history"][:] = 0
@@ -79,7 +81,9 @@ def generator_fps(pose_maps: np.ndarray, threads: int, seconds: float = 3.0) -> 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--bvh", type=Path, default=DEFAULT_BVH)
-    parser.add_argument("--target", type=Path, default=DEFAULT_TARGET, help="DeepMimic clip whose humanoid gives the proportions")
+    parser.add_argument(
+        "--target", type=Path, default=DEFAULT_TARGET, help="DeepMimic clip whose humanoid gives the proportions"
+    )
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
@@ -109,8 +113,10 @@ def main(argv: list[str] | None = None) -> None:
     stages.append((f"draw BODY_25 {size}x{size}", t))
     total = sum(s for _, s in stages)
 
-    print(f"{args.bvh.name}: {n} frames ({motion.fps:.0f} fps source), {len(motion.skeleton.names)} joints; "
-          f"target proportions from {args.target.name}; best of {args.repeats}\n")
+    print(
+        f"{args.bvh.name}: {n} frames ({motion.fps:.0f} fps source), {len(motion.skeleton.names)} joints; "
+        f"target proportions from {args.target.name}; best of {args.repeats}\n"
+    )
     header = f"{'stage':<34}{'seconds':>9}{'frames/s':>12}"
     print(header)
     print("-" * len(header))
@@ -120,8 +126,10 @@ def main(argv: list[str] | None = None) -> None:
     gen = generator_fps(maps, args.threads)
     print(f"{'tiny-pose generator (ORT, batch 1)':<34}{1 / gen:>9.3f}{gen:>12.1f}   (seconds per frame)")
     ratio = (n / total) / gen
-    print(f"\nretargeting runs at {ratio:.0f}x the generator's frame rate at {size}x{size} (goal >= 100x): "
-          f"{'met' if ratio >= 100 else 'NOT met'}")
+    print(
+        f"\nretargeting runs at {ratio:.0f}x the generator's frame rate at {size}x{size} (goal >= 100x): "
+        f"{'met' if ratio >= 100 else 'NOT met'}"
+    )
 
 
 if __name__ == "__main__":

@@ -26,9 +26,9 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -64,7 +64,12 @@ def label_frames(model, size: int, count: int = 8, seed: int = 0) -> list[dict[s
     name = model.label_input
     frames = []
     if name == "labels":
-        base = rng.integers(0, model.num_classes, (size // 8 + 1, size // 8 + 1)).astype(model.label_dtype).repeat(8, 0).repeat(8, 1)
+        base = (
+            rng.integers(0, model.num_classes, (size // 8 + 1, size // 8 + 1))
+            .astype(model.label_dtype)
+            .repeat(8, 0)
+            .repeat(8, 1)
+        )
         frames = [np.ascontiguousarray(np.roll(base, t, axis=1)[:size, :size]) for t in range(count)]
     elif name == "pose_map":
         frames = [rng.integers(0, 256, (size, size, 3), dtype=np.uint8) for _ in range(count)]
@@ -79,8 +84,13 @@ def in_process_sample(model, size: int, sessions: int, seconds: float) -> Sample
     spec = SessionSpec(model, size, size, 0, 90, False, None, None)
     histories = [History.empty(spec) for _ in range(sessions)]
     frames = label_frames(model, size)
-    extras = {s.name: np.zeros((sessions, size, size, 2) if s.name == "motion" else (sessions, size, size),
-                               np.float16 if s.name in ("depth", "motion") else np.uint16) for s in model.optional_inputs}
+    extras = {
+        s.name: np.zeros(
+            (sessions, size, size, 2) if s.name == "motion" else (sessions, size, size),
+            np.float16 if s.name in ("depth", "motion") else np.uint16,
+        )
+        for s in model.optional_inputs
+    }
     latencies, t = [], 0
     start = time.perf_counter()
     while t < 2 or time.perf_counter() - start < seconds:
@@ -105,7 +115,9 @@ def in_process_sample(model, size: int, sessions: int, seconds: float) -> Sample
     return Sample(latencies, time.perf_counter() - start, [sessions] * len(latencies))
 
 
-async def grpc_sample(address: str, model_name: str, model, size: int, sessions: int, encoding: str, seconds: float) -> Sample:
+async def grpc_sample(
+    address: str, model_name: str, model, size: int, sessions: int, encoding: str, seconds: float
+) -> Sample:
     from neurender.engine_plugin.sdk.aio_client import AsyncRenderClient
 
     frames = label_frames(model, size)
@@ -135,8 +147,14 @@ async def grpc_sample(address: str, model_name: str, model, size: int, sessions:
 def merge(key: tuple, samples: list[Sample]) -> Row:
     latencies = np.array([x for s in samples for x in s.latencies]) * 1e3
     frames, elapsed = len(latencies), sum(s.elapsed for s in samples)
-    return Row(*key, frames, frames / elapsed, float(np.percentile(latencies, 50)), float(np.percentile(latencies, 95)),
-               float(np.mean([b for s in samples for b in s.batches])))
+    return Row(
+        *key,
+        frames,
+        frames / elapsed,
+        float(np.percentile(latencies, 50)),
+        float(np.percentile(latencies, 95)),
+        float(np.mean([b for s in samples for b in s.batches])),
+    )
 
 
 class ServerProcess:
@@ -144,12 +162,17 @@ class ServerProcess:
 
     def __init__(self, models: Path, max_batch: int, backend: str, workers: int, folder: Path) -> None:
         config = folder / f"serve-b{max_batch}.yaml"
-        config.write_text(f"address: 127.0.0.1:0\nmetrics_port: null\nlog_format: json\nmax_batch: {max_batch}\n"
-                          f"backend: {backend}\nworkers: {workers}\n")
+        config.write_text(
+            f"address: 127.0.0.1:0\nmetrics_port: null\nlog_format: json\nmax_batch: {max_batch}\n"
+            f"backend: {backend}\nworkers: {workers}\n"
+        )
         self.log = folder / f"serve-b{max_batch}.log"
         self._log_file = self.log.open("w")
-        self.process = subprocess.Popen([sys.executable, "-m", "neurender.cli", "serve", "--models", str(models), "--config", str(config)],
-                                        stderr=self._log_file, stdout=subprocess.DEVNULL)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "neurender.cli", "serve", "--models", str(models), "--config", str(config)],
+            stderr=self._log_file,
+            stdout=subprocess.DEVNULL,
+        )
         self.address = self._wait_listening()
 
     def _wait_listening(self, timeout: float = 120.0) -> str:
@@ -174,14 +197,18 @@ def print_table(rows: list[Row]) -> None:
     print(header)
     print("-" * len(header))
     for r in rows:
-        print(f"{r.size:>5} {r.path:<10} {r.sessions:>8} {r.batching:<8} {r.encoding:<6} {r.frames:>6} {r.fps:>9.2f} "
-              f"{r.p50_ms:>8.1f} {r.p95_ms:>8.1f} {r.mean_batch:>5.1f}")
+        print(
+            f"{r.size:>5} {r.path:<10} {r.sessions:>8} {r.batching:<8} {r.encoding:<6} {r.frames:>6} {r.fps:>9.2f} "
+            f"{r.p50_ms:>8.1f} {r.p95_ms:>8.1f} {r.mean_batch:>5.1f}"
+        )
 
 
 def print_goals(rows: list[Row], sizes: list[int], sessions: list[int]) -> None:
     def find(size, path, n, batching="on", encoding="raw"):
         for r in rows:
-            if (r.size, r.path, r.sessions) == (size, path, n) and (path == "in-process" or (r.batching, r.encoding) == (batching, encoding)):
+            if (r.size, r.path, r.sessions) == (size, path, n) and (
+                path == "in-process" or (r.batching, r.encoding) == (batching, encoding)
+            ):
                 return r
         return None
 
@@ -193,7 +220,9 @@ def print_goals(rows: list[Row], sizes: list[int], sessions: list[int]) -> None:
             print(f"  {size}px  1 session gRPC / in-process frames/s:            {one.fps / alone.fps:.3f}")
         many = find(size, "gRPC", max(sessions))
         if alone and many:
-            print(f"  {size}px  {max(sessions)} sessions gRPC total / 1 in-process frames/s:  {many.fps / alone.fps:.3f}")
+            print(
+                f"  {size}px  {max(sessions)} sessions gRPC total / 1 in-process frames/s:  {many.fps / alone.fps:.3f}"
+            )
         for n in sessions:
             on, off = find(size, "gRPC", n, "on"), find(size, "gRPC", n, "off")
             if on and off:
@@ -202,13 +231,21 @@ def print_goals(rows: list[Row], sizes: list[int], sessions: list[int]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--models", type=Path, help="a models folder (default: the tiny preset, exported with random weights)")
+    parser.add_argument(
+        "--models", type=Path, help="a models folder (default: the tiny preset, exported with random weights)"
+    )
     parser.add_argument("--model", help="the model to use (default: the folder's first)")
-    parser.add_argument("--backend", default="onnxruntime", choices=["onnxruntime", "openvino"], help="the servers' inference backend")
-    parser.add_argument("--workers", type=int, default=1, help="the servers' inference workers (threads are shared out between them)")
+    parser.add_argument(
+        "--backend", default="onnxruntime", choices=["onnxruntime", "openvino"], help="the servers' inference backend"
+    )
+    parser.add_argument(
+        "--workers", type=int, default=1, help="the servers' inference workers (threads are shared out between them)"
+    )
     parser.add_argument("--sizes", type=int, nargs="+", default=[128, 256])
     parser.add_argument("--sessions", type=int, nargs="+", default=[1, 4, 16])
-    parser.add_argument("--encodings", nargs="*", default=["png", "jpeg"], help="outputs besides raw (batching on); none: raw only")
+    parser.add_argument(
+        "--encodings", nargs="*", default=["png", "jpeg"], help="outputs besides raw (batching on); none: raw only"
+    )
     parser.add_argument("--seconds", type=float, default=1.5, help="time per run (at least 2 frames per session)")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved runs per configuration")
     args = parser.parse_args(argv)
@@ -226,23 +263,37 @@ def main(argv: list[str] | None = None) -> int:
         registry = load_registry(models, config)
         name = args.model or registry.names()[0]
         model = registry.get(name)
-        print(f"model {name} ({read_bundle(model.bundle.path).description.provenance.get('parameters', '?')} parameters), "
-              f"{os.cpu_count()} cores, backend {config.backend}, {config.workers} worker x {config.resolved_intra_op_threads()} intra-op threads; "
-              f"load average before: {os.getloadavg()[0]:.2f}")
-        servers = {"on": ServerProcess(models, max(args.sessions), config.backend, config.workers, folder),
-                   "off": ServerProcess(models, 1, config.backend, config.workers, folder)}
+        print(
+            f"model {name} ({read_bundle(model.bundle.path).description.provenance.get('parameters', '?')} parameters), "
+            f"{os.cpu_count()} cores, backend {config.backend}, {config.workers} worker x {config.resolved_intra_op_threads()} intra-op threads; "
+            f"load average before: {os.getloadavg()[0]:.2f}"
+        )
+        servers = {
+            "on": ServerProcess(models, max(args.sessions), config.backend, config.workers, folder),
+            "off": ServerProcess(models, 1, config.backend, config.workers, folder),
+        }
         try:
             runs: list[tuple[tuple, Callable[[], Sample]]] = []
             for size in args.sizes:
                 for n in args.sessions:
-                    runs.append(((size, "in-process", n, "stacked" if n > 1 else "-", "-"),
-                                 lambda size=size, n=n: in_process_sample(model, size, n, args.seconds)))
+                    runs.append(
+                        (
+                            (size, "in-process", n, "stacked" if n > 1 else "-", "-"),
+                            lambda size=size, n=n: in_process_sample(model, size, n, args.seconds),
+                        )
+                    )
                 outputs = [("on", "raw", n) for n in args.sessions] + [("off", "raw", n) for n in args.sessions]
                 outputs += [("on", e, n) for e in args.encodings for n in sorted({1, max(args.sessions)})]
                 for batching, encoding, n in outputs:
                     address = servers[batching].address
-                    runs.append(((size, "gRPC", n, batching, encoding),
-                                 lambda a=address, size=size, n=n, e=encoding: asyncio.run(grpc_sample(a, name, model, size, n, e, args.seconds))))
+                    runs.append(
+                        (
+                            (size, "gRPC", n, batching, encoding),
+                            lambda a=address, size=size, n=n, e=encoding: asyncio.run(
+                                grpc_sample(a, name, model, size, n, e, args.seconds)
+                            ),
+                        )
+                    )
             samples: dict[tuple, list[Sample]] = defaultdict(list)
             for r in range(args.rounds):
                 for key, run in runs if r % 2 == 0 else runs[::-1]:  # alternate the order: drift cancels out

@@ -30,7 +30,7 @@ def step_feed(cfg: GeneratorConfig, frames: list[GBufferFrame]) -> dict[str, np.
         raise ValueError(f"modality {cfg.modality!r}: street frames give class IDs, for segmentation models only")
     current = frames[-1]
     before = frames[:-1] or [current]
-    history = ([before[0]] * cfg.history + before)[-cfg.history:]
+    history = ([before[0]] * cfg.history + before)[-cfg.history :]
     height, width = current.classes.shape
     label_dtype = np.uint16 if cfg.num_classes > 256 else np.uint8
     inputs = {n: t.numpy() for n, t in example_inputs(cfg, 1, height, width).items()}

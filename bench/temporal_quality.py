@@ -29,7 +29,10 @@ CONFIGS = REPO / "training" / "configs"
 CARPHONE = Path("/work/shared/data/video/carphone_pristine.mp4")
 
 TASKS = {
-    "synth": {"configs": ("tiny-synth.yaml", "tiny-synth-baseline.yaml"), "eval": {"sequences": ("street_0008", "street_0009")}},
+    "synth": {
+        "configs": ("tiny-synth.yaml", "tiny-synth-baseline.yaml"),
+        "eval": {"sequences": ("street_0008", "street_0009")},
+    },
     "face": {"configs": ("tiny-edges-face.yaml", "tiny-edges-face-baseline.yaml"), "eval": {"frames": (-20, 0)}},
 }
 GOALS = {"e_warp": ("<=", 0.6), "tof": ("<=", 0.7)}
@@ -57,27 +60,38 @@ def train_and_evaluate(config: Path, data: Path, work: Path, minutes: float, eva
 
     cfg = load_train_config(config)
     name = cfg.name
-    cfg = with_changes(cfg, data={"root": str(data)}, schedule={"minutes": minutes}, log={"dir": str(work / "runs" / name)})
+    cfg = with_changes(
+        cfg, data={"root": str(data)}, schedule={"minutes": minutes}, log={"dir": str(work / "runs" / name)}
+    )
     started = time.perf_counter()
     trainer = train(cfg)
     wall = time.perf_counter() - started
     bundle = export_checkpoint(work / "runs" / name, work / "bundles" / name)
-    report = evaluate(bundle.path, data, work / "eval" / name, EvalOptions(threads=1, **eval_options,
-                                                                           notes={"training_minutes": trainer.position.elapsed / 60}))
+    report = evaluate(
+        bundle.path,
+        data,
+        work / "eval" / name,
+        EvalOptions(threads=1, **eval_options, notes={"training_minutes": trainer.position.elapsed / 60}),
+    )
     report["training"] = {
-        "minutes": trainer.position.elapsed / 60, "wall_minutes": wall / 60, "iterations": trainer.position.iteration,
-        "generator_updates": trainer.position.g_steps, "final_phase": str(trainer.phase()),
+        "minutes": trainer.position.elapsed / 60,
+        "wall_minutes": wall / 60,
+        "iterations": trainer.position.iteration,
+        "generator_updates": trainer.position.g_steps,
+        "final_phase": str(trainer.phase()),
     }
     return report
 
 
 def table(task: str, vid2vid: dict, baseline: dict) -> str:
     v, b = vid2vid["overall"], baseline["overall"]
-    rows = [f"## {task}: vid2vid vs per-frame baseline, {vid2vid['training']['minutes']:.1f} / "
-            f"{baseline['training']['minutes']:.1f} min of training, evaluated on {sum(vid2vid['frames'].values())} held-out frames",
-            "",
-            "| metric | vid2vid | baseline | ratio | goal | met |",
-            "|---|---|---|---|---|---|"]
+    rows = [
+        f"## {task}: vid2vid vs per-frame baseline, {vid2vid['training']['minutes']:.1f} / "
+        f"{baseline['training']['minutes']:.1f} min of training, evaluated on {sum(vid2vid['frames'].values())} held-out frames",
+        "",
+        "| metric | vid2vid | baseline | ratio | goal | met |",
+        "|---|---|---|---|---|---|",
+    ]
     for metric in ("e_warp", "tof", "psnr", "ssim", "sharpness_ratio"):
         ratio = v[metric] / b[metric] if b[metric] else float("nan")
         goal, met = "", ""
@@ -94,8 +108,10 @@ def table(task: str, vid2vid: dict, baseline: dict) -> str:
     rows.append(f"| e_warp of the ground truth | {v['e_warp_real']:.5f} | {b['e_warp_real']:.5f} | | | |")
     for label, r in (("vid2vid", vid2vid), ("baseline", baseline)):
         t = r["training"]
-        rows.append(f"\n{label}: {t['iterations']} iterations, {t['generator_updates']} generator updates; "
-                    f"contact sheet {Path(r['bundle']).parents[1] / 'eval' / Path(r['bundle']).name / 'contact_sheet.png'}")
+        rows.append(
+            f"\n{label}: {t['iterations']} iterations, {t['generator_updates']} generator updates; "
+            f"contact sheet {Path(r['bundle']).parents[1] / 'eval' / Path(r['bundle']).name / 'contact_sheet.png'}"
+        )
     return "\n".join(rows)
 
 
@@ -103,7 +119,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--minutes", type=float, default=20.0, help="training wall time per model (default 20)")
     parser.add_argument("--task", choices=("synth", "face", "both"), default="both")
-    parser.add_argument("--work", default=str(REPO / "runs" / "bench-temporal"), help="datasets, runs, bundles, reports")
+    parser.add_argument(
+        "--work", default=str(REPO / "runs" / "bench-temporal"), help="datasets, runs, bundles, reports"
+    )
     parser.add_argument("--video", default=str(CARPHONE), help="the carphone clip for the face task")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a shared machine)")
     args = parser.parse_args()
@@ -115,7 +133,10 @@ def main() -> None:
     for task in tasks:
         data = make_data(task, work / "data" / task, Path(args.video))
         vid2vid_cfg, baseline_cfg = (CONFIGS / name for name in TASKS[task]["configs"])
-        reports = [train_and_evaluate(c, data, work / task, args.minutes, TASKS[task]["eval"]) for c in (vid2vid_cfg, baseline_cfg)]
+        reports = [
+            train_and_evaluate(c, data, work / task, args.minutes, TASKS[task]["eval"])
+            for c in (vid2vid_cfg, baseline_cfg)
+        ]
         summary[task] = {"vid2vid": reports[0], "baseline": reports[1]}
         print(table(task, *reports), flush=True)
         print()

@@ -66,7 +66,9 @@ def write_manifest(source: Path, target: Path, settings: dict[str, str | list[st
         pattern = re.compile(rf"^#? ?{key} = .*$", re.MULTILINE)
         text, count = pattern.subn(lambda _: line, text, count=1)
         if not count:
-            raise ValueError(f"{source}: no '{key} = ' line to set; expected one (commented out is fine) before [permissions]")
+            raise ValueError(
+                f"{source}: no '{key} = ' line to set; expected one (commented out is fine) before [permissions]"
+            )
     target.write_text(text)
 
 
@@ -81,10 +83,28 @@ def wheel_folder(wheelhouse: Path, python: str, platform: str) -> Path:
 
 def _pip_download(dest: Path, python: str, platform: str, source: list[str]) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check", "--only-binary=:all:",
-         "--dest", str(dest), "--python-version", python, "--implementation", "cp", "--platform", PLATFORMS[platform],
-         *source, *requirements()],
-        capture_output=True, text=True)
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--only-binary=:all:",
+            "--dest",
+            str(dest),
+            "--python-version",
+            python,
+            "--implementation",
+            "cp",
+            "--platform",
+            PLATFORMS[platform],
+            *source,
+            *requirements(),
+        ],
+        capture_output=True,
+        text=True,
+    )
 
 
 def fetch(wheelhouse: Path, python: str, platform: str) -> Path:
@@ -92,8 +112,10 @@ def fetch(wheelhouse: Path, python: str, platform: str) -> Path:
     folder = wheel_folder(wheelhouse, python, platform)
     run = _pip_download(folder, python, platform, [])
     if run.returncode != 0:
-        raise WheelhouseError(f"pip could not download {' '.join(requirements())} for {platform}, Python {python}: "
-                              f"{run.stderr.strip()[-500:]}")
+        raise WheelhouseError(
+            f"pip could not download {' '.join(requirements())} for {platform}, Python {python}: "
+            f"{run.stderr.strip()[-500:]}"
+        )
     return folder
 
 
@@ -104,13 +126,21 @@ def platform_wheels(wheelhouse: Path, python: str, platform: str, dest: Path) ->
     dest.mkdir(parents=True, exist_ok=True)
     run = _pip_download(dest, python, platform, ["--no-index", "--find-links", str(folder)])
     if run.returncode != 0:
-        raise WheelhouseError(f"{folder} lacks wheels of {' '.join(requirements())} for {platform}, Python {python}; "
-                              "fill it with `make wheelhouse` (or --fetch)")
+        raise WheelhouseError(
+            f"{folder} lacks wheels of {' '.join(requirements())} for {platform}, Python {python}; "
+            "fill it with `make wheelhouse` (or --fetch)"
+        )
     return sorted(dest.glob("*.whl"))
 
 
-def build(out_dir: Path, python: str = "3.11", platform: str = "linux-x64", wheels: bool = True,
-          wheelhouse: Path = WHEELHOUSE, sdk: Path | None = None) -> Path:
+def build(
+    out_dir: Path,
+    python: str = "3.11",
+    platform: str = "linux-x64",
+    wheels: bool = True,
+    wheelhouse: Path = WHEELHOUSE,
+    sdk: Path | None = None,
+) -> Path:
     """Write the extension zip for one platform and Blender Python into `out_dir` and return its path. `sdk`: a
     neurender-sdk wheel already built (else one is built)."""
     if python not in BLENDER_RANGES:
@@ -145,18 +175,33 @@ def build(out_dir: Path, python: str = "3.11", platform: str = "linux-x64", whee
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Build the neurender Blender extension zips (engine_plugin/blender/), "
-                                                 "one per platform and Blender Python, with their wheels.")
+    parser = argparse.ArgumentParser(
+        description="Build the neurender Blender extension zips (engine_plugin/blender/), "
+        "one per platform and Blender Python, with their wheels."
+    )
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "dist", help="output folder (default: dist/)")
-    parser.add_argument("--python", action="append", choices=sorted(BLENDER_RANGES), dest="pythons",
-                        help="Blender's Python: 3.11 for Blender 4.2-5.0, 3.13 for 5.1+ (repeatable; default: both)")
-    parser.add_argument("--platform", action="append", choices=sorted(PLATFORMS), dest="platforms",
-                        help="build for this platform (repeatable; default: all four)")
+    parser.add_argument(
+        "--python",
+        action="append",
+        choices=sorted(BLENDER_RANGES),
+        dest="pythons",
+        help="Blender's Python: 3.11 for Blender 4.2-5.0, 3.13 for 5.1+ (repeatable; default: both)",
+    )
+    parser.add_argument(
+        "--platform",
+        action="append",
+        choices=sorted(PLATFORMS),
+        dest="platforms",
+        help="build for this platform (repeatable; default: all four)",
+    )
     parser.add_argument("--wheelhouse", type=Path, default=WHEELHOUSE, help=f"wheel cache (default: {WHEELHOUSE})")
     parser.add_argument("--fetch", action="store_true", help="download the wheels into the wheelhouse first (network)")
     parser.add_argument("--fetch-only", action="store_true", help="only fill the wheelhouse, build nothing")
-    parser.add_argument("--no-wheels", action="store_true",
-                        help="the add-on alone, for a Blender whose Python already has neurender, grpcio and protobuf")
+    parser.add_argument(
+        "--no-wheels",
+        action="store_true",
+        help="the add-on alone, for a Blender whose Python already has neurender, grpcio and protobuf",
+    )
     args = parser.parse_args(argv)
     pythons, platforms = args.pythons or list(BLENDER_RANGES), args.platforms or list(PLATFORMS)
     try:

@@ -63,7 +63,8 @@ def stage(target: Path) -> None:
                 shutil.copy2(path, folder / path.name)
     (target / "README.md").write_text(
         "# neurender-sdk\n\nThe neurender client SDK: stream label maps or G-buffers to a neurender server and get "
-        "frames back.\n\n    from neurender.engine_plugin.sdk.client import RenderClient\n")
+        "frames back.\n\n    from neurender.engine_plugin.sdk.client import RenderClient\n"
+    )
     pyproject = f"""[build-system]
 requires = ["setuptools>=74.1"]
 build-backend = "setuptools.build_meta"
@@ -94,8 +95,23 @@ def build(out_dir: Path) -> Path:
     with tempfile.TemporaryDirectory() as tmp:
         source = Path(tmp) / "neurender-sdk"
         stage(source)
-        run = subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
-                              "--wheel-dir", str(out_dir), str(source)], cwd=tmp, capture_output=True, text=True)
+        run = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "wheel",
+                "--quiet",
+                "--no-deps",
+                "--no-build-isolation",
+                "--wheel-dir",
+                str(out_dir),
+                str(source),
+            ],
+            cwd=tmp,
+            capture_output=True,
+            text=True,
+        )
         if run.returncode != 0:
             raise RuntimeError(f"building the neurender-sdk wheel failed:\n{run.stdout[-2000:]}{run.stderr[-2000:]}")
     version = project_metadata()[0]
@@ -103,8 +119,10 @@ def build(out_dir: Path) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Build the pure-Python neurender-sdk wheel (client SDK, protocol "
-                                                 "stubs; needs only grpcio, protobuf and numpy).")
+    parser = argparse.ArgumentParser(
+        description="Build the pure-Python neurender-sdk wheel (client SDK, protocol "
+        "stubs; needs only grpcio, protobuf and numpy)."
+    )
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "dist", help="output folder (default: dist/)")
     args = parser.parse_args(argv)
     path = build(args.out)

@@ -28,8 +28,10 @@ COMMAND_MODULES: tuple[str, ...] = (
 )
 
 LOG_FORMATS = ("text", "json")
-LOG_FORMAT_HELP = ("log lines as text (the default) or as JSON objects, one a line, for a log collector (serve: "
-                   "overrides its config's log_format)")
+LOG_FORMAT_HELP = (
+    "log lines as text (the default) or as JSON objects, one a line, for a log collector (serve: "
+    "overrides its config's log_format)"
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -32,23 +32,29 @@ OWNED = ("demo.mp4", "contact_sheet.png", "frames", "labels", "timing.json")
 class DemoTiming:
     frames: int
     size: tuple[int, int]
-    gbuffer_ms: float          # mean per frame, all passes
+    gbuffer_ms: float  # mean per frame, all passes
     server_inference_ms: float  # mean per frame, the generator step inside the server
-    server_total_ms: float      # mean per frame, queue + step + encode inside the server
-    round_trip_ms: float        # mean per frame, client send to decoded frame
-    wall_fps: float             # frames per second of the whole pipeline
+    server_total_ms: float  # mean per frame, queue + step + encode inside the server
+    round_trip_ms: float  # mean per frame, client send to decoded frame
+    wall_fps: float  # frames per second of the whole pipeline
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
-        "demo", help="render the demo street through a local server into an mp4, a contact sheet and timings",
+        "demo",
+        help="render the demo street through a local server into an mp4, a contact sheet and timings",
         description="Start a server with the bundled demo model on 127.0.0.1, render the built-in street "
-                    "scene's G-buffers headless, stream them through a stateful session and write OUT/demo.mp4 "
-                    "(labels | neural render), OUT/contact_sheet.png, OUT/frames/ and OUT/timing.json.")
+        "scene's G-buffers headless, stream them through a stateful session and write OUT/demo.mp4 "
+        "(labels | neural render), OUT/contact_sheet.png, OUT/frames/ and OUT/timing.json.",
+    )
     add_output_options(p, "output folder", default=Path("out/demo"))
-    p.add_argument("--model", type=Path, default=DEMO_MODEL, help="model bundle folder (default: the bundled demo model)")
+    p.add_argument(
+        "--model", type=Path, default=DEMO_MODEL, help="model bundle folder (default: the bundled demo model)"
+    )
     add_frames_option(p, 48, "frames to render")
-    p.add_argument("--size", type=parse_size, default=None, help="HEIGHTxWIDTH (default: the size the model was trained at)")
+    p.add_argument(
+        "--size", type=parse_size, default=None, help="HEIGHTxWIDTH (default: the size the model was trained at)"
+    )
     p.add_argument("--seed", type=int, default=3, help="street scene seed (default 3)")
     p.set_defaults(handler=run)
 
@@ -60,9 +66,13 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--frames must be at least 2, got {args.frames}")
     prepare_output(args.out, OWNED, args.overwrite)
     timing = run_demo(args.out, args.model, args.frames, args.size, args.seed)
-    print(f"{args.out}/demo.mp4, contact_sheet.png, frames/ ({timing.frames} frames at {timing.size[0]}x{timing.size[1]})")
-    print(f"G-buffer {timing.gbuffer_ms:.1f} ms/frame | server step {timing.server_inference_ms:.1f} ms/frame | "
-          f"round trip {timing.round_trip_ms:.1f} ms/frame | {timing.wall_fps:.1f} frames/s end to end")
+    print(
+        f"{args.out}/demo.mp4, contact_sheet.png, frames/ ({timing.frames} frames at {timing.size[0]}x{timing.size[1]})"
+    )
+    print(
+        f"G-buffer {timing.gbuffer_ms:.1f} ms/frame | server step {timing.server_inference_ms:.1f} ms/frame | "
+        f"round trip {timing.round_trip_ms:.1f} ms/frame | {timing.wall_fps:.1f} frames/s end to end"
+    )
     return 0
 
 
@@ -102,9 +112,13 @@ def run_demo(out: Path, model: Path, frames: int, size: tuple[int, int] | None, 
     every = max(1, frames // 8)
     start = time.perf_counter()
     try:
-        with server, RenderClient(server.address) as client, \
-                client.session(description.name, size) as session, GBufferRenderer(*size) as renderer, \
-                VideoWriter(out / "demo.mp4", fps=scene.fps) as video:
+        with (
+            server,
+            RenderClient(server.address) as client,
+            client.session(description.name, size) as session,
+            GBufferRenderer(*size) as renderer,
+            VideoWriter(out / "demo.mp4", fps=scene.fps) as video,
+        ):
             for t in tqdm(range(frames), desc="demo", unit="frame"):
                 began = time.perf_counter()
                 gbuffer = renderer.render(scene, t)
@@ -124,10 +138,13 @@ def run_demo(out: Path, model: Path, frames: int, size: tuple[int, int] | None, 
     except NeurenderError as err:
         raise UserError(f"demo server refused: {err}") from None
     wall = time.perf_counter() - start
-    cv2.imwrite(str(out / "contact_sheet.png"),
-                cv2.cvtColor(contact_sheet([sheet_labels, sheet_frames], [sheet_captions, sheet_captions]), cv2.COLOR_RGB2BGR))
+    cv2.imwrite(
+        str(out / "contact_sheet.png"),
+        cv2.cvtColor(contact_sheet([sheet_labels, sheet_frames], [sheet_captions, sheet_captions]), cv2.COLOR_RGB2BGR),
+    )
     timing = DemoTiming(
-        frames=frames, size=tuple(size),
+        frames=frames,
+        size=tuple(size),
         gbuffer_ms=1e3 * float(np.mean(gbuffer_s)),
         server_inference_ms=float(np.mean(inference_ms)),
         server_total_ms=float(np.mean(server_ms)),

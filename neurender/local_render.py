@@ -28,16 +28,21 @@ def local_bundle(model: str) -> Path | None:
 def require_local_bundle(model: str) -> Path:
     path = local_bundle(model)
     if path is None:
-        known = sorted(p.name for p in MODELS_DIR.iterdir() if (p / "model.json").is_file()) if MODELS_DIR.is_dir() else []
-        raise UserError(f"model {model!r}: not a bundle folder (with model.json), and {MODELS_DIR} has no such model "
-                        f"(it has: {', '.join(known) or 'none'}); or render through a running server with --server "
-                        "(start one with `neurender serve --models DIR`)")
+        known = (
+            sorted(p.name for p in MODELS_DIR.iterdir() if (p / "model.json").is_file()) if MODELS_DIR.is_dir() else []
+        )
+        raise UserError(
+            f"model {model!r}: not a bundle folder (with model.json), and {MODELS_DIR} has no such model "
+            f"(it has: {', '.join(known) or 'none'}); or render through a running server with --server "
+            "(start one with `neurender serve --models DIR`)"
+        )
     return path
 
 
 @contextlib.contextmanager
-def connect(server: str | None, model: str | None, token: str | None = None,
-            root_certificates: bytes | None = None) -> Iterator[tuple[object, str]]:
+def connect(
+    server: str | None, model: str | None, token: str | None = None, root_certificates: bytes | None = None
+) -> Iterator[tuple[object, str]]:
     """(RenderClient, served model name) for --server, or for a private local server with the --model bundle."""
     from neurender.engine_plugin.sdk.client import RenderClient
     from neurender.engine_plugin.sdk.common import ServerUnavailable
@@ -61,8 +66,10 @@ def connect(server: str | None, model: str | None, token: str | None = None,
         except ServerUnavailable as err:
             if server is None:
                 raise
-            raise UserError(f"{server}: {err}; is a server running there? Start one with `neurender serve --models "
-                            "DIR`, or leave --server out to render with a private local server") from None
+            raise UserError(
+                f"{server}: {err}; is a server running there? Start one with `neurender serve --models "
+                "DIR`, or leave --server out to render with a private local server"
+            ) from None
 
 
 def _only_model(client, server: str) -> str:

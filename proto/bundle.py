@@ -72,10 +72,17 @@ class Bundle:
 
 
 def description_to_json(description: model_pb2.ModelDescription) -> str:
-    return json_format.MessageToJson(description, preserving_proto_field_name=True, indent=2, always_print_fields_with_no_presence=True) + "\n"
+    return (
+        json_format.MessageToJson(
+            description, preserving_proto_field_name=True, indent=2, always_print_fields_with_no_presence=True
+        )
+        + "\n"
+    )
 
 
-def write_bundle(path: Path, description: model_pb2.ModelDescription, onnx_bytes: bytes, torch_payload: bytes | None = None) -> Bundle:
+def write_bundle(
+    path: Path, description: model_pb2.ModelDescription, onnx_bytes: bytes, torch_payload: bytes | None = None
+) -> Bundle:
     """Write a bundle folder after validating its description; files are written whole, then renamed."""
     problems = validate_description(description)
     if problems:
@@ -133,7 +140,9 @@ def validate_description(d: model_pb2.ModelDescription) -> list[str]:
             problems.append("classes is empty, a SEGMENTATION model needs its class table")
         ids = [c.id for c in d.classes]
         if ids != list(range(len(ids))):
-            problems.append(f"classes ids must be 0..{len(ids) - 1} in order, got {ids[:8]}{'...' if len(ids) > 8 else ''}")
+            problems.append(
+                f"classes ids must be 0..{len(ids) - 1} in order, got {ids[:8]}{'...' if len(ids) > 8 else ''}"
+            )
     for c in d.classes:
         if len(c.color) != 3 or any(v > 255 for v in c.color):
             problems.append(f"classes[{c.id}].color must be 3 values in 0-255, got {list(c.color)}")

@@ -50,11 +50,17 @@ def stale_stubs() -> list[str]:
     """Names of committed stubs that differ from what the .proto files generate now."""
     with tempfile.TemporaryDirectory() as tmp:
         fresh = generate(Path(tmp))
-        return [p.name for p in fresh if not (PROTO_DIR / p.name).exists() or not filecmp.cmp(p, PROTO_DIR / p.name, shallow=False)]
+        return [
+            p.name
+            for p in fresh
+            if not (PROTO_DIR / p.name).exists() or not filecmp.cmp(p, PROTO_DIR / p.name, shallow=False)
+        ]
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Regenerate the committed gRPC/protobuf stubs from proto/neurender/v1/*.proto.")
+    parser = argparse.ArgumentParser(
+        description="Regenerate the committed gRPC/protobuf stubs from proto/neurender/v1/*.proto."
+    )
     parser.add_argument("--check", action="store_true", help="only report stale stubs; exit 1 if any")
     args = parser.parse_args(argv)
     if args.check:

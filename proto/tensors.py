@@ -67,7 +67,9 @@ def from_tensor(tensor: tensor_pb2.Tensor, name: str = "tensor") -> np.ndarray:
     """Decode a Tensor message into a read-only array viewing its bytes; raise TensorError naming `name`."""
     dtype = NUMPY_DTYPES.get(tensor.dtype)
     if dtype is None:
-        raise TensorError(f"{name}: dtype is {dtype_name(tensor.dtype)}, expected one of {', '.join(dtype_name(d) for d in NUMPY_DTYPES)}")
+        raise TensorError(
+            f"{name}: dtype is {dtype_name(tensor.dtype)}, expected one of {', '.join(dtype_name(d) for d in NUMPY_DTYPES)}"
+        )
     shape = tuple(tensor.shape)
     if any(d < 0 for d in shape):
         raise TensorError(f"{name}: shape {list(shape)} has a negative dimension")

@@ -73,7 +73,11 @@ def _parse_joint(tokens: _Tokens, name: str, parent: int, joints: list[_Joint]) 
     channels = tuple(tokens.next("a channel name") for _ in range(int(count_token)))
     for channel in channels:
         if channel not in _CHANNELS:
-            raise MotionFormatError(tokens.path, f"joint {name!r}: unknown channel {channel!r}, expected one of {', '.join(_CHANNELS)}", tokens.line)
+            raise MotionFormatError(
+                tokens.path,
+                f"joint {name!r}: unknown channel {channel!r}, expected one of {', '.join(_CHANNELS)}",
+                tokens.line,
+            )
     index = len(joints)
     joints.append(_Joint(name, parent, offset, channels))
     while True:
@@ -90,7 +94,9 @@ def _parse_joint(tokens: _Tokens, name: str, parent: int, joints: list[_Joint]) 
             tokens.expect("}")
             joints.append(_Joint(f"{name}_End", index, end, ()))
         else:
-            raise MotionFormatError(tokens.path, f"joint {name!r}: expected 'JOINT', 'End Site' or '}}', found {token!r}", tokens.line)
+            raise MotionFormatError(
+                tokens.path, f"joint {name!r}: expected 'JOINT', 'End Site' or '}}', found {token!r}", tokens.line
+            )
 
 
 def _header_value(path: Path, lines: list[str], n: int, key: str) -> str:
@@ -99,7 +105,7 @@ def _header_value(path: Path, lines: list[str], n: int, key: str) -> str:
     text = lines[n].strip()
     if not text.startswith(key):
         raise MotionFormatError(path, f"expected '{key} ...', found {text[:40]!r}", n + 1)
-    return text[len(key):].strip()
+    return text[len(key) :].strip()
 
 
 def euler_matrices(axes: str, angles: np.ndarray) -> np.ndarray:
@@ -121,7 +127,9 @@ def _raise_bad_row(path: Path, rows: list[str], first: int, n_channels: int) -> 
     for n, text in enumerate(rows):
         values = text.split()
         if len(values) != n_channels:
-            raise MotionFormatError(path, f"frame {n + 1} has {len(values)} values, expected {n_channels} (one per channel)", first + n + 1)
+            raise MotionFormatError(
+                path, f"frame {n + 1} has {len(values)} values, expected {n_channels} (one per channel)", first + n + 1
+            )
         for value in values:
             try:
                 float(value)
@@ -139,7 +147,9 @@ def load_bvh(path: str | Path) -> Motion:
     try:
         motion_at = next(n for n, text in enumerate(lines) if text.strip() == "MOTION")
     except StopIteration:
-        raise MotionFormatError(path, "no 'MOTION' line: expected HIERARCHY ... MOTION ... frames", len(lines)) from None
+        raise MotionFormatError(
+            path, "no 'MOTION' line: expected HIERARCHY ... MOTION ... frames", len(lines)
+        ) from None
 
     tokens = _Tokens(path, lines[:motion_at])
     tokens.expect("HIERARCHY")
@@ -154,19 +164,25 @@ def load_bvh(path: str | Path) -> Motion:
         n_frames = int(frames_text)
         frame_time = float(time_text)
     except ValueError:
-        raise MotionFormatError(path, f"bad 'Frames: {frames_text}' / 'Frame Time: {time_text}' header", motion_at + 2) from None
+        raise MotionFormatError(
+            path, f"bad 'Frames: {frames_text}' / 'Frame Time: {time_text}' header", motion_at + 2
+        ) from None
     if n_frames < 1 or frame_time <= 0:
-        raise MotionFormatError(path, f"Frames {n_frames} and Frame Time {frame_time}: expected positive values", motion_at + 2)
+        raise MotionFormatError(
+            path, f"Frames {n_frames} and Frame Time {frame_time}: expected positive values", motion_at + 2
+        )
 
     n_channels = sum(len(j.channels) for j in joints)
     first = motion_at + 3
-    rows = lines[first:first + n_frames]
+    rows = lines[first : first + n_frames]
     while rows and not rows[-1].strip():  # a blank line where a frame should be is the end of the data
         rows.pop()
     if len(rows) < n_frames:
         raise MotionFormatError(
-            path, f"truncated: the header announces {n_frames} frames but the data ends after {len(rows)}",
-            first + len(rows))
+            path,
+            f"truncated: the header announces {n_frames} frames but the data ends after {len(rows)}",
+            first + len(rows),
+        )
     try:
         data = np.loadtxt(rows, dtype=np.float64, ndmin=2)
     except ValueError:
@@ -177,13 +193,20 @@ def load_bvh(path: str | Path) -> Motion:
     if not np.isfinite(data).all():
         n = int(np.argwhere(~np.isfinite(data))[0, 0])
         raise MotionFormatError(path, f"frame {n + 1} has a non-finite value", first + n + 1)
-    extra = sum(1 for text in lines[first + n_frames:] if text.strip())
+    extra = sum(1 for text in lines[first + n_frames :] if text.strip())
     if extra:
-        log.warning("%s: %d row(s) after the %d frames the header announces are ignored (as Blender does)",
-                    path, extra, n_frames)
+        log.warning(
+            "%s: %d row(s) after the %d frames the header announces are ignored (as Blender does)",
+            path,
+            extra,
+            n_frames,
+        )
 
-    skeleton = Skeleton(tuple(j.name for j in joints), tuple(j.parent for j in joints),
-                        np.array([j.offset for j in joints], dtype=np.float64))
+    skeleton = Skeleton(
+        tuple(j.name for j in joints),
+        tuple(j.parent for j in joints),
+        np.array([j.offset for j in joints], dtype=np.float64),
+    )
     rotations = np.broadcast_to(np.eye(3), (n_frames, len(joints), 3, 3)).copy()
     translations = np.broadcast_to(skeleton.offsets, (n_frames, len(joints), 3)).copy()
     column = 0

@@ -14,10 +14,10 @@ from neurender.retarget.canonical import Pose3D, body_axes
 
 @dataclass(frozen=True)
 class Camera:
-    focal: float              # pixels
+    focal: float  # pixels
     centre: tuple[float, float]  # principal point (cx, cy), pixels
-    rotation: np.ndarray      # [3, 3] world -> camera
-    position: np.ndarray      # [3] camera centre in the world
+    rotation: np.ndarray  # [3, 3] world -> camera
+    position: np.ndarray  # [3] camera centre in the world
 
     def project(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Pixels [..., 2] and camera depth [...] of world points [..., 3]."""
@@ -39,8 +39,15 @@ def look_at(position: np.ndarray, target: np.ndarray) -> np.ndarray:
     return np.stack([right, down, forward])
 
 
-def frame_camera(pose: Pose3D, height: int, width: int, fov_deg: float = 35.0, margin: float = 0.06,
-                 yaw_deg: float = 0.0, elevation_deg: float = 5.0) -> Camera:
+def frame_camera(
+    pose: Pose3D,
+    height: int,
+    width: int,
+    fov_deg: float = 35.0,
+    margin: float = 0.06,
+    yaw_deg: float = 0.0,
+    elevation_deg: float = 5.0,
+) -> Camera:
     """A camera in front of the performer (their mean facing, turned by `yaw_deg` about the vertical)
     that keeps every point of the clip inside the frame with `margin` (a share of the frame) to spare."""
     points = pose.points[pose.confidence > 0]

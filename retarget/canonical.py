@@ -24,17 +24,58 @@ JOINT_MAPS = DATA / "joint_maps.yaml"
 CANONICAL_BODY = DATA / "canonical_body.yaml"
 
 NAMES: tuple[str, ...] = (
-    "nose", "neck", "r_shoulder", "r_elbow", "r_wrist", "l_shoulder", "l_elbow", "l_wrist", "mid_hip",
-    "r_hip", "r_knee", "r_ankle", "l_hip", "l_knee", "l_ankle", "r_eye", "l_eye", "r_ear", "l_ear",
-    "l_big_toe", "l_small_toe", "l_heel", "r_big_toe", "r_small_toe", "r_heel",
+    "nose",
+    "neck",
+    "r_shoulder",
+    "r_elbow",
+    "r_wrist",
+    "l_shoulder",
+    "l_elbow",
+    "l_wrist",
+    "mid_hip",
+    "r_hip",
+    "r_knee",
+    "r_ankle",
+    "l_hip",
+    "l_knee",
+    "l_ankle",
+    "r_eye",
+    "l_eye",
+    "r_ear",
+    "l_ear",
+    "l_big_toe",
+    "l_small_toe",
+    "l_heel",
+    "r_big_toe",
+    "r_small_toe",
+    "r_heel",
 )
 INDEX = {name: i for i, name in enumerate(NAMES)}
 _PARENT_NAMES = {
-    "nose": "neck", "neck": "mid_hip", "r_shoulder": "neck", "r_elbow": "r_shoulder", "r_wrist": "r_elbow",
-    "l_shoulder": "neck", "l_elbow": "l_shoulder", "l_wrist": "l_elbow", "r_hip": "mid_hip", "r_knee": "r_hip",
-    "r_ankle": "r_knee", "l_hip": "mid_hip", "l_knee": "l_hip", "l_ankle": "l_knee", "r_eye": "nose",
-    "l_eye": "nose", "r_ear": "r_eye", "l_ear": "l_eye", "l_big_toe": "l_ankle", "l_small_toe": "l_ankle",
-    "l_heel": "l_ankle", "r_big_toe": "r_ankle", "r_small_toe": "r_ankle", "r_heel": "r_ankle",
+    "nose": "neck",
+    "neck": "mid_hip",
+    "r_shoulder": "neck",
+    "r_elbow": "r_shoulder",
+    "r_wrist": "r_elbow",
+    "l_shoulder": "neck",
+    "l_elbow": "l_shoulder",
+    "l_wrist": "l_elbow",
+    "r_hip": "mid_hip",
+    "r_knee": "r_hip",
+    "r_ankle": "r_knee",
+    "l_hip": "mid_hip",
+    "l_knee": "l_hip",
+    "l_ankle": "l_knee",
+    "r_eye": "nose",
+    "l_eye": "nose",
+    "r_ear": "r_eye",
+    "l_ear": "l_eye",
+    "l_big_toe": "l_ankle",
+    "l_small_toe": "l_ankle",
+    "l_heel": "l_ankle",
+    "r_big_toe": "r_ankle",
+    "r_small_toe": "r_ankle",
+    "r_heel": "r_ankle",
 }
 PARENTS: tuple[int, ...] = tuple(INDEX[_PARENT_NAMES[n]] if n in _PARENT_NAMES else -1 for n in NAMES)
 ROOT = INDEX["mid_hip"]
@@ -49,12 +90,24 @@ def _topological_order() -> tuple[int, ...]:
     return tuple(order)
 
 
-ORDER = _topological_order()                                    # parents before children
+ORDER = _topological_order()  # parents before children
 BONES: tuple[tuple[int, int], ...] = tuple((PARENTS[j], j) for j in ORDER if PARENTS[j] >= 0)
 FOOT_POINTS = tuple(INDEX[n] for n in ("l_big_toe", "l_small_toe", "l_heel", "r_big_toe", "r_small_toe", "r_heel"))
 FACE_POINTS = tuple(INDEX[n] for n in ("nose", "r_eye", "l_eye", "r_ear", "l_ear"))
-REQUIRED = ("r_shoulder", "r_elbow", "r_wrist", "l_shoulder", "l_elbow", "l_wrist",
-            "r_hip", "r_knee", "r_ankle", "l_hip", "l_knee", "l_ankle")
+REQUIRED = (
+    "r_shoulder",
+    "r_elbow",
+    "r_wrist",
+    "l_shoulder",
+    "l_elbow",
+    "l_wrist",
+    "r_hip",
+    "r_knee",
+    "r_ankle",
+    "l_hip",
+    "l_knee",
+    "l_ankle",
+)
 
 
 class SkeletonMapError(UserError, ValueError):
@@ -83,9 +136,11 @@ def canonical_rest() -> np.ndarray:
 
 def leg_length(points: np.ndarray) -> np.ndarray:
     """Mean of the two legs' hip-knee-ankle lengths, per frame ([..., 25, 3] -> [...])."""
+
     def chain(*names: str) -> np.ndarray:
         idx = [INDEX[n] for n in names]
         return sum(np.linalg.norm(points[..., b, :] - points[..., a, :], axis=-1) for a, b in zip(idx, idx[1:]))
+
     return 0.5 * (chain("r_hip", "r_knee", "r_ankle") + chain("l_hip", "l_knee", "l_ankle"))
 
 
@@ -97,11 +152,12 @@ def bone_lengths(points: np.ndarray) -> np.ndarray:
 
 # ---------------------------------------------------------------------------------------------- joint maps
 
+
 @dataclass(frozen=True)
 class JointMap:
     name: str
     joints: dict[str, tuple[str, ...]]  # canonical point -> source joint alternatives
-    head: tuple[str, ...]               # joint the face follows (alternatives)
+    head: tuple[str, ...]  # joint the face follows (alternatives)
     signature: tuple[str, ...] = ()
 
 
@@ -155,24 +211,33 @@ def _resolve(alternatives: tuple[str, ...], lookup: dict[str, int]) -> int | Non
 
 
 def _missing(joint_map: JointMap, lookup: dict[str, int]) -> list[str]:
-    missing = [f"{p} (expected {' or '.join(joint_map.joints[p])})" if p in joint_map.joints else f"{p} (not in the map)"
-               for p in REQUIRED if p not in joint_map.joints or _resolve(joint_map.joints[p], lookup) is None]
-    missing += [f"{p} (expected {' or '.join(joint_map.joints[p])})" for p in joint_map.joints
-                if p not in REQUIRED and _resolve(joint_map.joints[p], lookup) is None]
+    missing = [
+        f"{p} (expected {' or '.join(joint_map.joints[p])})" if p in joint_map.joints else f"{p} (not in the map)"
+        for p in REQUIRED
+        if p not in joint_map.joints or _resolve(joint_map.joints[p], lookup) is None
+    ]
+    missing += [
+        f"{p} (expected {' or '.join(joint_map.joints[p])})"
+        for p in joint_map.joints
+        if p not in REQUIRED and _resolve(joint_map.joints[p], lookup) is None
+    ]
     if joint_map.head and _resolve(joint_map.head, lookup) is None:
         missing.append(f"head (expected {' or '.join(joint_map.head)})")
     return missing
 
 
-def choose_joint_map(names: tuple[str, ...], joint_map: JointMap | None = None,
-                     parents: tuple[int, ...] | None = None) -> JointMap:
+def choose_joint_map(
+    names: tuple[str, ...], joint_map: JointMap | None = None, parents: tuple[int, ...] | None = None
+) -> JointMap:
     """The given map checked against the skeleton, or the known family whose signature the skeleton has, or
     (with the tree's `parents`) the map guessed from joint names when it finds every required point."""
     lookup = {_bare(n): i for i, n in enumerate(names)}
     if joint_map is not None:
         missing = _missing(joint_map, lookup)
         if missing:
-            raise SkeletonMapError(f"joint map {joint_map.name!r} names joints the skeleton lacks: {'; '.join(missing)}")
+            raise SkeletonMapError(
+                f"joint map {joint_map.name!r} names joints the skeleton lacks: {'; '.join(missing)}"
+            )
         return joint_map
     for candidate in known_maps():
         if all(_bare(s) in lookup for s in candidate.signature) and not _missing(candidate, lookup):

@@ -28,9 +28,9 @@ DEFAULT_URDF = Path(__file__).with_name("data") / "deepmimic_humanoid.urdf"
 @dataclass(frozen=True)
 class UrdfCharacter:
     skeleton: Skeleton
-    joint_types: tuple[str, ...]      # per skeleton joint: "root", "spherical", "revolute" or "fixed"
-    axes: np.ndarray                  # [J, 3] revolute axes
-    origin_rotations: np.ndarray      # [J, 3, 3] fixed rotation of each joint's origin (rpy)
+    joint_types: tuple[str, ...]  # per skeleton joint: "root", "spherical", "revolute" or "fixed"
+    axes: np.ndarray  # [J, 3] revolute axes
+    origin_rotations: np.ndarray  # [J, 3, 3] fixed rotation of each joint's origin (rpy)
 
 
 def _floats(path: Path, element: ET.Element, attribute: str, default: str) -> np.ndarray:
@@ -76,13 +76,18 @@ def load_urdf_character(path: str | Path = DEFAULT_URDF, scale: float = DEEPMIMI
         axis = _floats(path, axis_el, "xyz", "1 0 0") if axis_el is not None else np.array([1.0, 0.0, 0.0])
         if parent_link not in link_owner:
             if names or parent_link in child_links:
-                raise MotionFormatError(path, f"joint {name!r}: parent link {parent_link!r} is not moved by an earlier joint; expected parents first")
+                raise MotionFormatError(
+                    path,
+                    f"joint {name!r}: parent link {parent_link!r} is not moved by an earlier joint; expected parents first",
+                )
             kind = "root"  # the base joint: the clip's root position and rotation drive it
             parent = -1
         else:
             parent = link_owner[parent_link]
         if kind not in ("root", "spherical", "revolute", "continuous", "fixed"):
-            raise MotionFormatError(path, f"joint {name!r}: type {kind!r} is not supported (spherical, revolute, fixed)")
+            raise MotionFormatError(
+                path, f"joint {name!r}: type {kind!r} is not supported (spherical, revolute, fixed)"
+            )
         link_owner[child_link] = len(names)
         names.append(name)
         parents.append(parent)
@@ -125,7 +130,9 @@ def _read_frames(path: Path) -> tuple[list[list[float]], list[int]]:
         lines = _frame_lines(text)
         for n, frame in enumerate(frames):
             if not isinstance(frame, list) or not all(isinstance(v, (int, float)) for v in frame):
-                raise MotionFormatError(path, f"frame {n + 1} is not a list of numbers", lines[n] if n < len(lines) else None)
+                raise MotionFormatError(
+                    path, f"frame {n + 1} is not a list of numbers", lines[n] if n < len(lines) else None
+                )
         return frames, lines
     frames, lines = [], []
     for number, row in enumerate(text.splitlines(), 1):
@@ -149,10 +156,17 @@ def load_deepmimic(path: str | Path, urdf: str | Path = DEFAULT_URDF, scale: flo
     expected = 8 + sum(sizes[t] for t in character.joint_types[1:])
     for n, frame in enumerate(frames):
         if len(frame) != expected:
-            layout = ", ".join(f"{name}({sizes[t]})" for name, t in zip(character.skeleton.names[1:], character.joint_types[1:]) if sizes[t])
+            layout = ", ".join(
+                f"{name}({sizes[t]})"
+                for name, t in zip(character.skeleton.names[1:], character.joint_types[1:])
+                if sizes[t]
+            )
             raise MotionFormatError(
-                path, f"frame {n + 1} has {len(frame)} values, expected {expected}: dt, root position(3), "
-                f"root quaternion(4), {layout}", lines[n] if n < len(lines) else None)
+                path,
+                f"frame {n + 1} has {len(frame)} values, expected {expected}: dt, root position(3), "
+                f"root quaternion(4), {layout}",
+                lines[n] if n < len(lines) else None,
+            )
     data = np.asarray(frames, dtype=np.float64)
     if not np.isfinite(data).all():
         n = int(np.argwhere(~np.isfinite(data))[0, 0])
@@ -166,7 +180,7 @@ def load_deepmimic(path: str | Path, urdf: str | Path = DEFAULT_URDF, scale: flo
     for joint in range(1, j):
         kind = character.joint_types[joint]
         if kind == "spherical":
-            local = _quaternions(data[:, column:column + 4])
+            local = _quaternions(data[:, column : column + 4])
         elif kind == "revolute":
             local = Rotation.from_rotvec(data[:, column, None] * character.axes[joint]).as_matrix()
         else:

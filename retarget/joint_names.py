@@ -102,10 +102,12 @@ def joint_map_yaml(names: tuple[str, ...], parents: tuple[int, ...], source: str
     def present(alternatives: tuple[str, ...]) -> str | None:
         return next((bare[a.rsplit(":", 1)[-1]] for a in alternatives if a.rsplit(":", 1)[-1] in bare), None)
 
-    lines = [f"# Joint map for {source} ({chosen.name}). Edit and pass it with --map; canonical points are",
-             "# OpenPose BODY_25's. Points left out are placed from the canonical body (neck, mid_hip: midway).",
-             f"head: {present(chosen.head) or '?'}" + ("" if present(chosen.head) else "  # the joint the face follows"),
-             "joints:"]
+    lines = [
+        f"# Joint map for {source} ({chosen.name}). Edit and pass it with --map; canonical points are",
+        "# OpenPose BODY_25's. Points left out are placed from the canonical body (neck, mid_hip: midway).",
+        f"head: {present(chosen.head) or '?'}" + ("" if present(chosen.head) else "  # the joint the face follows"),
+        "joints:",
+    ]
     for point in NAMES:
         joint = present(chosen.joints.get(point, ()))
         if joint is not None:

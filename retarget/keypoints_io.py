@@ -19,19 +19,37 @@ from pathlib import Path
 
 import numpy as np
 
+from neurender.proto.neurender.v1 import model_pb2
 from neurender.retarget.canonical import INDEX, NAMES, Pose3D, body_axes, canonical_rest, leg_length
 from neurender.retarget.draw import FACE_SIZE, HAND_SIZE, pose_layout
 from neurender.retarget.skeleton import MotionFormatError
-from neurender.proto.neurender.v1 import model_pb2
 
 MEDIAPIPE_FORMAT = "mediapipe_pose_33"
 N_EXTRA = FACE_SIZE + 2 * HAND_SIZE
 # COCO-18 keypoint k is canonical point COCO18_TO_CANONICAL[k].
 COCO18_TO_CANONICAL = (0, 1, 2, 3, 4, 5, 6, 7, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18)
 _MEDIAPIPE_TO_CANONICAL = {
-    0: "nose", 2: "l_eye", 5: "r_eye", 7: "l_ear", 8: "r_ear", 11: "l_shoulder", 12: "r_shoulder",
-    13: "l_elbow", 14: "r_elbow", 15: "l_wrist", 16: "r_wrist", 23: "l_hip", 24: "r_hip", 25: "l_knee",
-    26: "r_knee", 27: "l_ankle", 28: "r_ankle", 29: "l_heel", 30: "r_heel", 31: "l_big_toe", 32: "r_big_toe",
+    0: "nose",
+    2: "l_eye",
+    5: "r_eye",
+    7: "l_ear",
+    8: "r_ear",
+    11: "l_shoulder",
+    12: "r_shoulder",
+    13: "l_elbow",
+    14: "r_elbow",
+    15: "l_wrist",
+    16: "r_wrist",
+    23: "l_hip",
+    24: "r_hip",
+    25: "l_knee",
+    26: "r_knee",
+    27: "l_ankle",
+    28: "r_ankle",
+    29: "l_heel",
+    30: "r_heel",
+    31: "l_big_toe",
+    32: "r_big_toe",
 }
 
 
@@ -44,11 +62,13 @@ class Keypoints2D:
     extras: np.ndarray
     fps: float
     size: tuple[int, int] | None = None  # (height, width) of the footage, when known
-    skeleton: str = "body25"             # what the source was: body25, coco18 or mediapipe33
+    skeleton: str = "body25"  # what the source was: body25, coco18 or mediapipe33
 
     def person(self, index: int = 0) -> Keypoints2D:
         """One person's track (people are kept in the file's order)."""
-        return Keypoints2D(self.body[:, index:index + 1], self.extras[:, index:index + 1], self.fps, self.size, self.skeleton)
+        return Keypoints2D(
+            self.body[:, index : index + 1], self.extras[:, index : index + 1], self.fps, self.size, self.skeleton
+        )
 
 
 def _fill_mid_hip(body: np.ndarray) -> None:
@@ -61,8 +81,11 @@ def _fill_mid_hip(body: np.ndarray) -> None:
 def _openpose_person(path: Path, person: dict, index: int) -> tuple[np.ndarray, np.ndarray, str]:
     body_raw = person.get("pose_keypoints_2d", [])
     if not isinstance(body_raw, list) or len(body_raw) not in (75, 54):
-        raise MotionFormatError(path, f"people[{index}].pose_keypoints_2d has {len(body_raw) if isinstance(body_raw, list) else 'no'} "
-                                      "numbers; expected 75 (BODY_25) or 54 (COCO-18)")
+        raise MotionFormatError(
+            path,
+            f"people[{index}].pose_keypoints_2d has {len(body_raw) if isinstance(body_raw, list) else 'no'} "
+            "numbers; expected 75 (BODY_25) or 54 (COCO-18)",
+        )
     skeleton = "body25" if len(body_raw) == 75 else "coco18"
     raw = np.asarray(body_raw, dtype=np.float64).reshape(-1, 3)
     body = np.zeros((len(NAMES), 3))
@@ -72,13 +95,18 @@ def _openpose_person(path: Path, person: dict, index: int) -> tuple[np.ndarray, 
         body[list(COCO18_TO_CANONICAL)] = raw
         _fill_mid_hip(body)
     extras = np.zeros((N_EXTRA, 3))
-    for key, start, size in (("face_keypoints_2d", 0, FACE_SIZE), ("hand_left_keypoints_2d", FACE_SIZE, HAND_SIZE),
-                             ("hand_right_keypoints_2d", FACE_SIZE + HAND_SIZE, HAND_SIZE)):
+    for key, start, size in (
+        ("face_keypoints_2d", 0, FACE_SIZE),
+        ("hand_left_keypoints_2d", FACE_SIZE, HAND_SIZE),
+        ("hand_right_keypoints_2d", FACE_SIZE + HAND_SIZE, HAND_SIZE),
+    ):
         values = person.get(key) or []
         if len(values) not in (0, 3 * size):
-            raise MotionFormatError(path, f"people[{index}].{key} has {len(values)} numbers; expected {3 * size} or none")
+            raise MotionFormatError(
+                path, f"people[{index}].{key} has {len(values)} numbers; expected {3 * size} or none"
+            )
         if values:
-            extras[start:start + size] = np.asarray(values, dtype=np.float64).reshape(size, 3)
+            extras[start : start + size] = np.asarray(values, dtype=np.float64).reshape(size, 3)
     return body, extras, skeleton
 
 
@@ -116,9 +144,15 @@ def openpose_frame(keypoints: np.ndarray, convention: model_pb2.PoseConvention) 
     layout = pose_layout(convention)
     people = []
     for person in np.asarray(keypoints, dtype=np.float64):
-        entry: dict[str, object] = {"person_id": [-1], "pose_keypoints_2d": person[layout.body].ravel().round(3).tolist()}
-        for key, part in (("face_keypoints_2d", layout.face), ("hand_left_keypoints_2d", layout.left_hand),
-                          ("hand_right_keypoints_2d", layout.right_hand)):
+        entry: dict[str, object] = {
+            "person_id": [-1],
+            "pose_keypoints_2d": person[layout.body].ravel().round(3).tolist(),
+        }
+        for key, part in (
+            ("face_keypoints_2d", layout.face),
+            ("hand_left_keypoints_2d", layout.left_hand),
+            ("hand_right_keypoints_2d", layout.right_hand),
+        ):
             entry[key] = person[part].ravel().round(3).tolist() if part is not None else []
         people.append(entry)
     return {"version": 1.3, "people": people}
@@ -144,7 +178,9 @@ def _mediapipe_array(path: Path, frames: list, key: str) -> np.ndarray | None:
             continue
         arr = np.asarray(v, dtype=np.float64)
         if arr.shape != (33, 4):
-            raise MotionFormatError(path, f"frames[{n}].{key} has shape {arr.shape}; expected 33 points of (x, y, z, visibility)")
+            raise MotionFormatError(
+                path, f"frames[{n}].{key} has shape {arr.shape}; expected 33 points of (x, y, z, visibility)"
+            )
         out[n] = arr
     return out
 

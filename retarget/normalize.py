@@ -69,8 +69,9 @@ def placement_stats(keypoints: np.ndarray) -> PlacementStats:
     return PlacementStats(float(far), float(near), far_height, near_height, centre)
 
 
-def normalise(source: np.ndarray, source_stats: PlacementStats, target_stats: PlacementStats,
-              extras: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+def normalise(
+    source: np.ndarray, source_stats: PlacementStats, target_stats: PlacementStats, extras: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray | None]:
     """Place the source's keypoints [F, N, 3] (and optional extras [F, M, 3], e.g. face and hands, moved
     alike) where the target stands. Returns the moved copies."""
     ankle = _fill(ankles_and_heights(source)[0])

@@ -38,7 +38,9 @@ def draw_part_map(body: np.ndarray, height: int, width: int, depth: np.ndarray |
     if not (seen[neck] and seen[hip]):
         return canvas
     torso = float(np.linalg.norm(body[neck, :2] - body[hip, :2]))
-    order = sorted(PARTS, key=lambda p: -float(np.mean(depth[[INDEX[n] for n in PARTS[p][1]]])) if depth is not None else p)
+    order = sorted(
+        PARTS, key=lambda p: -float(np.mean(depth[[INDEX[n] for n in PARTS[p][1]]])) if depth is not None else p
+    )
     for part in order:
         name, points, share = PARTS[part]
         idx = [INDEX[n] for n in points]

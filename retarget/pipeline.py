@@ -38,8 +38,10 @@ from neurender.retarget.smplx_io import check_smplx_clip, load_smplx_motion
 log = logging.getLogger(__name__)
 
 # 2D bone lengths of a target seen in footage: a high percentile (limbs look shortest when foreshortened).
-ACCEPTED_MOTIONS = ("a BVH file (.bvh), a DeepMimic clip (.txt/.json), an SMPL-X clip (.npz), OpenPose keypoint "
-                    "JSON (a file or a folder of them), MediaPipe pose JSON, or a video (" + ", ".join(VIDEO_SUFFIXES) + ")")
+ACCEPTED_MOTIONS = (
+    "a BVH file (.bvh), a DeepMimic clip (.txt/.json), an SMPL-X clip (.npz), OpenPose keypoint "
+    "JSON (a file or a folder of them), MediaPipe pose JSON, or a video (" + ", ".join(VIDEO_SUFFIXES) + ")"
+)
 FOOTAGE_LENGTH_PERCENTILE = 90.0
 MIN_CONFIDENCE = 0.3
 
@@ -54,12 +56,12 @@ class RetargetError(UserError, ValueError):
 
 @dataclass
 class Options:
-    joint_map: JointMap | None = None         # for the motion's skeleton (None: recognise it by its names)
-    target_map: JointMap | None = None        # for the target's skeleton
+    joint_map: JointMap | None = None  # for the motion's skeleton (None: recognise it by its names)
+    target_map: JointMap | None = None  # for the target's skeleton
     smplx_model: Path | None = None
     pose_env: Path | None = None
     max_video_frames: int = 0
-    person: int = 0                           # in footage: the K-th largest person, tracked (pose_worker.py)
+    person: int = 0  # in footage: the K-th largest person, tracked (pose_worker.py)
 
 
 @dataclass
@@ -103,7 +105,9 @@ def load_motion(path: str | Path, options: Options | None = None) -> Motion:
     if suffix == ".npz":
         check_smplx_clip(path)
         if options.smplx_model is None:
-            raise MotionFormatError(path, "an SMPL-X clip needs the SMPL-X model: give its file or folder (--smplx-model)")
+            raise MotionFormatError(
+                path, "an SMPL-X clip needs the SMPL-X model: give its file or folder (--smplx-model)"
+            )
         return load_smplx_motion(path, options.smplx_model)
     if suffix in (".txt", ".json") and path.is_file() and _is_deepmimic(path):
         return load_deepmimic(path)
@@ -117,7 +121,11 @@ def load_source(path: str | Path, options: Options | None = None) -> Source:
         raise FileNotFoundError(f"motion {path} does not exist")
     suffix = path.suffix.lower()
     if suffix in VIDEO_SUFFIXES:
-        return Source(keypoints=extract_poses(path, max_frames=options.max_video_frames, env=options.pose_env, person=options.person)[0])
+        return Source(
+            keypoints=extract_poses(
+                path, max_frames=options.max_video_frames, env=options.pose_env, person=options.person
+            )[0]
+        )
     if path.is_dir() or (suffix == ".json" and not _is_deepmimic(path)):
         return Source(keypoints=_load_json_keypoints(path)[0])
     return Source(pose3d=motion_to_canonical(load_motion(path, options), options.joint_map))
@@ -130,8 +138,12 @@ def proportions_from_footage(keypoints: Keypoints2D) -> Proportions:
     parents, children = np.array(BONES).T
     seen = (body[:, parents, 2] > MIN_CONFIDENCE) & (body[:, children, 2] > MIN_CONFIDENCE)
     lengths = np.linalg.norm(body[:, children, :2] - body[:, parents, :2], axis=-1)
-    measured = np.array([np.percentile(lengths[seen[:, b], b], FOOTAGE_LENGTH_PERCENTILE) if seen[:, b].any() else np.nan
-                         for b in range(len(BONES))])
+    measured = np.array(
+        [
+            np.percentile(lengths[seen[:, b], b], FOOTAGE_LENGTH_PERCENTILE) if seen[:, b].any() else np.nan
+            for b in range(len(BONES))
+        ]
+    )
     canon = Proportions.canonical().lengths
     known = np.isfinite(measured)
     if not known.any():
@@ -149,12 +161,19 @@ def load_target(path: str | Path, options: Options | None = None) -> Target:
     suffix = path.suffix.lower()
     if suffix == ".urdf":
         character = load_urdf_character(path)
-        motion = Motion(character.skeleton, np.broadcast_to(np.eye(3), (1, len(character.skeleton.names), 3, 3)).copy(),
-                        character.skeleton.offsets[None].copy(), 30.0, str(path))
+        motion = Motion(
+            character.skeleton,
+            np.broadcast_to(np.eye(3), (1, len(character.skeleton.names), 3, 3)).copy(),
+            character.skeleton.offsets[None].copy(),
+            30.0,
+            str(path),
+        )
         return Target(Proportions.from_pose(rest_pose(motion, options.target_map)))
     keypoints, pose3d = None, None
     if suffix in VIDEO_SUFFIXES:
-        keypoints, pose3d = extract_poses(path, max_frames=options.max_video_frames, env=options.pose_env, person=options.person)
+        keypoints, pose3d = extract_poses(
+            path, max_frames=options.max_video_frames, env=options.pose_env, person=options.person
+        )
     elif path.is_dir() or (suffix == ".json" and not _is_deepmimic(path)):
         keypoints, pose3d = _load_json_keypoints(path)
     if keypoints is None:
@@ -217,8 +236,14 @@ def smooth(keypoints: np.ndarray, method: str, fps: float) -> np.ndarray:
     raise ValueError(f"smoothing {method!r}: expected none, median or one-euro")
 
 
-def retarget_source(source: Source, target: Target, size: tuple[int, int], fps: float | None = None,
-                    smoothing: str = "none", yaw_deg: float = 0.0) -> Retargeted:
+def retarget_source(
+    source: Source,
+    target: Target,
+    size: tuple[int, int],
+    fps: float | None = None,
+    smoothing: str = "none",
+    yaw_deg: float = 0.0,
+) -> Retargeted:
     """The source's motion on the target, as 2D keypoints in a `size` (height, width) frame."""
     height, width = size
     camera, depth, points3d = None, None, None
@@ -276,6 +301,8 @@ def check_in_frame(body: np.ndarray, size: tuple[int, int]) -> None:
     share = inside.sum(axis=1) / np.maximum(seen.sum(axis=1), 1)
     bad = int(np.count_nonzero(share < MIN_IN_FRAME))
     if bad * 2 > len(body):
-        raise RetargetError(f"{bad} of {len(body)} pose maps would be empty or mostly off the {height}x{width} frame "
-                            "(fewer than half of their keypoints inside); expected the person in view: check that the "
-                            "motion shows a person and that --size suits it")
+        raise RetargetError(
+            f"{bad} of {len(body)} pose maps would be empty or mostly off the {height}x{width} frame "
+            "(fewer than half of their keypoints inside); expected the person in view: check that the "
+            "motion shows a person and that --size suits it"
+        )

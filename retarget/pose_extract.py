@@ -45,8 +45,9 @@ def create_pose_env(env: Path | None = None) -> Path:
     if not python.exists():
         venv.EnvBuilder(with_pip=True, clear=False).create(env)
     subprocess.run([str(python), "-m", "pip", "install", "--quiet", *POSE_REQUIREMENTS], check=True)
-    check = subprocess.run([str(python), "-c", "import mediapipe, numpy; print(mediapipe.__version__)"],
-                           capture_output=True, text=True)
+    check = subprocess.run(
+        [str(python), "-c", "import mediapipe, numpy; print(mediapipe.__version__)"], capture_output=True, text=True
+    )
     if check.returncode != 0:
         raise PoseEnvError(f"pose environment {env}: mediapipe does not import:\n{check.stderr.strip()}")
     return python
@@ -60,8 +61,9 @@ def pose_env_ready(env: Path | None = None) -> bool:
     return check.returncode == 0
 
 
-def extract_poses(video: str | Path, out_json: str | Path | None = None, max_frames: int = 0,
-                  env: Path | None = None, person: int = 0) -> tuple[Keypoints2D, Pose3D | None]:
+def extract_poses(
+    video: str | Path, out_json: str | Path | None = None, max_frames: int = 0, env: Path | None = None, person: int = 0
+) -> tuple[Keypoints2D, Pose3D | None]:
     """Run MediaPipe Pose on a video in the pose environment; returns image keypoints and the 3D pose of one
     tracked person (`person`: the K-th largest when first found; see pose_worker.py for the tracking rule)."""
     video, env = Path(video), env or default_env_path()
@@ -69,14 +71,28 @@ def extract_poses(video: str | Path, out_json: str | Path | None = None, max_fra
         raise FileNotFoundError(f"video {video} does not exist")
     python = env_python(env)
     if not python.exists():
-        raise PoseEnvError(f"pose extraction needs the MediaPipe environment at {env}: create it with "
-                           "`neurender pose-env` (or `make pose-env`), or set NEURENDER_POSE_ENV")
+        raise PoseEnvError(
+            f"pose extraction needs the MediaPipe environment at {env}: create it with "
+            "`neurender pose-env` (or `make pose-env`), or set NEURENDER_POSE_ENV"
+        )
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(out_json) if out_json else Path(tmp) / "poses.json"
-        command = [str(python), str(WORKER), str(video), str(out), "--max-frames", str(max_frames), "--person", str(person)]
+        command = [
+            str(python),
+            str(WORKER),
+            str(video),
+            str(out),
+            "--max-frames",
+            str(max_frames),
+            "--person",
+            str(person),
+        ]
         log_path = Path(tmp) / "worker.log"
-        with open(log_path, "w") as log, subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, text=True) as process, \
-                tqdm(desc=f"pose {video.name}", unit="frame") as bar:
+        with (
+            open(log_path, "w") as log,
+            subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, text=True) as process,
+            tqdm(desc=f"pose {video.name}", unit="frame") as bar,
+        ):
             assert process.stdout is not None
             for line in process.stdout:
                 parts = line.split()

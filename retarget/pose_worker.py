@@ -54,8 +54,11 @@ def _people(pose, rgb, window, limit):
             break
         cw, ch = x1 - x0, y1 - y0
         image = [[p.x * cw + x0, p.y * ch + y0, p.z * cw, p.visibility] for p in result.pose_landmarks.landmark]
-        world = None if result.pose_world_landmarks is None else \
-            [[p.x, p.y, p.z, p.visibility] for p in result.pose_world_landmarks.landmark]
+        world = (
+            None
+            if result.pose_world_landmarks is None
+            else [[p.x, p.y, p.z, p.visibility] for p in result.pose_world_landmarks.landmark]
+        )
         box = _box(image, MIN_VISIBILITY)
         if box is None:
             break
@@ -101,8 +104,10 @@ def main() -> int:
             rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
             frame = {"image": None, "world": None}
             if track is None:
-                people = sorted(_people(pose, rgb, (0, 0, width, height), max(MAX_PEOPLE, args.person + 1)),
-                                key=lambda p: -(p[2][2] - p[2][0]) * (p[2][3] - p[2][1]))
+                people = sorted(
+                    _people(pose, rgb, (0, 0, width, height), max(MAX_PEOPLE, args.person + 1)),
+                    key=lambda p: -(p[2][2] - p[2][0]) * (p[2][3] - p[2][1]),
+                )
                 chosen = people[args.person] if len(people) > args.person else None
             else:
                 side = max(track[2] - track[0], track[3] - track[1])
@@ -126,8 +131,17 @@ def main() -> int:
             print(f"progress {len(frames)} {total}", flush=True)
     capture.release()
     with open(args.out, "w") as f:
-        json.dump({"format": "mediapipe_pose_33", "width": width, "height": height, "fps": fps, "person": args.person,
-                   "frames": frames}, f)
+        json.dump(
+            {
+                "format": "mediapipe_pose_33",
+                "width": width,
+                "height": height,
+                "fps": fps,
+                "person": args.person,
+                "frames": frames,
+            },
+            f,
+        )
     return 0
 
 

@@ -12,7 +12,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from neurender.retarget.canonical import BONES, FOOT_POINTS, ORDER, PARENTS, ROOT, Pose3D, bone_lengths, canonical_rest, leg_length
+from neurender.retarget.canonical import (
+    BONES,
+    FOOT_POINTS,
+    ORDER,
+    PARENTS,
+    ROOT,
+    Pose3D,
+    bone_lengths,
+    canonical_rest,
+    leg_length,
+)
 
 # The floor is the height the lowest foot point reaches in this share of frames (robust to a stray frame).
 FLOOR_PERCENTILE = 2.0

@@ -65,7 +65,11 @@ class Motion:
 
     def __post_init__(self) -> None:
         f, j = self.rotations.shape[:2]
-        if self.rotations.shape != (f, j, 3, 3) or self.translations.shape != (f, j, 3) or j != len(self.skeleton.names):
+        if (
+            self.rotations.shape != (f, j, 3, 3)
+            or self.translations.shape != (f, j, 3)
+            or j != len(self.skeleton.names)
+        ):
             raise ValueError(
                 f"motion arrays rotations {self.rotations.shape}, translations {self.translations.shape} "
                 f"do not match a skeleton of {len(self.skeleton.names)} joints"
@@ -82,11 +86,19 @@ class Motion:
     def rest(self) -> Motion:
         """One frame of the skeleton in its rest pose (identity rotations, rest offsets)."""
         j = len(self.skeleton.names)
-        return Motion(self.skeleton, np.broadcast_to(np.eye(3), (1, j, 3, 3)).copy(),
-                      self.skeleton.offsets[None].copy(), self.fps, self.source, self.up_axis)
+        return Motion(
+            self.skeleton,
+            np.broadcast_to(np.eye(3), (1, j, 3, 3)).copy(),
+            self.skeleton.offsets[None].copy(),
+            self.fps,
+            self.source,
+            self.up_axis,
+        )
 
 
-def forward_kinematics(skeleton: Skeleton, rotations: np.ndarray, translations: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def forward_kinematics(
+    skeleton: Skeleton, rotations: np.ndarray, translations: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """World positions [F, J, 3] and world rotations [F, J, 3, 3] of every joint, all frames at once."""
     f, j = rotations.shape[:2]
     positions = np.empty((f, j, 3))
@@ -97,7 +109,9 @@ def forward_kinematics(skeleton: Skeleton, rotations: np.ndarray, translations: 
             positions[:, joint] = translations[:, joint]
         else:
             world[:, joint] = world[:, parent] @ rotations[:, joint]
-            positions[:, joint] = positions[:, parent] + np.einsum("fab,fb->fa", world[:, parent], translations[:, joint])
+            positions[:, joint] = positions[:, parent] + np.einsum(
+                "fab,fb->fa", world[:, parent], translations[:, joint]
+            )
     return positions, world
 
 

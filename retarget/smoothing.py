@@ -23,7 +23,9 @@ def median_smooth(keypoints: np.ndarray, window: int = 5) -> np.ndarray:
         return out
     coords = np.where(keypoints[..., -1:] > 0, keypoints[..., :-1], np.nan)
     half = window // 2
-    padded = np.concatenate([np.full((half,) + coords.shape[1:], np.nan), coords, np.full((half,) + coords.shape[1:], np.nan)])
+    padded = np.concatenate(
+        [np.full((half,) + coords.shape[1:], np.nan), coords, np.full((half,) + coords.shape[1:], np.nan)]
+    )
     windows = sliding_window_view(padded, window, axis=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-missing windows: no median, the point stays
@@ -38,7 +40,9 @@ def _alpha(cutoff: np.ndarray | float, dt: float) -> np.ndarray:
     return 1.0 / (1.0 + tau / dt)
 
 
-def one_euro(keypoints: np.ndarray, fps: float, min_cutoff: float = 1.0, beta: float = 0.1, d_cutoff: float = 1.0) -> np.ndarray:
+def one_euro(
+    keypoints: np.ndarray, fps: float, min_cutoff: float = 1.0, beta: float = 0.1, d_cutoff: float = 1.0
+) -> np.ndarray:
     """One-euro filter over frames. min_cutoff (Hz) sets smoothing at rest; beta how fast it opens with speed
     (per unit of the coordinates per second); d_cutoff (Hz) smooths the speed estimate."""
     if fps <= 0 or min_cutoff <= 0 or d_cutoff <= 0 or beta < 0:

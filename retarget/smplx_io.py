@@ -40,7 +40,8 @@ def find_model_file(model_path: str | Path, gender: str) -> Path:
     raise SmplxModelError(
         f"SMPL-X model not found: {path} is not a model file and has no {' or '.join(names)} (also looked in "
         f"{path / 'smplx'}). neurender does not ship SMPL-X models: download them from {MODEL_SITE} "
-        "(registration and their licence) and pass the file or folder")
+        "(registration and their licence) and pass the file or folder"
+    )
 
 
 def _read_clip(path: Path) -> np.lib.npyio.NpzFile:
@@ -63,13 +64,21 @@ def _poses(path: Path, data: np.lib.npyio.NpzFile) -> np.ndarray:
         poses = np.asarray(data["poses"], dtype=np.float64)
     elif all(key in data for key, _ in _PARTS[:2]):
         frames = len(data["root_orient"])
-        poses = np.concatenate([np.asarray(data[key], dtype=np.float64) if key in data else np.zeros((frames, size))
-                                for key, size in _PARTS], axis=1)
+        poses = np.concatenate(
+            [
+                np.asarray(data[key], dtype=np.float64) if key in data else np.zeros((frames, size))
+                for key, size in _PARTS
+            ],
+            axis=1,
+        )
     else:
         raise MotionFormatError(path, "expected 'poses' [F, 165] or 'root_orient' + 'pose_body' (AMASS SMPL-X)")
     if poses.ndim != 2 or poses.shape[1] != 3 * N_JOINTS:
-        raise MotionFormatError(path, f"poses have shape {poses.shape}; expected [frames, {3 * N_JOINTS}] "
-                                      "(SMPL-X axis-angle: root, 21 body, jaw, 2 eyes, 30 hand joints)")
+        raise MotionFormatError(
+            path,
+            f"poses have shape {poses.shape}; expected [frames, {3 * N_JOINTS}] "
+            "(SMPL-X axis-angle: root, 21 body, jaw, 2 eyes, 30 hand joints)",
+        )
     return poses
 
 
@@ -97,7 +106,9 @@ def load_smplx_motion(path: str | Path, model_path: str | Path, gender: str | No
     return Motion(skeleton, rotations, translations, fps, str(path), up_axis="z")
 
 
-def smplx_rest_joints(model_path: str | Path, gender: str, betas: np.ndarray) -> tuple[tuple[str, ...], tuple[int, ...], np.ndarray]:
+def smplx_rest_joints(
+    model_path: str | Path, gender: str, betas: np.ndarray
+) -> tuple[tuple[str, ...], tuple[int, ...], np.ndarray]:
     """Joint names, parents and shaped rest positions [55, 3] of the SMPL-X model for these betas."""
     try:
         import smplx
@@ -107,8 +118,9 @@ def smplx_rest_joints(model_path: str | Path, gender: str, betas: np.ndarray) ->
     file = find_model_file(model_path, gender)
     ext = file.suffix.lstrip(".")
     try:
-        model = smplx.SMPLX(str(file), ext=ext, gender=gender, num_betas=len(betas), use_pca=False,
-                            use_face_contour=False)
+        model = smplx.SMPLX(
+            str(file), ext=ext, gender=gender, num_betas=len(betas), use_pca=False, use_face_contour=False
+        )
     except Exception as err:  # the package reports a bad file in many ways (KeyError, pickle, shape errors)
         raise SmplxModelError(f"{file}: not a usable SMPL-X model file ({type(err).__name__}: {err})") from None
     template = model.v_template.detach().cpu().numpy().astype(np.float64)
@@ -116,7 +128,9 @@ def smplx_rest_joints(model_path: str | Path, gender: str, betas: np.ndarray) ->
     regressor = model.J_regressor.detach().cpu().numpy().astype(np.float64)
     parents = model.parents.detach().cpu().numpy().astype(int)
     if regressor.shape[0] != N_JOINTS:
-        raise SmplxModelError(f"{file}: the joint regressor has {regressor.shape[0]} joints; expected {N_JOINTS} (SMPL-X)")
+        raise SmplxModelError(
+            f"{file}: the joint regressor has {regressor.shape[0]} joints; expected {N_JOINTS} (SMPL-X)"
+        )
     n = min(len(betas), shapedirs.shape[-1])
     shaped = template + shapedirs[..., :n] @ betas[:n]
     parents[0] = -1

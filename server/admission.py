@@ -32,8 +32,10 @@ class PixelBudget:
         """None if a frame of `pixels` can ever be admitted, else why not."""
         if pixels <= self.limit:
             return None
-        return (f"a frame of {pixels} pixels is more than this server's whole memory budget of {self.limit} pixels in "
-                f"flight (max_pixels_in_flight); send smaller frames")
+        return (
+            f"a frame of {pixels} pixels is more than this server's whole memory budget of {self.limit} pixels in "
+            f"flight (max_pixels_in_flight); send smaller frames"
+        )
 
     async def acquire(self, pixels: int) -> None:
         """Wait until `pixels` fit beside what is in flight (and every earlier waiter got its share)."""

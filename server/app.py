@@ -77,7 +77,9 @@ class RenderServer:
         self._grpc = grpc.aio.server(interceptors=[BearerTokenInterceptor(token)] if token else None, options=options)
         add_service(self.service, self._grpc)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self._grpc)
-        reflection.enable_server_reflection((SERVICE_NAME, "grpc.health.v1.Health", reflection.SERVICE_NAME), self._grpc)
+        reflection.enable_server_reflection(
+            (SERVICE_NAME, "grpc.health.v1.Health", reflection.SERVICE_NAME), self._grpc
+        )
         try:
             self._bind(credentials)
         except StartupError:
@@ -91,38 +93,70 @@ class RenderServer:
         for service in ("", SERVICE_NAME):
             await self.health.set(service, health_pb2.HealthCheckResponse.SERVING)
         self._expiry = asyncio.create_task(self._expire_idle())
-        log.info("listening on %s (%s)%s", self.address, "TLS" if config.tls.enabled else "plaintext",
-                 f", metrics on {config.metrics_address}:{self.metrics_port}" if self.metrics_port else "",
-                 extra={"fields": {"event": "listening", "address": self.address, "port": self.port, "tls": config.tls.enabled,
-                                   "auth": bool(token), "models": self.registry.names(), "metrics_port": self.metrics_port,
-                                   "workers": config.workers, "intra_op_threads": config.resolved_intra_op_threads(),
-                                   "max_batch": config.max_batch}})
+        log.info(
+            "listening on %s (%s)%s",
+            self.address,
+            "TLS" if config.tls.enabled else "plaintext",
+            f", metrics on {config.metrics_address}:{self.metrics_port}" if self.metrics_port else "",
+            extra={
+                "fields": {
+                    "event": "listening",
+                    "address": self.address,
+                    "port": self.port,
+                    "tls": config.tls.enabled,
+                    "auth": bool(token),
+                    "models": self.registry.names(),
+                    "metrics_port": self.metrics_port,
+                    "workers": config.workers,
+                    "intra_op_threads": config.resolved_intra_op_threads(),
+                    "max_batch": config.max_batch,
+                }
+            },
+        )
 
     def _bind(self, credentials: grpc.ServerCredentials | None) -> None:
         config = self.config
         problem = _bind_problem(config.address)
         try:
-            self.port = 0 if problem else (self._grpc.add_secure_port(config.address, credentials) if credentials is not None
-                         else self._grpc.add_insecure_port(config.address))
+            self.port = (
+                0
+                if problem
+                else (
+                    self._grpc.add_secure_port(config.address, credentials)
+                    if credentials is not None
+                    else self._grpc.add_insecure_port(config.address)
+                )
+            )
         except RuntimeError:  # grpc says only "Failed to bind to address"
             self.port = 0
         if not self.port:
-            raise StartupError(f"cannot listen on {config.address}: {problem or 'the port is in use or the host is not this machine'}; "
-                               "choose another with --address HOST:PORT (port 0 picks a free one)")
+            raise StartupError(
+                f"cannot listen on {config.address}: {problem or 'the port is in use or the host is not this machine'}; "
+                "choose another with --address HOST:PORT (port 0 picks a free one)"
+            )
         if config.metrics_port is not None:
             where = f"{config.metrics_address}:{config.metrics_port}"
             try:
-                self.metrics_port, self._stop_metrics = serve_metrics(self.metrics, config.metrics_address, config.metrics_port)
+                self.metrics_port, self._stop_metrics = serve_metrics(
+                    self.metrics, config.metrics_address, config.metrics_port
+                )
             except OSError as err:
-                raise StartupError(f"cannot serve metrics on {where}: {err.strerror or err}; choose another with "
-                                   "--metrics-address HOST:PORT (port 0 picks a free one) or turn metrics off with "
-                                   "--no-metrics") from None
+                raise StartupError(
+                    f"cannot serve metrics on {where}: {err.strerror or err}; choose another with "
+                    "--metrics-address HOST:PORT (port 0 picks a free one) or turn metrics off with "
+                    "--no-metrics"
+                ) from None
 
     async def drain(self) -> None:
         """Graceful shutdown: health NOT_SERVING, no new sessions, frames already received finish, then stop.
         Frames accepted but never answered (the drain timed out) are logged and kept in `undelivered`."""
-        log.info("draining: refusing new sessions, finishing %d queued frame(s)", self.batcher.pending(),
-                 extra={"fields": {"event": "drain", "sessions": len(self.service.streams), "pending": self.batcher.pending()}})
+        log.info(
+            "draining: refusing new sessions, finishing %d queued frame(s)",
+            self.batcher.pending(),
+            extra={
+                "fields": {"event": "drain", "sessions": len(self.service.streams), "pending": self.batcher.pending()}
+            },
+        )
         await self.health.enter_graceful_shutdown()
         self.service.begin_drain()
         deadline = time.monotonic() + self.config.drain_timeout_s
@@ -134,9 +168,14 @@ class RenderServer:
         if self.undelivered:
             frames = sum(len(ids) for ids in self.undelivered.values())
             detail = "; ".join(f"session {sid}: frames {_ranges(ids)}" for sid, ids in self.undelivered.items())
-            log.error("drain timed out after %g s: %d accepted frame(s) of %d session(s) were not delivered (%s)",
-                      self.config.drain_timeout_s, frames, len(self.undelivered), detail,
-                      extra={"fields": {"event": "drain_incomplete", "frames": frames, "undelivered": self.undelivered}})
+            log.error(
+                "drain timed out after %g s: %d accepted frame(s) of %d session(s) were not delivered (%s)",
+                self.config.drain_timeout_s,
+                frames,
+                len(self.undelivered),
+                detail,
+                extra={"fields": {"event": "drain_incomplete", "frames": frames, "undelivered": self.undelivered}},
+            )
 
     async def stop(self, grace: float | None = None) -> None:
         if self._stopped.is_set():
@@ -169,7 +208,9 @@ def _bind_problem(address: str) -> str | None:
     if not port.isdigit() or int(port) == 0:
         return None
     try:
-        candidates = socket.getaddrinfo(host.strip("[]") or None, int(port), type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        candidates = socket.getaddrinfo(
+            host.strip("[]") or None, int(port), type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
     except OSError:
         return None
     for family, kind, proto, _, where in candidates:
@@ -197,10 +238,18 @@ def _tls_credentials(config: ServerConfig) -> grpc.ServerCredentials:
     """The server's TLS credentials, with each file checked first: gRPC reports any bad one as a failed bind."""
     tls = config.tls
     check = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    steps = [(tls.cert_file, "a PEM certificate chain", lambda: check.load_verify_locations(cafile=tls.cert_file)),
-             (tls.key_file, f"the PEM private key of {tls.cert_file}", lambda: check.load_cert_chain(tls.cert_file, tls.key_file))]
+    steps = [
+        (tls.cert_file, "a PEM certificate chain", lambda: check.load_verify_locations(cafile=tls.cert_file)),
+        (
+            tls.key_file,
+            f"the PEM private key of {tls.cert_file}",
+            lambda: check.load_cert_chain(tls.cert_file, tls.key_file),
+        ),
+    ]
     if tls.client_ca_file:
-        steps.append((tls.client_ca_file, "PEM CA certificates", lambda: check.load_verify_locations(cafile=tls.client_ca_file)))
+        steps.append(
+            (tls.client_ca_file, "PEM CA certificates", lambda: check.load_verify_locations(cafile=tls.client_ca_file))
+        )
     for path, expected, load in steps:
         try:
             load()
@@ -210,7 +259,9 @@ def _tls_credentials(config: ServerConfig) -> grpc.ServerCredentials:
             raise StartupError(f"tls: {path}: {err.strerror or err}") from None
     key, cert = Path(tls.key_file).read_bytes(), Path(tls.cert_file).read_bytes()
     client_ca = Path(tls.client_ca_file).read_bytes() if tls.client_ca_file else None
-    return grpc.ssl_server_credentials([(key, cert)], root_certificates=client_ca, require_client_auth=client_ca is not None)
+    return grpc.ssl_server_credentials(
+        [(key, cert)], root_certificates=client_ca, require_client_auth=client_ca is not None
+    )
 
 
 def run(models_dir: str | Path, config: ServerConfig) -> int:
@@ -233,8 +284,8 @@ def run(models_dir: str | Path, config: ServerConfig) -> int:
 class ServerThread:
     """A RenderServer on its own event loop in a background thread (tests, benchmarks, demos).
 
-        with ServerThread(load_registry(models, config), config) as running:
-            client = RenderClient(running.address)
+    with ServerThread(load_registry(models, config), config) as running:
+        client = RenderClient(running.address)
     """
 
     def __init__(self, registry: ModelRegistry, config: ServerConfig) -> None:
@@ -247,7 +298,7 @@ class ServerThread:
     def address(self) -> str:
         return self.server.address
 
-    def start(self) -> "ServerThread":
+    def start(self) -> ServerThread:
         self._thread.start()
         self.server = self.call(self._make())
         return self
@@ -268,7 +319,7 @@ class ServerThread:
         self._thread.join()
         self._loop.close()
 
-    def __enter__(self) -> "ServerThread":
+    def __enter__(self) -> ServerThread:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

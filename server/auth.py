@@ -6,7 +6,7 @@ Clients send metadata `authorization: Bearer <token>`; the token is compared in 
 from __future__ import annotations
 
 import hmac
-from typing import Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 import grpc
 

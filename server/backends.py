@@ -9,8 +9,9 @@ are imported only when chosen.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Protocol
 
 import numpy as np
 import onnx
@@ -41,12 +42,16 @@ def choose_providers(wanted: tuple[str, ...], available: list[str]) -> list[str]
     """The configured providers this ONNX Runtime build has, best first; logs what it fell back from."""
     chosen = [p for p in wanted if p in available]
     if not chosen:
-        raise BackendError(f"none of the configured providers {list(wanted)} is in this ONNX Runtime build, which has {available}")
+        raise BackendError(
+            f"none of the configured providers {list(wanted)} is in this ONNX Runtime build, which has {available}"
+        )
     missing = list(wanted[: wanted.index(chosen[0])])
     if missing:
         log.warning(
             "ONNX Runtime: falling back from %s to %s (not in this build, which has %s)",
-            " and ".join(missing), chosen[0], ", ".join(available),
+            " and ".join(missing),
+            chosen[0],
+            ", ".join(available),
             extra={"fields": {"event": "provider_fallback", "missing": missing, "using": chosen[0]}},
         )
     return chosen
@@ -65,17 +70,27 @@ class CpuGraph:
             raise BackendError(f"{onnx_path}: not a readable ONNX graph: {err}") from err
         except (onnx.checker.ValidationError, ValueError) as err:
             raise BackendError(f"{onnx_path}: the CPU rewrite of this graph failed: {err}") from err
-        path = (f"{len(self.lookups)} native lookup(s)" if missing is None
-                else f"dense ONNX convolutions (the native one-hot kernel is {missing})")
-        log.info("CPU graph for %s: one-hot convolutions as %s, %d -> %d nodes", onnx_path, path,
-                 len(original.graph.node), len(self.model.graph.node),
-                 extra={"fields": {"event": "cpu_graph", "lookups": len(self.lookups), "native_kernel": missing is None}})
+        path = (
+            f"{len(self.lookups)} native lookup(s)"
+            if missing is None
+            else f"dense ONNX convolutions (the native one-hot kernel is {missing})"
+        )
+        log.info(
+            "CPU graph for %s: one-hot convolutions as %s, %d -> %d nodes",
+            onnx_path,
+            path,
+            len(original.graph.node),
+            len(self.model.graph.node),
+            extra={"fields": {"event": "cpu_graph", "lookups": len(self.lookups), "native_kernel": missing is None}},
+        )
         initializers = {i.name for i in original.graph.initializer}
         self.input_names = tuple(i.name for i in original.graph.input if i.name not in initializers)
         self.graph_inputs = tuple(i.name for i in self.model.graph.input if i.name in self.input_names)
         self.reads_stacked_labels = any(i.name == STACKED_LABELS for i in self.model.graph.input)
 
-    def run(self, feeds: dict[str, np.ndarray], threads: int, infer: Callable[[dict[str, np.ndarray]], np.ndarray]) -> StepOutputs:
+    def run(
+        self, feeds: dict[str, np.ndarray], threads: int, infer: Callable[[dict[str, np.ndarray]], np.ndarray]
+    ) -> StepOutputs:
         """One step: the lookups, `infer` (the runtime running the rewritten graph on its inputs, returning the
         frame), then the next state; the label history is stacked once for all three."""
         labels = self.stacked_labels(feeds)
@@ -132,16 +147,28 @@ class OrtBackend:
             except Exception as err:  # a provider in the build whose runtime libraries are missing
                 if len(candidates) == 1:
                     raise BackendError(f"{onnx_path}: ONNX Runtime cannot load it with {candidates[0]}: {err}") from err
-                log.warning("ONNX Runtime: %s failed to start (%s); falling back from it to %s", candidates[0], err, candidates[1],
-                            extra={"fields": {"event": "provider_fallback", "missing": [candidates[0]], "using": candidates[1]}})
+                log.warning(
+                    "ONNX Runtime: %s failed to start (%s); falling back from it to %s",
+                    candidates[0],
+                    err,
+                    candidates[1],
+                    extra={
+                        "fields": {"event": "provider_fallback", "missing": [candidates[0]], "using": candidates[1]}
+                    },
+                )
                 candidates = candidates[1:]
         active = self.session.get_providers()
         if active[0] != candidates[0]:
-            log.warning("ONNX Runtime: falling back from %s to %s (the provider did not start)", candidates[0], active[0],
-                        extra={"fields": {"event": "provider_fallback", "missing": [candidates[0]], "using": active[0]}})
+            log.warning(
+                "ONNX Runtime: falling back from %s to %s (the provider did not start)",
+                candidates[0],
+                active[0],
+                extra={"fields": {"event": "provider_fallback", "missing": [candidates[0]], "using": active[0]}},
+            )
         self.providers = tuple(active)
-        self.input_names = (self.cpu_graph.input_names if self.cpu_graph
-                            else tuple(i.name for i in self.session.get_inputs()))
+        self.input_names = (
+            self.cpu_graph.input_names if self.cpu_graph else tuple(i.name for i in self.session.get_inputs())
+        )
 
     def _session(self, ort, onnx_path: Path, options, candidates: list[str]):
         if candidates[0] != "CPUExecutionProvider":
@@ -152,12 +179,16 @@ class OrtBackend:
 
     def run(self, feeds: dict[str, np.ndarray]) -> StepOutputs:
         if self.cpu_graph:
-            return self.cpu_graph.run(feeds, self.threads, lambda graph_feeds: self.session.run(["rgb"], graph_feeds)[0])
+            return self.cpu_graph.run(
+                feeds, self.threads, lambda graph_feeds: self.session.run(["rgb"], graph_feeds)[0]
+            )
         rgb, labels, frames = self.session.run(["rgb", "next_prev_labels", "next_prev_frames"], feeds)
         return rgb, labels, frames
 
 
-def make_backend(bundle: Bundle, backend: str, providers: tuple[str, ...], intra_op_threads: int, workers: int = 1) -> Backend:
+def make_backend(
+    bundle: Bundle, backend: str, providers: tuple[str, ...], intra_op_threads: int, workers: int = 1
+) -> Backend:
     """The backend that runs `bundle`'s step for `workers` inference threads, each step on `intra_op_threads`."""
     if backend == "onnxruntime":
         return OrtBackend(bundle.onnx_path, providers, intra_op_threads)

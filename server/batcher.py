@@ -15,8 +15,8 @@ import logging
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 
@@ -35,7 +35,7 @@ class Job:
     frame_id: int
     inputs: dict[str, np.ndarray]
     reset: bool
-    on_done: Callable[["Outcome"], None]
+    on_done: Callable[[Outcome], None]
     received: float = field(default_factory=time.perf_counter)
 
 
@@ -44,7 +44,7 @@ class Outcome:
     job: Job
     rgb: np.ndarray | None  # uint8 [H, W, 3]; None if the step failed
     error: str | None
-    started: float          # perf_counter when the batch started
+    started: float  # perf_counter when the batch started
     inference_s: float
     batch_size: int
 
@@ -60,7 +60,9 @@ class Batcher:
         self._open: dict[tuple, int] = {}  # open sessions per batch key
         self._queued = 0
         self._stopping = False
-        self._threads = [threading.Thread(target=self._work, name=f"neurender-infer-{i}", daemon=True) for i in range(workers)]
+        self._threads = [
+            threading.Thread(target=self._work, name=f"neurender-infer-{i}", daemon=True) for i in range(workers)
+        ]
 
     def start(self) -> None:
         for thread in self._threads:
@@ -170,13 +172,19 @@ class Batcher:
         started = time.perf_counter()
         model = jobs[0].session.spec.model
         try:
-            feeds = stack_feeds(model.backend.input_names, [
-                Row(job.inputs, job.session.history, job.reset, job.session.spec.style) for job in jobs])
+            feeds = stack_feeds(
+                model.backend.input_names,
+                [Row(job.inputs, job.session.history, job.reset, job.session.spec.style) for job in jobs],
+            )
             rgb, next_labels, next_frames = model.backend.run(feeds)
             error = None
         except Exception as err:  # a backend failure fails this batch's frames, never the server
-            log.exception("inference failed for %d frame(s) of model %s", len(jobs), model.name,
-                          extra={"fields": {"event": "inference_failed", "model": model.name}})
+            log.exception(
+                "inference failed for %d frame(s) of model %s",
+                len(jobs),
+                model.name,
+                extra={"fields": {"event": "inference_failed", "model": model.name}},
+            )
             error = f"inference failed: {type(err).__name__}: {err}"
         elapsed = time.perf_counter() - started
         self.metrics.batch_size.labels(model.name).observe(len(jobs))

@@ -25,8 +25,8 @@ class ConfigError(UserError, ValueError):
 
 @dataclass(frozen=True)
 class TlsConfig:
-    cert_file: str | None = None       # PEM certificate chain; TLS is on when cert_file and key_file are set
-    key_file: str | None = None        # PEM private key
+    cert_file: str | None = None  # PEM certificate chain; TLS is on when cert_file and key_file are set
+    key_file: str | None = None  # PEM private key
     client_ca_file: str | None = None  # PEM CA bundle: when set, clients must present a certificate it signed
 
     @property
@@ -64,8 +64,16 @@ class ServerConfig:
             problems.append(f"backend {self.backend!r}: expected one of {', '.join(BACKENDS)}")
         if not self.providers:
             problems.append("providers is empty: expected at least CPUExecutionProvider")
-        for name in ("workers", "max_batch", "max_sessions", "queue_per_session", "frame_threads", "max_message_bytes", "max_pixels",
-                     "max_people"):
+        for name in (
+            "workers",
+            "max_batch",
+            "max_sessions",
+            "queue_per_session",
+            "frame_threads",
+            "max_message_bytes",
+            "max_pixels",
+            "max_people",
+        ):
             if getattr(self, name) < 1:
                 problems.append(f"{name} is {getattr(self, name)}: expected at least 1")
         for name in ("intra_op_threads", "max_pixels_in_flight"):
@@ -98,8 +106,10 @@ class ServerConfig:
         cores, threads = available_cores(), self.resolved_intra_op_threads()
         if self.workers * threads <= cores:
             return None
-        return (f"workers {self.workers} x intra_op_threads {threads} = {self.workers * threads} threads on {cores} cores: "
-                f"inference threads will compete; use intra_op_threads: 0 (auto) or fewer workers")
+        return (
+            f"workers {self.workers} x intra_op_threads {threads} = {self.workers * threads} threads on {cores} cores: "
+            f"inference threads will compete; use intra_op_threads: 0 (auto) or fewer workers"
+        )
 
     def token(self) -> str | None:
         """The bearer token clients must send, read from token_file (surrounding whitespace stripped)."""

@@ -89,7 +89,9 @@ class _Graph:
         self.reindex()
 
     def add_initializer(self, name: str, value: np.ndarray) -> None:
-        self.proto.initializer.append(numpy_helper.from_array(np.array(value, order="C"), name))  # ascontiguousarray makes 0-d 1-d
+        self.proto.initializer.append(
+            numpy_helper.from_array(np.array(value, order="C"), name)
+        )  # ascontiguousarray makes 0-d 1-d
         self.constants[name] = value
 
     def prune(self) -> None:
@@ -132,8 +134,13 @@ def history_outside_graph(graph: _Graph) -> None:
         else:
             frames.dim_param = f"{STACKED_LABELS}_frames"
         graph.proto.input.append(stacked_input)
-        cast = helper.make_node("Cast", [STACKED_LABELS], [stacked.output[0]], name=f"{stacked.name}/StackedLabels",
-                                to=_attributes(widen)["to"])
+        cast = helper.make_node(
+            "Cast",
+            [STACKED_LABELS],
+            [stacked.output[0]],
+            name=f"{stacked.name}/StackedLabels",
+            to=_attributes(widen)["to"],
+        )
         graph.replace_nodes([cast if node is stacked else node for node in graph.proto.node])
     outputs = [o for o in graph.proto.output if o.name not in STATE_OUTPUTS]
     del graph.proto.output[:]
@@ -158,7 +165,11 @@ def _plain_conv(graph: _Graph, conv: onnx.NodeProto) -> np.ndarray | None:
     if conv.op_type != "Conv" or graph.constant(conv.input[1]) is None:
         return None
     attrs = _attributes(conv)
-    if any(v != 1 for v in attrs.get("strides", []) + attrs.get("dilations", [])) or attrs.get("group", 1) != 1 or any(attrs.get("pads", [])):
+    if (
+        any(v != 1 for v in attrs.get("strides", []) + attrs.get("dilations", []))
+        or attrs.get("group", 1) != 1
+        or any(attrs.get("pads", []))
+    ):
         return None
     return graph.constant(conv.input[1])
 
@@ -188,7 +199,11 @@ def split_one_hot_convs(graph: _Graph) -> list[OneHotConv]:
         pad, parts, weight, one_hot_channels = match
         feature_input = FEATURE_INPUT.format(index=len(lookups))
         lookups.append(OneHotConv.from_weight(feature_input, weight[:, :one_hot_channels], _bias(graph, node), frames))
-        graph.proto.input.append(helper.make_tensor_value_info(feature_input, onnx.TensorProto.FLOAT, ["batch", weight.shape[0], "height", "width"]))
+        graph.proto.input.append(
+            helper.make_tensor_value_info(
+                feature_input, onnx.TensorProto.FLOAT, ["batch", weight.shape[0], "height", "width"]
+            )
+        )
         nodes.extend(_lookup_plus_extras(graph, node, pad, parts[1:], weight[:, one_hot_channels:], feature_input))
     graph.replace_nodes(nodes)
     return lookups
@@ -214,8 +229,14 @@ def _one_hot_conv(graph: _Graph, conv: onnx.NodeProto, frames: int):
     return (pad, parts, weight, one_hot_channels) if weight.shape[1] >= one_hot_channels else None
 
 
-def _lookup_plus_extras(graph: _Graph, conv: onnx.NodeProto, pad: onnx.NodeProto, extras: list[str],
-                        extra_weight: np.ndarray, feature_input: str) -> list[onnx.NodeProto]:
+def _lookup_plus_extras(
+    graph: _Graph,
+    conv: onnx.NodeProto,
+    pad: onnx.NodeProto,
+    extras: list[str],
+    extra_weight: np.ndarray,
+    feature_input: str,
+) -> list[onnx.NodeProto]:
     """Nodes that give the convolution's output: the looked-up features, plus a convolution over the extras."""
     output = conv.output[0]
     if not extras:
@@ -228,8 +249,12 @@ def _lookup_plus_extras(graph: _Graph, conv: onnx.NodeProto, pad: onnx.NodeProto
         nodes.append(helper.make_node("Concat", extras, [extras_input], name=f"{prefix}/Concat", axis=1))
     graph.add_initializer(f"{prefix}/weight", extra_weight)
     return nodes + [
-        helper.make_node("Pad", [extras_input, pad.input[1]], [f"{prefix}/Pad_output"], name=f"{prefix}/Pad", mode="reflect"),
-        helper.make_node("Conv", [f"{prefix}/Pad_output", f"{prefix}/weight"], [f"{prefix}/Conv_output"], name=f"{prefix}/Conv"),
+        helper.make_node(
+            "Pad", [extras_input, pad.input[1]], [f"{prefix}/Pad_output"], name=f"{prefix}/Pad", mode="reflect"
+        ),
+        helper.make_node(
+            "Conv", [f"{prefix}/Pad_output", f"{prefix}/weight"], [f"{prefix}/Conv_output"], name=f"{prefix}/Conv"
+        ),
         helper.make_node("Add", [feature_input, f"{prefix}/Conv_output"], [output], name=f"{conv.name}/OneHotLookup"),
     ]
 
@@ -303,11 +328,16 @@ def _merged(graph: _Graph, convs: list[onnx.NodeProto]) -> list[onnx.NodeProto]:
     graph.add_initializer(f"{name}/split", np.array([w.shape[0] for w in weights], np.int64))
     inputs = [convs[0].input[0], f"{name}/weight"]
     if any(b is not None for b in biases):
-        graph.add_initializer(f"{name}/bias", np.concatenate([np.zeros(w.shape[0], w.dtype) if b is None else b for w, b in zip(weights, biases)]))
+        graph.add_initializer(
+            f"{name}/bias",
+            np.concatenate([np.zeros(w.shape[0], w.dtype) if b is None else b for w, b in zip(weights, biases)]),
+        )
         inputs.append(f"{name}/bias")
     return [
         helper.make_node("Conv", inputs, [f"{name}/output"], name=f"{name}/Conv"),
-        helper.make_node("Split", [f"{name}/output", f"{name}/split"], [c.output[0] for c in convs], name=f"{name}/Split", axis=1),
+        helper.make_node(
+            "Split", [f"{name}/output", f"{name}/split"], [c.output[0] for c in convs], name=f"{name}/Split", axis=1
+        ),
     ]
 
 
@@ -334,7 +364,14 @@ def heads_on_space_to_depth(graph: _Graph) -> None:
         nodes += [
             helper.make_node("SpaceToDepth", [node.input[0]], [f"{name}/output"], name=name, blocksize=2),
             helper.make_node("Conv", inputs, [f"{name}/Conv_output"], name=f"{name}/Conv"),
-            helper.make_node("DepthToSpace", [f"{name}/Conv_output"], [node.output[0]], name=f"{name}/DepthToSpace", blocksize=2, mode="DCR"),
+            helper.make_node(
+                "DepthToSpace",
+                [f"{name}/Conv_output"],
+                [node.output[0]],
+                name=f"{name}/DepthToSpace",
+                blocksize=2,
+                mode="DCR",
+            ),
         ]
     graph.replace_nodes(nodes)
 

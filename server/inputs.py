@@ -21,7 +21,13 @@ from neurender.server.session import SessionSpec
 FIELDS = ("labels", "instances", "depth", "motion", "keypoints", "pose_map", "edges")
 
 # The dtype the step graph takes (what may arrive is proto.tensors.FRAME_INPUT_DTYPES).
-_GRAPH_DTYPE = {"instances": np.uint16, "depth": np.float16, "motion": np.float16, "pose_map": np.uint8, "edges": np.uint8}
+_GRAPH_DTYPE = {
+    "instances": np.uint16,
+    "depth": np.float16,
+    "motion": np.float16,
+    "pose_map": np.uint8,
+    "edges": np.uint8,
+}
 FLOAT16_MAX = float(np.finfo(np.float16).max)
 
 
@@ -55,7 +61,9 @@ def decode_frame(spec: SessionSpec, inputs: render_pb2.FrameInputs, max_people: 
     allowed = accepted_fields(spec)
     extra = [name for name in present if name not in allowed]
     if extra:
-        raise _invalid(f"model {model.name} takes no {', '.join(repr(n) for n in extra)}; a frame may carry {', '.join(allowed)}")
+        raise _invalid(
+            f"model {model.name} takes no {', '.join(repr(n) for n in extra)}; a frame may carry {', '.join(allowed)}"
+        )
     arrays = {name: _decode(spec, name, getattr(inputs, name)) for name in present}
     label = model.label_input
     if label == "pose_map":
@@ -89,8 +97,10 @@ def _decode(spec: SessionSpec, name: str, tensor) -> np.ndarray:
         raise _invalid(problem)
     shape = _expected_shape(spec, name)
     if shape is not None and array.shape != shape:
-        raise _invalid(f"{name} shape is {list(array.shape)}, expected {list(shape)} for this session's "
-                       f"{spec.height}x{spec.width} (HxW) frames")
+        raise _invalid(
+            f"{name} shape is {list(array.shape)}, expected {list(shape)} for this session's "
+            f"{spec.height}x{spec.width} (HxW) frames"
+        )
     if array.dtype.kind == "f" and name != "keypoints":  # keypoints: after their (cheaper) bounds, in _draw
         array = _finite(name, array)
     graph_dtype = _GRAPH_DTYPE.get(name)
@@ -120,25 +130,34 @@ def _class_ids(spec: SessionSpec, labels: np.ndarray) -> np.ndarray:
         ids = np.unique(labels[refused])
         shown = ", ".join(str(int(i)) for i in ids[:8]) + (f" and {len(ids) - 8} more" if len(ids) > 8 else "")
         n = spec.model.num_classes
-        raise _invalid(f"labels hold class ID{'s' if len(ids) > 1 else ''} {shown} ({int(refused.sum())} pixels) that "
-                       f"model {spec.model.name} was not trained on (classes 0..{n - 1}, less any unused_*); "
-                       "map them onto its classes with the session's label_remap")
+        raise _invalid(
+            f"labels hold class ID{'s' if len(ids) > 1 else ''} {shown} ({int(refused.sum())} pixels) that "
+            f"model {spec.model.name} was not trained on (classes 0..{n - 1}, less any unused_*); "
+            "map them onto its classes with the session's label_remap"
+        )
     return mapped.astype(spec.model.label_dtype)
 
 
 def _draw(spec: SessionSpec, keypoints: np.ndarray, max_people: int) -> np.ndarray:
     convention = spec.model.description.pose
     if not convention.skeleton:
-        raise FrameError("FAILED_PRECONDITION", f"model {spec.model.name} has no pose convention in its bundle to draw "
-                                                "keypoints with; send pose_map instead")
+        raise FrameError(
+            "FAILED_PRECONDITION",
+            f"model {spec.model.name} has no pose convention in its bundle to draw "
+            "keypoints with; send pose_map instead",
+        )
     size = pose_layout(convention).size
     if keypoints.ndim not in (2, 3) or keypoints.shape[-2:] != (size, 3):
-        raise _invalid(f"keypoints shape is {list(keypoints.shape)}, expected [people, {size}, 3] (x, y, confidence) "
-                       f"for model {spec.model.name}'s {convention.skeleton} convention")
+        raise _invalid(
+            f"keypoints shape is {list(keypoints.shape)}, expected [people, {size}, 3] (x, y, confidence) "
+            f"for model {spec.model.name}'s {convention.skeleton} convention"
+        )
     people = keypoints.shape[0] if keypoints.ndim == 3 else 1
     if people > max_people:
-        raise _invalid(f"keypoints hold {people} people, more than this server's max_people {max_people}; "
-                       "send fewer people or a pose_map")
+        raise _invalid(
+            f"keypoints hold {people} people, more than this server's max_people {max_people}; "
+            "send fewer people or a pose_map"
+        )
     keypoints = _finite("keypoints", keypoints)
     try:
         return draw_pose_map(keypoints, spec.height, spec.width, convention)
@@ -148,4 +167,3 @@ def _draw(spec: SessionSpec, keypoints: np.ndarray, max_people: int) -> np.ndarr
 
 def _zeros(spec: SessionSpec, name: str) -> np.ndarray:
     return np.zeros(_expected_shape(spec, name), _GRAPH_DTYPE[name])
-

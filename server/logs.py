@@ -1,6 +1,6 @@
 """Structured logs: one JSON object per line, with the `fields` a log call passes in `extra`.
 
-    log.info("session opened", extra={"fields": {"event": "session_opened", "session": sid, "model": name}})
+log.info("session opened", extra={"fields": {"event": "session_opened", "session": sid, "model": name}})
 """
 
 from __future__ import annotations
@@ -29,7 +29,11 @@ def configure_logging(log_format: str, level: int = logging.INFO) -> None:
     root = logging.getLogger()
     if not root.handlers:
         root.addHandler(logging.StreamHandler())
-    formatter = JsonFormatter() if log_format == "json" else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    formatter = (
+        JsonFormatter()
+        if log_format == "json"
+        else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    )
     for handler in root.handlers:
         handler.setFormatter(formatter)
     root.setLevel(level)

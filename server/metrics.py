@@ -6,7 +6,7 @@ exposes it over HTTP at /metrics.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
@@ -18,16 +18,30 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.frames = Counter(
-            "neurender_frames", "Frames by outcome: rendered, rejected (in-band error), dropped (DROP_STALE), failed",
-            ["model", "outcome"], registry=self.registry)
+            "neurender_frames",
+            "Frames by outcome: rendered, rejected (in-band error), dropped (DROP_STALE), failed",
+            ["model", "outcome"],
+            registry=self.registry,
+        )
         self.latency = Histogram(
-            "neurender_frame_latency_seconds", "Per-frame latency by stage: queue, inference (the whole batch), encode, total",
-            ["model", "stage"], buckets=LATENCY_BUCKETS, registry=self.registry)
+            "neurender_frame_latency_seconds",
+            "Per-frame latency by stage: queue, inference (the whole batch), encode, total",
+            ["model", "stage"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
         self.queue_depth = Gauge("neurender_queue_depth", "Frames waiting for or in inference", registry=self.registry)
-        self.batch_size = Histogram("neurender_batch_size", "Frames per inference step", ["model"],
-                                    buckets=BATCH_BUCKETS, registry=self.registry)
+        self.batch_size = Histogram(
+            "neurender_batch_size",
+            "Frames per inference step",
+            ["model"],
+            buckets=BATCH_BUCKETS,
+            registry=self.registry,
+        )
         self.sessions = Gauge("neurender_sessions", "Open Render sessions", ["model"], registry=self.registry)
-        self.sessions_opened = Counter("neurender_sessions_opened", "Render sessions opened", ["model"], registry=self.registry)
+        self.sessions_opened = Counter(
+            "neurender_sessions_opened", "Render sessions opened", ["model"], registry=self.registry
+        )
 
 
 def serve_metrics(metrics: Metrics, address: str, port: int) -> tuple[int, Callable[[], None]]:

@@ -80,12 +80,26 @@ class OneHotConv:
         if labels.dtype not in (np.uint8, np.uint16):
             raise ValueError(f"one-hot lookup: class IDs must be uint8 or uint16, got {labels.dtype}")
         if labels.ndim != 4 or labels.shape[1] != self.frames:
-            raise ValueError(f"one-hot lookup: class IDs must be [batch, {self.frames}, height, width], got {list(labels.shape)}")
+            raise ValueError(
+                f"one-hot lookup: class IDs must be [batch, {self.frames}, height, width], got {list(labels.shape)}"
+            )
         if one_hot_conv is None:
             raise RuntimeError(f"one-hot lookup: the native kernel is {native_kernel_missing()}")
         batch, frames, height, width = labels.shape
         out = np.empty((batch, self.channels, height, width), np.float32)
-        one_hot_conv(np.ascontiguousarray(labels), self.table, self.bias, out, batch, frames, height, width,
-                     self.classes, self.kernel, self.channels, labels.dtype.itemsize, threads)
+        one_hot_conv(
+            np.ascontiguousarray(labels),
+            self.table,
+            self.bias,
+            out,
+            batch,
+            frames,
+            height,
+            width,
+            self.classes,
+            self.kernel,
+            self.channels,
+            labels.dtype.itemsize,
+            threads,
+        )
         return out
-

@@ -25,15 +25,19 @@ def compile_for_cpu(ov, cpu_graph: CpuGraph, threads: int, streams: int = 1, per
     `streams` executors of `threads` threads each: requests on different streams run at the same time, requests
     on one stream one after another."""
     core = ov.Core()
-    return core.compile_model(core.read_model(cpu_graph.model.SerializeToString()), "CPU", {
-        "NUM_STREAMS": streams,
-        "INFERENCE_NUM_THREADS": streams * threads,
-        "INFERENCE_PRECISION_HINT": "f32",
-        # Several workers (and the event loop, the encoders) share the cores: pinning each compiled model's
-        # threads would put every worker's threads on the same first cores.
-        "ENABLE_CPU_PINNING": False,
-        "PERF_COUNT": perf_count,
-    })
+    return core.compile_model(
+        core.read_model(cpu_graph.model.SerializeToString()),
+        "CPU",
+        {
+            "NUM_STREAMS": streams,
+            "INFERENCE_NUM_THREADS": streams * threads,
+            "INFERENCE_PRECISION_HINT": "f32",
+            # Several workers (and the event loop, the encoders) share the cores: pinning each compiled model's
+            # threads would put every worker's threads on the same first cores.
+            "ENABLE_CPU_PINNING": False,
+            "PERF_COUNT": perf_count,
+        },
+    )
 
 
 class OpenVinoBackend:
@@ -44,8 +48,10 @@ class OpenVinoBackend:
         try:
             import openvino as ov
         except ImportError as err:
-            raise BackendError("backend openvino: the openvino package is not installed; "
-                               "install it with pip install 'neurender[openvino]'") from err
+            raise BackendError(
+                "backend openvino: the openvino package is not installed; "
+                "install it with pip install 'neurender[openvino]'"
+            ) from err
         self.threads = intra_op_threads
         self.cpu_graph = CpuGraph(onnx_path)
         try:
@@ -71,7 +77,9 @@ class OpenVinoBackend:
         batch = len(graph_feeds[self.cpu_graph.graph_inputs[0]])
         if batch == 1:
             return self._infer(graph_feeds)
-        return np.concatenate([self._infer({name: value[i:i + 1] for name, value in graph_feeds.items()}) for i in range(batch)])
+        return np.concatenate(
+            [self._infer({name: value[i : i + 1] for name, value in graph_feeds.items()}) for i in range(batch)]
+        )
 
     def _infer(self, graph_feeds: dict[str, np.ndarray]) -> np.ndarray:
         request = getattr(self._requests, "request", None)

@@ -103,7 +103,9 @@ def load_registry(folder: str | Path, config: ServerConfig) -> ModelRegistry:
         raise RegistryError(f"models folder {folder} does not exist or is not a folder")
     paths = bundle_folders(folder)
     if not paths:
-        raise RegistryError(f"models folder {folder} holds no model bundle (a folder with {MODEL_JSON} and generator.onnx)")
+        raise RegistryError(
+            f"models folder {folder} holds no model bundle (a folder with {MODEL_JSON} and generator.onnx)"
+        )
     models: dict[str, Model] = {}
     problems: list[str] = []
     threads = config.resolved_intra_op_threads()
@@ -111,15 +113,29 @@ def load_registry(folder: str | Path, config: ServerConfig) -> ModelRegistry:
         try:
             model = load_model(path, config, threads)
             if model.name in models:
-                raise BundleError(f"{path}: model name {model.name!r} is already served from {models[model.name].bundle.path}")
+                raise BundleError(
+                    f"{path}: model name {model.name!r} is already served from {models[model.name].bundle.path}"
+                )
         except (BundleError, BackendError) as err:
             problems.append(str(err))
             log.error("refused model bundle: %s", err, extra={"fields": {"event": "bundle_refused", "path": str(path)}})
             continue
         models[model.name] = model
-        log.info("loaded model %s from %s on %s", model.name, path, model.backend.name,
-                 extra={"fields": {"event": "model_loaded", "model": model.name, "backend": model.backend.name,
-                                   "providers": list(getattr(model.backend, "providers", ())), "intra_op_threads": threads}})
+        log.info(
+            "loaded model %s from %s on %s",
+            model.name,
+            path,
+            model.backend.name,
+            extra={
+                "fields": {
+                    "event": "model_loaded",
+                    "model": model.name,
+                    "backend": model.backend.name,
+                    "providers": list(getattr(model.backend, "providers", ())),
+                    "intra_op_threads": threads,
+                }
+            },
+        )
     if not models:
         raise RegistryError(f"no servable model in {folder}: " + " | ".join(problems))
     return ModelRegistry(models)
@@ -132,7 +148,13 @@ def non_finite_weight(onnx_path: Path) -> str | None:
     except (DecodeError, OSError):
         return None  # the backend reports an unreadable graph
     tensors = [(t.name, t) for t in graph.initializer]
-    tensors += [(node.output[0], a.t) for node in graph.node if node.op_type == "Constant" for a in node.attribute if a.name == "value"]
+    tensors += [
+        (node.output[0], a.t)
+        for node in graph.node
+        if node.op_type == "Constant"
+        for a in node.attribute
+        if a.name == "value"
+    ]
     for name, tensor in tensors:
         values = numpy_helper.to_array(tensor)
         if values.dtype.kind == "f" and not np.isfinite(values).all():
@@ -145,8 +167,10 @@ def load_model(path: Path, config: ServerConfig, threads: int) -> Model:
     bundle = read_bundle(path)
     bad = non_finite_weight(bundle.onnx_path)
     if bad:
-        raise BundleError(f"{path}: weight {bad!r} of {bundle.onnx_path.name} holds NaN or inf; this model would render "
-                          "black frames: re-export it from a good checkpoint")
+        raise BundleError(
+            f"{path}: weight {bad!r} of {bundle.onnx_path.name} holds NaN or inf; this model would render "
+            "black frames: re-export it from a good checkpoint"
+        )
     backend = make_backend(bundle, config.backend, config.providers, threads, config.workers)
     model = Model(bundle, backend)
     expected, actual = model.expected_graph_inputs(), set(backend.input_names)

@@ -27,25 +27,34 @@ def resumed_history(spec: SessionSpec, state: render_pb2.SessionState, max_peopl
     if not count and not state.frames:
         return None
     if len(state.frames) != count:
-        raise RequestError(INVALID, f"open.resume has {count} label entries and {len(state.frames)} frames; "
-                                    "expected one generated frame per label entry")
+        raise RequestError(
+            INVALID,
+            f"open.resume has {count} label entries and {len(state.frames)} frames; "
+            "expected one generated frame per label entry",
+        )
     if count > length:
-        raise RequestError(INVALID, f"open.resume has {count} entries; model {spec.model.name} keeps a history of "
-                                    f"{length} frames, so at most {length}")
+        raise RequestError(
+            INVALID,
+            f"open.resume has {count} entries; model {spec.model.name} keeps a history of "
+            f"{length} frames, so at most {length}",
+        )
     labels = [_labels(spec, i, inputs, max_people) for i, inputs in enumerate(state.labels)]
     frames = [_frame(spec, i, tensor) for i, tensor in enumerate(state.frames)]
     pad = length - count
-    return History(prev_labels=np.stack([labels[0]] * pad + labels), prev_frames=np.stack([frames[0]] * pad + frames),
-                   valid=True)
+    return History(
+        prev_labels=np.stack([labels[0]] * pad + labels), prev_frames=np.stack([frames[0]] * pad + frames), valid=True
+    )
 
 
 def _labels(spec: SessionSpec, index: int, inputs: render_pb2.FrameInputs, max_people: int) -> np.ndarray:
     label_fields = [name for name in accepted_fields(spec) if name in LABEL_FIELDS]
     extra = [name for name in FIELDS if inputs.HasField(name) and name not in label_fields]
     if extra:
-        raise RequestError(grpc.StatusCode.INVALID_ARGUMENT,
-                           f"open.resume.labels[{index}] carries {', '.join(extra)}; a resume entry carries only the "
-                           f"label input of model {spec.model.name} ({' or '.join(label_fields)})")
+        raise RequestError(
+            grpc.StatusCode.INVALID_ARGUMENT,
+            f"open.resume.labels[{index}] carries {', '.join(extra)}; a resume entry carries only the "
+            f"label input of model {spec.model.name} ({' or '.join(label_fields)})",
+        )
     try:
         return decode_frame(spec, inputs, max_people)[spec.model.label_input]
     except FrameError as err:
@@ -60,7 +69,9 @@ def _frame(spec: SessionSpec, index: int, tensor) -> np.ndarray:
         raise RequestError(grpc.StatusCode.INVALID_ARGUMENT, str(err)) from None
     shape = (spec.height, spec.width, 3)
     if frame.dtype != np.uint8 or frame.shape != shape:
-        raise RequestError(grpc.StatusCode.INVALID_ARGUMENT,
-                           f"{name} is {frame.dtype.name.upper()} {list(frame.shape)}, expected UINT8 {list(shape)} "
-                           "(the RGB frame the server sent)")
+        raise RequestError(
+            grpc.StatusCode.INVALID_ARGUMENT,
+            f"{name} is {frame.dtype.name.upper()} {list(frame.shape)}, expected UINT8 {list(shape)} "
+            "(the RGB frame the server sent)",
+        )
     return frame

@@ -18,9 +18,9 @@ import asyncio
 import logging
 import time
 from collections import deque
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import AsyncIterator
 
 import grpc
 
@@ -100,27 +100,45 @@ class RendererService(render_pb2_grpc.NeuralRendererServicer):
 
     # -- unary calls -------------------------------------------------------------------------------------
 
-    async def ListModels(self, request: render_pb2.ListModelsRequest, context: grpc.aio.ServicerContext) -> render_pb2.ListModelsResponse:
-        return render_pb2.ListModelsResponse(models=[
-            render_pb2.ModelSummary(name=m.name, modality=m.description.modality, num_classes=m.num_classes,
-                                    description=m.description.description)
-            for m in self.registry.models()
-        ])
+    async def ListModels(
+        self, request: render_pb2.ListModelsRequest, context: grpc.aio.ServicerContext
+    ) -> render_pb2.ListModelsResponse:
+        return render_pb2.ListModelsResponse(
+            models=[
+                render_pb2.ModelSummary(
+                    name=m.name,
+                    modality=m.description.modality,
+                    num_classes=m.num_classes,
+                    description=m.description.description,
+                )
+                for m in self.registry.models()
+            ]
+        )
 
-    async def GetModel(self, request: render_pb2.GetModelRequest, context: grpc.aio.ServicerContext) -> model_pb2.ModelDescription:
+    async def GetModel(
+        self, request: render_pb2.GetModelRequest, context: grpc.aio.ServicerContext
+    ) -> model_pb2.ModelDescription:
         model = self.registry.get(request.name)
         if model is None:
-            await context.abort(grpc.StatusCode.NOT_FOUND,
-                                f"model {request.name!r} is not served here; served models: {', '.join(self.registry.names())}")
+            await context.abort(
+                grpc.StatusCode.NOT_FOUND,
+                f"model {request.name!r} is not served here; served models: {', '.join(self.registry.names())}",
+            )
         return model.description
 
-    async def RenderFrame(self, request: render_pb2.RenderFrameRequest, context: grpc.aio.ServicerContext) -> render_pb2.RenderFrameResponse:
+    async def RenderFrame(
+        self, request: render_pb2.RenderFrameRequest, context: grpc.aio.ServicerContext
+    ) -> render_pb2.RenderFrameResponse:
         if self.draining:
-            await context.abort(grpc.StatusCode.UNAVAILABLE, "server is shutting down; send the frame to another replica")
+            await context.abort(
+                grpc.StatusCode.UNAVAILABLE, "server is shutting down; send the frame to another replica"
+            )
         try:
             if request.session.HasField("resume"):
-                raise RequestError(grpc.StatusCode.INVALID_ARGUMENT, "RenderFrame renders one frame without history; "
-                                                                     "send session.resume on a Render stream")
+                raise RequestError(
+                    grpc.StatusCode.INVALID_ARGUMENT,
+                    "RenderFrame renders one frame without history; send session.resume on a Render stream",
+                )
             spec = resolve_open(self.registry, request.session, self.config)
             self._check_capacity(spec)
         except RequestError as err:
@@ -131,8 +149,9 @@ class RendererService(render_pb2_grpc.NeuralRendererServicer):
         finally:
             self.unary_calls -= 1
 
-    async def _render_one(self, spec: SessionSpec, inputs: render_pb2.FrameInputs,
-                          context: grpc.aio.ServicerContext) -> render_pb2.RenderFrameResponse:
+    async def _render_one(
+        self, spec: SessionSpec, inputs: render_pb2.FrameInputs, context: grpc.aio.ServicerContext
+    ) -> render_pb2.RenderFrameResponse:
         try:
             decoded = await self._decode(spec, inputs)
         except FrameError as err:
@@ -143,7 +162,13 @@ class RendererService(render_pb2_grpc.NeuralRendererServicer):
         await self.budget.acquire(pixels)
         loop = asyncio.get_running_loop()
         future = loop.create_future()
-        job = Job(session, 0, decoded, reset=True, on_done=lambda outcome: loop.call_soon_threadsafe(_resolve, future, outcome))
+        job = Job(
+            session,
+            0,
+            decoded,
+            reset=True,
+            on_done=lambda outcome: loop.call_soon_threadsafe(_resolve, future, outcome),
+        )
         self.batcher.register(session)
         self.batcher.submit(job)
         try:
@@ -158,13 +183,16 @@ class RendererService(render_pb2_grpc.NeuralRendererServicer):
 
     # -- Render streams ------------------------------------------------------------------------------------
 
-    async def Render(self, request_iterator: AsyncIterator[render_pb2.RenderRequest],
-                     context: grpc.aio.ServicerContext) -> AsyncIterator[render_pb2.RenderResponse]:
+    async def Render(
+        self, request_iterator: AsyncIterator[render_pb2.RenderRequest], context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[render_pb2.RenderResponse]:
         requests = request_iterator.__aiter__()
         stream = await self._open(requests, context)
         session = stream.session
         try:
-            yield render_pb2.RenderResponse(opened=render_pb2.SessionInfo(session_id=session.id, model=session.spec.model.description))
+            yield render_pb2.RenderResponse(
+                opened=render_pb2.SessionInfo(session_id=session.id, model=session.spec.model.description)
+            )
             stream.reader = asyncio.create_task(self._read(requests, stream))
             while True:
                 item = await stream.outgoing.get()
@@ -186,7 +214,9 @@ class RendererService(render_pb2_grpc.NeuralRendererServicer):
         finally:
             self._forget(stream)
 
-    async def _open(self, requests: AsyncIterator[render_pb2.RenderRequest], context: grpc.aio.ServicerContext) -> _Stream:
+    async def _open(
+        self, requests: AsyncIterator[render_pb2.RenderRequest], context: grpc.aio.ServicerContext
+    ) -> _Stream:
         try:
             first = await requests.__anext__()
         except StopAsyncIteration:
@@ -195,15 +225,21 @@ class RendererService(render_pb2_grpc.NeuralRendererServicer):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, first.describe())
         kind = first.WhichOneof("kind")
         if kind != "open":
-            await context.abort(grpc.StatusCode.FAILED_PRECONDITION,
-                                f"the first message of a Render stream must be 'open' (OpenSession), got {kind or 'an empty message'!r}")
+            await context.abort(
+                grpc.StatusCode.FAILED_PRECONDITION,
+                f"the first message of a Render stream must be 'open' (OpenSession), got {kind or 'an empty message'!r}",
+            )
         if self.draining:
-            await context.abort(grpc.StatusCode.UNAVAILABLE, "server is shutting down and accepts no new sessions; connect to another replica")
+            await context.abort(
+                grpc.StatusCode.UNAVAILABLE,
+                "server is shutting down and accepts no new sessions; connect to another replica",
+            )
         try:
             spec = resolve_open(self.registry, first.open, self.config)
             self._check_capacity(spec)
             history = await asyncio.get_running_loop().run_in_executor(
-                self._frames, resumed_history, spec, first.open.resume, self.config.max_people)
+                self._frames, resumed_history, spec, first.open.resume, self.config.max_people
+            )
         except RequestError as err:
             await context.abort(err.code, err.message)
         session = Session.open(spec, history)
@@ -212,19 +248,36 @@ class RendererService(render_pb2_grpc.NeuralRendererServicer):
         self.batcher.register(session)
         self.metrics.sessions.labels(spec.model.name).inc()
         self.metrics.sessions_opened.labels(spec.model.name).inc()
-        log.info("session %s opened: %s %dx%d", session.id, spec.model.name, spec.height, spec.width,
-                 extra={"fields": {"event": "session_opened", "session": session.id, "model": spec.model.name,
-                                   "height": spec.height, "width": spec.width, "peer": stream.peer,
-                                   "encoding": render_pb2.ImageEncoding.Name(spec.encoding), "drop_stale": spec.drop_stale,
-                                   "resumed_frames": len(first.open.resume.labels)}})
+        log.info(
+            "session %s opened: %s %dx%d",
+            session.id,
+            spec.model.name,
+            spec.height,
+            spec.width,
+            extra={
+                "fields": {
+                    "event": "session_opened",
+                    "session": session.id,
+                    "model": spec.model.name,
+                    "height": spec.height,
+                    "width": spec.width,
+                    "peer": stream.peer,
+                    "encoding": render_pb2.ImageEncoding.Name(spec.encoding),
+                    "drop_stale": spec.drop_stale,
+                    "resumed_frames": len(first.open.resume.labels),
+                }
+            },
+        )
         return stream
 
     def _check_capacity(self, spec: SessionSpec) -> None:
         """Raise RequestError if the server has no room for another session or call, or never for its frames."""
         if len(self.streams) + self.unary_calls >= self.config.max_sessions:
-            raise RequestError(grpc.StatusCode.RESOURCE_EXHAUSTED,
-                               f"server is at its limit of {self.config.max_sessions} open sessions and RenderFrame calls "
-                               "(max_sessions); try again later")
+            raise RequestError(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"server is at its limit of {self.config.max_sessions} open sessions and RenderFrame calls "
+                "(max_sessions); try again later",
+            )
         problem = self.budget.too_large(spec.height * spec.width)
         if problem:
             raise RequestError(grpc.StatusCode.RESOURCE_EXHAUSTED, f"{spec.height}x{spec.width}: {problem}")
@@ -241,9 +294,21 @@ class RendererService(render_pb2_grpc.NeuralRendererServicer):
         if self.streams.pop(session.id, None) is not None:
             self.batcher.unregister(session)
             self.metrics.sessions.labels(session.spec.model.name).dec()
-            log.info("session %s closed after %d frames (%d dropped)", session.id, session.frames, session.dropped,
-                     extra={"fields": {"event": "session_closed", "session": session.id, "model": session.spec.model.name,
-                                       "frames": session.frames, "dropped": session.dropped}})
+            log.info(
+                "session %s closed after %d frames (%d dropped)",
+                session.id,
+                session.frames,
+                session.dropped,
+                extra={
+                    "fields": {
+                        "event": "session_closed",
+                        "session": session.id,
+                        "model": session.spec.model.name,
+                        "frames": session.frames,
+                        "dropped": session.dropped,
+                    }
+                },
+            )
 
     async def _read(self, requests: AsyncIterator[render_pb2.RenderRequest], stream: _Stream) -> None:
         try:
@@ -253,15 +318,21 @@ class RendererService(render_pb2_grpc.NeuralRendererServicer):
                     return
                 kind = request.WhichOneof("kind")
                 if kind == "frame" and stream.ended:
-                    self._reject(stream, request.frame.frame_id, "FAILED_PRECONDITION",
-                                 "arrived after EndSession and was not rendered; send frames before 'end', or open a new session")
+                    self._reject(
+                        stream,
+                        request.frame.frame_id,
+                        "FAILED_PRECONDITION",
+                        "arrived after EndSession and was not rendered; send frames before 'end', or open a new session",
+                    )
                 elif kind == "frame":
                     await self._accept(stream, request.frame)
                 elif kind == "end":
                     stream.ended = True  # the stream ends when the client half-closes it
                 elif kind == "open":
-                    stream.close(grpc.StatusCode.FAILED_PRECONDITION,
-                                 "this stream's session is already open; send one OpenSession per stream, then frames")
+                    stream.close(
+                        grpc.StatusCode.FAILED_PRECONDITION,
+                        "this stream's session is already open; send one OpenSession per stream, then frames",
+                    )
                     return
                 else:
                     stream.close(grpc.StatusCode.INVALID_ARGUMENT, "empty RenderRequest; expected 'frame' or 'end'")
@@ -270,17 +341,26 @@ class RendererService(render_pb2_grpc.NeuralRendererServicer):
         except asyncio.CancelledError:
             raise
         except Exception as err:  # the transport failed (e.g. a message over max_message_bytes)
-            log.warning("session %s: reading the stream failed: %s", stream.session.id, err,
-                        extra={"fields": {"event": "read_failed", "session": stream.session.id}})
+            log.warning(
+                "session %s: reading the stream failed: %s",
+                stream.session.id,
+                err,
+                extra={"fields": {"event": "read_failed", "session": stream.session.id}},
+            )
             stream.close(grpc.StatusCode.INTERNAL, f"reading the stream failed: {err}")
 
     async def _decode(self, spec: SessionSpec, inputs: render_pb2.FrameInputs) -> dict:
-        return await asyncio.get_running_loop().run_in_executor(self._frames, decode_frame, spec, inputs, self.config.max_people)
+        return await asyncio.get_running_loop().run_in_executor(
+            self._frames, decode_frame, spec, inputs, self.config.max_people
+        )
 
     def _reject(self, stream: _Stream, frame_id: int, code: str, message: str) -> None:
         self.metrics.frames.labels(stream.session.spec.model.name, "rejected").inc()
-        rejection = render_pb2.RenderResponse(error=render_pb2.FrameRejected(
-            frame_id=frame_id, error=render_pb2.FrameError(code=code, message=f"frame {frame_id}: {message}")))
+        rejection = render_pb2.RenderResponse(
+            error=render_pb2.FrameRejected(
+                frame_id=frame_id, error=render_pb2.FrameError(code=code, message=f"frame {frame_id}: {message}")
+            )
+        )
         self._enqueue(stream, _Pending(_done(rejection), holds_slot=False, frame_id=frame_id))
 
     async def _admit(self, stream: _Stream) -> None:
@@ -311,8 +391,14 @@ class RendererService(render_pb2_grpc.NeuralRendererServicer):
             return
         loop = asyncio.get_running_loop()
         pending = _Pending(loop.create_future(), holds_slot=True, frame_id=frame.frame_id)
-        job = Job(session, frame.frame_id, inputs, frame.reset, received=received,
-                  on_done=lambda outcome: loop.call_soon_threadsafe(_resolve, pending.future, outcome))
+        job = Job(
+            session,
+            frame.frame_id,
+            inputs,
+            frame.reset,
+            received=received,
+            on_done=lambda outcome: loop.call_soon_threadsafe(_resolve, pending.future, outcome),
+        )
         if session.spec.drop_stale:
             needs_slot = not stream.slots.locked()
             if needs_slot:
@@ -357,17 +443,29 @@ class RendererService(render_pb2_grpc.NeuralRendererServicer):
         job, model = result.job, session.spec.model.name
         if result.error is not None:
             self.metrics.frames.labels(model, "failed").inc()
-            return render_pb2.RenderResponse(error=render_pb2.FrameRejected(
-                frame_id=job.frame_id, error=render_pb2.FrameError(code="INTERNAL", message=f"frame {job.frame_id}: {result.error}")))
+            return render_pb2.RenderResponse(
+                error=render_pb2.FrameRejected(
+                    frame_id=job.frame_id,
+                    error=render_pb2.FrameError(code="INTERNAL", message=f"frame {job.frame_id}: {result.error}"),
+                )
+            )
         frame = render_pb2.RenderedFrame(frame_id=job.frame_id)
         encode_start = time.perf_counter()
         spec = session.spec
-        await asyncio.get_running_loop().run_in_executor(self._frames, encode_frame, result.rgb, spec.encoding, spec.jpeg_quality, frame)
+        await asyncio.get_running_loop().run_in_executor(
+            self._frames, encode_frame, result.rgb, spec.encoding, spec.jpeg_quality, frame
+        )
         done = time.perf_counter()
         queue_s, encode_s, total_s = result.started - job.received, done - encode_start, done - job.received
-        frame.timings.CopyFrom(render_pb2.Timings(
-            queue_ms=queue_s * 1e3, inference_ms=result.inference_s * 1e3, encode_ms=encode_s * 1e3,
-            total_ms=total_s * 1e3, batch_size=result.batch_size))
+        frame.timings.CopyFrom(
+            render_pb2.Timings(
+                queue_ms=queue_s * 1e3,
+                inference_ms=result.inference_s * 1e3,
+                encode_ms=encode_s * 1e3,
+                total_ms=total_s * 1e3,
+                batch_size=result.batch_size,
+            )
+        )
         frame.dropped = session.dropped
         session.frames += 1
         self.metrics.frames.labels(model, "rendered").inc()
@@ -382,20 +480,30 @@ class RendererService(render_pb2_grpc.NeuralRendererServicer):
         for stream in list(self.streams.values()):
             idle = now - stream.session.last_activity
             if idle > self.config.idle_timeout_s and stream.unanswered == 0:
-                log.info("session %s expired after %.1f s idle", stream.session.id, idle,
-                         extra={"fields": {"event": "session_expired", "session": stream.session.id, "idle_s": round(idle, 3)}})
-                stream.close(grpc.StatusCode.ABORTED,
-                             f"session {stream.session.id} expired after {idle:.1f} s without frames (idle_timeout_s "
-                             f"{self.config.idle_timeout_s:g}); its history is gone here: open a new session (with open.resume to continue it)")
+                log.info(
+                    "session %s expired after %.1f s idle",
+                    stream.session.id,
+                    idle,
+                    extra={
+                        "fields": {"event": "session_expired", "session": stream.session.id, "idle_s": round(idle, 3)}
+                    },
+                )
+                stream.close(
+                    grpc.StatusCode.ABORTED,
+                    f"session {stream.session.id} expired after {idle:.1f} s without frames (idle_timeout_s "
+                    f"{self.config.idle_timeout_s:g}); its history is gone here: open a new session (with open.resume to continue it)",
+                )
 
     def begin_drain(self) -> None:
         """Refuse new sessions, stop reading frames, and end each stream once its accepted frames are answered."""
         self.draining = True
         for stream in list(self.streams.values()):
             last = "no frame" if stream.last_frame_id is None else f"frame {stream.last_frame_id}"
-            stream.close(grpc.StatusCode.UNAVAILABLE,
-                         f"server is shutting down: frames after {last} were not rendered; reopen the session on "
-                         "another replica (with its state in open.resume to continue it) and resend them")
+            stream.close(
+                grpc.StatusCode.UNAVAILABLE,
+                f"server is shutting down: frames after {last} were not rendered; reopen the session on "
+                "another replica (with its state in open.resume to continue it) and resend them",
+            )
 
     def undelivered_frames(self) -> dict[str, list[int]]:
         """Session id -> ids of frames accepted while draining and never answered (streams gone or still open)."""

@@ -8,9 +8,9 @@ missing optional passes), so what evaluation scores is exactly what a session of
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -57,7 +57,7 @@ def keep_state(history: History, next_labels: np.ndarray, next_frames: np.ndarra
 
 
 class SessionRunner:
-    """    runner = SessionRunner.open("bundles/street", 256, 256)
+    """runner = SessionRunner.open("bundles/street", 256, 256)
            rgb = runner.step(labels=class_ids)          # uint8 [H, W, 3], exactly what a session renders
 
     `open` accepts what a session's OpenSession carries (style seed and codes, label remap); a bad frame raises
@@ -69,8 +69,16 @@ class SessionRunner:
         self.history = History.empty(spec)
 
     @classmethod
-    def open(cls, bundle_dir: str | Path, height: int, width: int, *, backend: str = "onnxruntime",
-             threads: int = 1, open_request: render_pb2.OpenSession | None = None) -> SessionRunner:
+    def open(
+        cls,
+        bundle_dir: str | Path,
+        height: int,
+        width: int,
+        *,
+        backend: str = "onnxruntime",
+        threads: int = 1,
+        open_request: render_pb2.OpenSession | None = None,
+    ) -> SessionRunner:
         config = replace(ServerConfig(), backend=backend, providers=("CPUExecutionProvider",), intra_op_threads=threads)
         model = load_model(Path(bundle_dir), config, threads)
         request = render_pb2.OpenSession()

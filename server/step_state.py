@@ -23,8 +23,9 @@ def stacked_labels(labels: np.ndarray, prev_labels: np.ndarray, has_history: np.
     return np.concatenate((prev, labels[:, None]), axis=1)
 
 
-def next_state(stacked: np.ndarray, prev_frames: np.ndarray, has_history: np.ndarray,
-               rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def next_state(
+    stacked: np.ndarray, prev_frames: np.ndarray, has_history: np.ndarray, rgb: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """(next_prev_labels, next_prev_frames) after a step on the label frames `stacked` (stacked_labels) that
     generated `rgb` [B, H, W, 3]: the history shifted by one frame, the newest last; a session on its first frame
     gets its current labels and frame in every slot."""

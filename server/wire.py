@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import grpc
 from google.protobuf import message_factory
@@ -47,7 +48,9 @@ class _RateLimitedWarning:
             self._suppressed += 1
             return
         more = f" ({self._suppressed} more since the last such line)" if self._suppressed else ""
-        log.warning("%s%s", message, more, extra={"fields": {"event": "undecodable_request", "suppressed": self._suppressed}})
+        log.warning(
+            "%s%s", message, more, extra={"fields": {"event": "undecodable_request", "suppressed": self._suppressed}}
+        )
         self._last, self._suppressed = now, 0
 
 
@@ -84,8 +87,9 @@ def add_service(servicer: Any, server: grpc.aio.Server) -> None:
         request_class = message_factory.GetMessageClass(method.input_type)
         response_class = message_factory.GetMessageClass(method.output_type)
         behaviour = getattr(servicer, method.name)
-        kwargs = dict(request_deserializer=safe_deserializer(request_class),
-                      response_serializer=response_class.SerializeToString)
+        kwargs = dict(
+            request_deserializer=safe_deserializer(request_class), response_serializer=response_class.SerializeToString
+        )
         if method.client_streaming and method.server_streaming:
             handlers[method.name] = grpc.stream_stream_rpc_method_handler(behaviour, **kwargs)
         elif not method.client_streaming and not method.server_streaming:

@@ -60,7 +60,9 @@ def build_scene(spec: dict) -> dict[str, bpy.types.Object]:
             for frame in (0, 10):
                 obj.location = start + np.asarray(item["velocity"], float) * (frame - 1)
                 obj.keyframe_insert("location", frame=frame)
-            for curve in anim_utils.action_get_channelbag_for_slot(obj.animation_data.action, obj.animation_data.action_slot).fcurves:
+            for curve in anim_utils.action_get_channelbag_for_slot(
+                obj.animation_data.action, obj.animation_data.action_slot
+            ).fcurves:
                 for key in curve.keyframe_points:
                     key.interpolation = "LINEAR"
         objects[item["name"]] = obj
@@ -79,10 +81,17 @@ def image_rgb(name: str) -> np.ndarray:
 def render_settings(scene: bpy.types.Scene) -> dict:
     """Settings the add-on changes while it captures passes, which it must give back."""
     layer = scene.view_layers[0]
-    return {"engine": scene.render.engine, "samples": scene.cycles.samples, "filter": scene.cycles.filter_width,
-            "format": scene.render.image_settings.file_format, "filepath": scene.render.filepath,
-            "compositing": scene.render.use_compositing, "z": layer.use_pass_z, "vector": layer.use_pass_vector,
-            "combined": layer.use_pass_combined}
+    return {
+        "engine": scene.render.engine,
+        "samples": scene.cycles.samples,
+        "filter": scene.cycles.filter_width,
+        "format": scene.render.image_settings.file_format,
+        "filepath": scene.render.filepath,
+        "compositing": scene.render.use_compositing,
+        "z": layer.use_pass_z,
+        "vector": layer.use_pass_vector,
+        "combined": layer.use_pass_combined,
+    }
 
 
 class CheckingLayout:
@@ -120,6 +129,7 @@ class CheckingLayout:
                 self._check_property(args[2], args[3])
             self.drawn.append(kwargs.get("text") or (args[0] if args and isinstance(args[0], str) else name))
             return CheckingLayout(self.problems, self.drawn)
+
         return call
 
     def __setattr__(self, name: str, value) -> None:  # layout.enabled = ..., operator properties
@@ -137,8 +147,9 @@ def check_ui(addon, context) -> dict:
     addon.ui.draw_panel(CheckingLayout(problems, drawn), context)
     settings = context.scene.neurender
     for index, item in enumerate(settings.class_map):
-        addon.ui.NEURENDER_UL_class_map.draw_item(None, context, CheckingLayout(problems, drawn), settings, item, 0,
-                                                  settings, "class_map_index", index)
+        addon.ui.NEURENDER_UL_class_map.draw_item(
+            None, context, CheckingLayout(problems, drawn), settings, item, 0, settings, "class_map_index", index
+        )
     prefs = context.preferences.addons[ADDON].preferences
 
     class WithLayout:  # the preferences as their draw() sees them, with the checking layout
@@ -185,15 +196,30 @@ def cancel_midway(addon, scene, settings, state, out: Path, frames: int) -> dict
     started = attempt(lambda: bpy.ops.neurender.render_animation(wait=False))
     job = addon.runtime.current_job()
     arrived = pump_until(addon, lambda: len(list(out.glob("frame_*.png"))) >= 2)
-    during = {"progress": state.progress, "progress_text": state.progress_text, "status": state.status,
-              "ui": check_ui(addon, bpy.context)}
+    during = {
+        "progress": state.progress,
+        "progress_text": state.progress_text,
+        "status": state.status,
+        "ui": check_ui(addon, bpy.context),
+    }
     cancelled = attempt(bpy.ops.neurender.cancel)
     at_cancel = len(list(out.glob("frame_*.png")))
     pump_until(addon, lambda: False, seconds=1.0)  # answers to frames already in flight must not be written
-    result = {"started": started, "arrived": arrived, "during": during, "cancel": cancelled, "frames": frames,
-              "written_at_cancel": at_cancel, "written_after": len(list(out.glob("frame_*.png"))),
-              "job_done": job.done, "job_error": job.error, "status": state.status, "progress_after": state.progress,
-              "frame_before": last, "frame_after": scene.frame_current}
+    result = {
+        "started": started,
+        "arrived": arrived,
+        "during": during,
+        "cancel": cancelled,
+        "frames": frames,
+        "written_at_cancel": at_cancel,
+        "written_after": len(list(out.glob("frame_*.png"))),
+        "job_done": job.done,
+        "job_error": job.error,
+        "status": state.status,
+        "progress_after": state.progress,
+        "frame_before": last,
+        "frame_after": scene.frame_current,
+    }
     scene.frame_start, scene.frame_end = first, last
     return result
 
@@ -275,7 +301,9 @@ def main() -> int:
     addon = sys.modules[ADDON]
     import google.protobuf
     import grpc
+
     from neurender.engine_plugin.sdk import client
+
     result["imported_from"] = {"grpc": grpc.__file__, "protobuf": google.protobuf.__file__, "sdk": client.__file__}
     prefs = bpy.context.preferences.addons[ADDON].preferences
     scene = bpy.context.scene
@@ -352,7 +380,9 @@ def main() -> int:
     # What an artist can get wrong, and what the add-on then says.
     objects[spec["unmapped_object"]].pass_index = spec["unmapped_index"]
     result["unmapped_index"] = attempt(bpy.ops.neurender.render_frame)
-    objects[spec["unmapped_object"]].pass_index = next(o["pass_index"] for o in spec["objects"] if o["name"] == spec["unmapped_object"])
+    objects[spec["unmapped_object"]].pass_index = next(
+        o["pass_index"] for o in spec["objects"] if o["name"] == spec["unmapped_object"]
+    )
     scene.render.resolution_x += 2  # no longer a multiple of 4, as the model needs
     result["bad_size"] = attempt(bpy.ops.neurender.render_frame)
     scene.render.resolution_x -= 2

@@ -23,7 +23,9 @@ def _export(root: Path, name: str, preset: str, **overrides: object) -> Path:
     cfg = replace(PRESETS[preset], **overrides)
     info = BundleInfo(name=name)
     if cfg.style_dim:  # two clusters per class, so the style seed has something to pick
-        info.style_clusters = {c: [[c + 1.0] * cfg.style_dim, [-c - 1.0] * cfg.style_dim] for c in range(cfg.num_classes)}
+        info.style_clusters = {
+            c: [[c + 1.0] * cfg.style_dim, [-c - 1.0] * cfg.style_dim] for c in range(cfg.num_classes)
+        }
     export_bundle(Vid2VidGenerator(cfg), root / name, info)
     return root
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
@@ -45,13 +45,21 @@ class DirectStep:
 
     def __call__(self, labels: np.ndarray, reset: bool = False) -> np.ndarray:
         if self.runner is None:
-            self.runner = SessionRunner.open(self.bundle_dir, *labels.shape[:2], backend=self.backend, threads=self.threads)
+            self.runner = SessionRunner.open(
+                self.bundle_dir, *labels.shape[:2], backend=self.backend, threads=self.threads
+            )
         return self.runner.step(labels=labels, reset=reset)
 
 
-def assert_interleaved_sessions_equal_each_alone(address: str, bundle_dir: Path, sessions: int, frames: int,
-                                                 backend: str = "onnxruntime", threads: int = 2,
-                                                 expect_batches: bool = True) -> None:
+def assert_interleaved_sessions_equal_each_alone(
+    address: str,
+    bundle_dir: Path,
+    sessions: int,
+    frames: int,
+    backend: str = "onnxruntime",
+    threads: int = 2,
+    expect_batches: bool = True,
+) -> None:
     """`sessions` sessions of the model "tiny" streamed at once, frame t of every session out before frame t + 1 of
     any: each gets exactly the frames it gets alone (direct steps on `backend` with the server's `threads`), and
     (if `expect_batches`) some frames were batched."""

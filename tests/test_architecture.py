@@ -14,9 +14,15 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 # Folder of the repository -> its import name (pyproject's package-dir).
-FOLDERS = {"neurender": "neurender", "proto": "neurender.proto", "server": "neurender.server",
-           "training": "neurender.training", "retarget": "neurender.retarget",
-           "engine_plugin": "neurender.engine_plugin", "bench": "neurender.bench"}
+FOLDERS = {
+    "neurender": "neurender",
+    "proto": "neurender.proto",
+    "server": "neurender.server",
+    "training": "neurender.training",
+    "retarget": "neurender.retarget",
+    "engine_plugin": "neurender.engine_plugin",
+    "bench": "neurender.bench",
+}
 
 # Room -> the module prefixes that make it up (longest prefix wins).
 ROOMS: dict[str, tuple[str, ...]] = {
@@ -55,8 +61,15 @@ SERVER_FROM_RETARGET = {"neurender.retarget.draw"}
 
 
 def room_of(module: str) -> str:
-    best = max(((prefix, room) for room, prefixes in ROOMS.items() for prefix in prefixes
-                if module == prefix or module.startswith(prefix + ".")), key=lambda pr: len(pr[0]))
+    best = max(
+        (
+            (prefix, room)
+            for room, prefixes in ROOMS.items()
+            for prefix in prefixes
+            if module == prefix or module.startswith(prefix + ".")
+        ),
+        key=lambda pr: len(pr[0]),
+    )
     return best[1]
 
 
@@ -83,7 +96,7 @@ def imports_of(module: str, path: Path) -> set[str]:
         elif isinstance(node, ast.ImportFrom):
             if node.level:
                 base = package.split(".")
-                base = base[:len(base) - node.level + 1]
+                base = base[: len(base) - node.level + 1]
                 target = ".".join(base + ([node.module] if node.module else []))
             else:
                 target = node.module or ""
@@ -111,9 +124,12 @@ def test_every_file_is_in_a_room() -> None:
 
 
 def test_imports_point_down_only() -> None:
-    wrong = [f"{edge} ({importer} may import {sorted(ALLOWED[importer]) or 'nothing'})"
-             for (importer, imported), found in import_matrix().items() if importer != imported
-             and imported not in ALLOWED[importer] for edge in found]
+    wrong = [
+        f"{edge} ({importer} may import {sorted(ALLOWED[importer]) or 'nothing'})"
+        for (importer, imported), found in import_matrix().items()
+        if importer != imported and imported not in ALLOWED[importer]
+        for edge in found
+    ]
     assert not wrong, "imports against the house's direction:\n" + "\n".join(wrong)
 
 
@@ -149,5 +165,13 @@ if __name__ == "__main__":  # print the measured import matrix (rows import colu
     print("| imports ↓→ | " + " | ".join(rooms) + " |")
     print("|---" * (len(rooms) + 1) + "|")
     for row in rooms:
-        print(f"| {row} | " + " | ".join(str(len(matrix.get((row, col), []))) if row != col and matrix.get((row, col))
-                                          else ("·" if row != col else "=") for col in rooms) + " |")
+        print(
+            f"| {row} | "
+            + " | ".join(
+                str(len(matrix.get((row, col), [])))
+                if row != col and matrix.get((row, col))
+                else ("·" if row != col else "=")
+                for col in rooms
+            )
+            + " |"
+        )

@@ -29,22 +29,36 @@ SCENE_SCRIPT = Path(__file__).with_name("blender_addon_scene.py")
 TOKEN = "blender-test-token"
 
 SPEC = {
-    "size": [64, 128],             # H, W: a multiple of 4, as the tiny model needs
-    "ortho_scale": 16.0,           # 128 px across 16 units: 8 px per unit, so box edges fall between pixel centres
+    "size": [64, 128],  # H, W: a multiple of 4, as the tiny model needs
+    "ortho_scale": 16.0,  # 128 px across 16 units: 8 px per unit, so box edges fall between pixel centres
     "camera_z": 10.0,
     "frames": [1, 3],
     "still_frame": 2,
     "style_seed": 3,
     "objects": [
         {"name": "ground", "kind": "plane", "size": 12.0, "location": [0.0, 0.0, 0.0], "pass_index": 1},
-        {"name": "crate", "kind": "cube", "size": 2.0, "location": [3.0, -1.0, 1.0], "pass_index": 2, "material_index": 5},
-        {"name": "cart", "kind": "cube", "size": 2.0, "location": [-4.0, 1.0, 1.0], "pass_index": 7, "material_index": 6,
-         "velocity": [1.0, 0.5, 0.0]},  # units per frame, from frame 1
+        {
+            "name": "crate",
+            "kind": "cube",
+            "size": 2.0,
+            "location": [3.0, -1.0, 1.0],
+            "pass_index": 2,
+            "material_index": 5,
+        },
+        {
+            "name": "cart",
+            "kind": "cube",
+            "size": 2.0,
+            "location": [-4.0, 1.0, 1.0],
+            "pass_index": 7,
+            "material_index": 6,
+            "velocity": [1.0, 0.5, 0.0],
+        },  # units per frame, from frame 1
     ],
-    "class_map": {"7": 4},             # object pass index 7 renders as class 4; others keep their index
+    "class_map": {"7": 4},  # object pass index 7 renders as class 4; others keep their index
     "material_class_map": {"5": 2, "6": 3},
     "unmapped_object": "crate",
-    "unmapped_index": 40,              # the tiny model has 12 classes
+    "unmapped_index": 40,  # the tiny model has 12 classes
     "unreachable_address": "127.0.0.1:1",
 }
 
@@ -70,6 +84,7 @@ pytestmark = pytest.mark.blender
 
 # -- what the scene must give --------------------------------------------------------------------------------
 
+
 def _location(item: dict, frame: int) -> np.ndarray:
     return np.asarray(item["location"]) + np.asarray(item.get("velocity", [0.0, 0.0, 0.0])) * (frame - 1)
 
@@ -82,8 +97,12 @@ def expected_passes(frame: int) -> dict[str, np.ndarray]:
     x = (cols + 0.5 - width / 2) / per_unit
     y = (height / 2 - rows - 0.5) / per_unit
     top = np.full((height, width), -np.inf)
-    passes = {"object": np.zeros((height, width), int), "material": np.zeros((height, width), int),
-              "depth": np.full((height, width), np.inf), "motion": np.zeros((height, width, 2))}
+    passes = {
+        "object": np.zeros((height, width), int),
+        "material": np.zeros((height, width), int),
+        "depth": np.full((height, width), np.inf),
+        "motion": np.zeros((height, width, 2)),
+    }
     for item in SPEC["objects"]:
         cx, cy, cz = _location(item, frame)
         half = item["size"] / 2
@@ -107,6 +126,7 @@ def mapped(indices: np.ndarray, mapping: dict[str, int]) -> np.ndarray:
 
 # -- running Blender ---------------------------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def engine_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A models folder with "tiny-engine": labels, instances, depth and motion inputs, random weights."""
@@ -120,8 +140,12 @@ def engine_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     torch.manual_seed(0)
     root = tmp_path_factory.mktemp("models")
-    export_bundle(Vid2VidGenerator(PRESETS["tiny-engine"]), root / "tiny-engine", BundleInfo(name="tiny-engine"),
-                  include_torch=False)
+    export_bundle(
+        Vid2VidGenerator(PRESETS["tiny-engine"]),
+        root / "tiny-engine",
+        BundleInfo(name="tiny-engine"),
+        include_torch=False,
+    )
     return root
 
 
@@ -142,10 +166,29 @@ def blender_run(engine_models_dir: Path, tmp_path_factory: pytest.TempPathFactor
     env = {**os.environ, "BLENDER_USER_RESOURCES": str(tmp / "blender-user")}
     with running_server(engine_models_dir, token_file=str(token_file)) as server:
         run = subprocess.run(
-            [str(blender_python()), str(SCENE_SCRIPT), "--addon", str(addon_zip), "--address", server.address,
-             "--token", TOKEN, "--spec", str(spec_file), "--out", str(out), "--server-python", sys.executable,
-             "--models", str(engine_models_dir)],
-            capture_output=True, text=True, timeout=300, env=env)
+            [
+                str(blender_python()),
+                str(SCENE_SCRIPT),
+                "--addon",
+                str(addon_zip),
+                "--address",
+                server.address,
+                "--token",
+                TOKEN,
+                "--spec",
+                str(spec_file),
+                "--out",
+                str(out),
+                "--server-python",
+                sys.executable,
+                "--models",
+                str(engine_models_dir),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env=env,
+        )
         if run.returncode != 0:
             pytest.fail(f"the Blender script failed ({run.returncode}):\n{run.stdout[-3000:]}\n{run.stderr[-3000:]}")
         yield json.loads((out / "result.json").read_text()), out, server.address
@@ -163,6 +206,7 @@ def _gbuffer(path: Path) -> dict[str, np.ndarray]:
 
 
 # -- tests ---------------------------------------------------------------------------------------------------
+
 
 def test_the_zips_wheels_provide_grpc_protobuf_and_the_sdk(blender_run):
     """Blender installed them from the zip into its extensions' site-packages; the environment has none."""
@@ -189,7 +233,9 @@ def test_sent_ids_depth_and_motion_match_the_scene(blender_run, client):
         sent = _gbuffer(out / "animation" / f"gbuffer_{frame:04d}.npz")
         want = expected_passes(frame)
         assert sent["labels"].dtype == np.uint8 and sent["instances"].dtype == np.uint16
-        np.testing.assert_array_equal(sent["labels"], mapped(want["object"], SPEC["class_map"]), err_msg=f"frame {frame}")
+        np.testing.assert_array_equal(
+            sent["labels"], mapped(want["object"], SPEC["class_map"]), err_msg=f"frame {frame}"
+        )
         np.testing.assert_array_equal(sent["instances"], want["object"], err_msg=f"frame {frame}")
         want_depth = np.where(np.isinf(want["depth"]), np.float16(max_depth), want["depth"])
         np.testing.assert_array_equal(sent["depth"].astype(float), want_depth, err_msg=f"frame {frame}")
@@ -253,8 +299,10 @@ def test_live_mode_streams_timeline_frames(blender_run, client):
     first, last = SPEC["frames"]
     assert result["live_frames"] == list(range(first, last + 1))
     images = [np.load(out / f"live_{frame:04d}.npy") for frame in result["live_frames"]]
-    animation = [cv2.cvtColor(cv2.imread(str(out / "animation" / f"frame_{f:04d}.png")), cv2.COLOR_BGR2RGB)
-                 for f in range(first, last + 1)]
+    animation = [
+        cv2.cvtColor(cv2.imread(str(out / "animation" / f"frame_{f:04d}.png")), cv2.COLOR_BGR2RGB)
+        for f in range(first, last + 1)
+    ]
     for frame, live, rendered in zip(result["live_frames"], images, animation):
         np.testing.assert_array_equal(live, rendered, err_msg=f"live frame {frame} differs from the animation's")
     assert result["live_stop"]["error"] is None and not result["live_running_after_stop"]
@@ -271,14 +319,17 @@ def test_panel_draws_with_blenders_own_names(blender_run):
     assert any("Online access is off" in text for text in result["ui_offline"]["drawn"])
 
 
-@pytest.mark.parametrize("case, message", [
-    ("unmapped_index", "object pass index 40 -> class 40: the model has classes 0..11"),
-    ("bad_size", "refused: model tiny-engine: frame size 64x130 (HxW) must have both sides a multiple of 4"),
-    ("unknown_model", "does not serve that model"),
-    ("wrong_token", "refused the token"),
-    ("unreachable", f"Cannot reach the neurender server at {SPEC['unreachable_address']}"),
-    ("offline", "Online access is off"),
-])
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("unmapped_index", "object pass index 40 -> class 40: the model has classes 0..11"),
+        ("bad_size", "refused: model tiny-engine: frame size 64x130 (HxW) must have both sides a multiple of 4"),
+        ("unknown_model", "does not serve that model"),
+        ("wrong_token", "refused the token"),
+        ("unreachable", f"Cannot reach the neurender server at {SPEC['unreachable_address']}"),
+        ("offline", "Online access is off"),
+    ],
+)
 def test_problems_are_reported_clearly(blender_run, case, message):
     result = blender_run[0]
     assert result[case]["result"] is None, f"{case} should have failed: {result[case]}"
@@ -312,7 +363,9 @@ def test_local_server_starts_serves_and_stops(blender_run, engine_models_dir):
     assert local["restart"]["error"] is None and local["render_frame"]["error"] is None
     assert local["stop"]["error"] is None and local["stopped_state"] == "stopped" and not local["stopped_alive"]
     assert not local["disabled_alive"]  # disabling the add-on stops its server
-    assert local["bad_environment"]["result"] is None and "no-such-env does not exist" in local["bad_environment"]["error"]
+    assert (
+        local["bad_environment"]["result"] is None and "no-such-env does not exist" in local["bad_environment"]["error"]
+    )
 
 
 def test_a_server_that_dies_mid_animation_is_reported(blender_run):

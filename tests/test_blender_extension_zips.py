@@ -13,13 +13,20 @@ import pytest
 from packaging import tags
 from packaging.utils import parse_wheel_filename
 
+from neurender.engine_plugin.blender_extension import (
+    BLENDER_RANGES,
+    PLATFORMS,
+    WHEELHOUSE,
+    WheelhouseError,
+    build,
+    wheel_folder,
+)
 from neurender.engine_plugin.sdk_wheel import build as build_sdk_wheel
-from neurender.engine_plugin.blender_extension import (BLENDER_RANGES, PLATFORMS, WHEELHOUSE, WheelhouseError, build,
-                                                       wheel_folder)
 
 # What each Blender platform's Python accepts: glibc 2.28 on Linux (Blender 4.2+), macOS 11 (Blender 4.2+).
 ACCEPTED_PLATFORMS = {
-    "linux-x64": [f"manylinux_2_{minor}_x86_64" for minor in range(28, 4, -1)] + ["manylinux2014_x86_64", "manylinux2010_x86_64", "manylinux1_x86_64"],
+    "linux-x64": [f"manylinux_2_{minor}_x86_64" for minor in range(28, 4, -1)]
+    + ["manylinux2014_x86_64", "manylinux2010_x86_64", "manylinux1_x86_64"],
     "macos-arm64": list(tags.mac_platforms((11, 0), "arm64")),
     "macos-x64": list(tags.mac_platforms((11, 0), "x86_64")),
     "windows-x64": ["win_amd64"],
@@ -29,7 +36,9 @@ ACCEPTED_PLATFORMS = {
 def accepted_tags(python: str, platform: str) -> set[tags.Tag]:
     version = tuple(int(part) for part in python.split("."))
     platforms = ACCEPTED_PLATFORMS[platform]
-    return set(tags.cpython_tags(version, platforms=platforms)) | set(tags.compatible_tags(version, f"cp{version[0]}{version[1]}", platforms))
+    return set(tags.cpython_tags(version, platforms=platforms)) | set(
+        tags.compatible_tags(version, f"cp{version[0]}{version[1]}", platforms)
+    )
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +49,9 @@ def zips(tmp_path_factory) -> dict[tuple[str, str], Path]:
     for python in BLENDER_RANGES:
         for platform in PLATFORMS:
             if not wheel_folder(WHEELHOUSE, python, platform).is_dir():
-                pytest.skip(f"no wheelhouse at {WHEELHOUSE}: run `make wheelhouse` (downloads the wheels the zips bundle)")
+                pytest.skip(
+                    f"no wheelhouse at {WHEELHOUSE}: run `make wheelhouse` (downloads the wheels the zips bundle)"
+                )
             try:
                 built[python, platform] = build(out, python, platform, wheelhouse=WHEELHOUSE, sdk=sdk)
             except WheelhouseError as err:
@@ -57,7 +68,10 @@ def _contents(path: Path) -> tuple[dict, list[str]]:
 
 def test_one_zip_per_platform_and_python(zips):
     assert sorted(path.name for path in zips.values()) == sorted(
-        f"neurender-0.1.0-{platform}-py{python.replace('.', '')}.zip" for python in BLENDER_RANGES for platform in PLATFORMS)
+        f"neurender-0.1.0-{platform}-py{python.replace('.', '')}.zip"
+        for python in BLENDER_RANGES
+        for platform in PLATFORMS
+    )
 
 
 def test_manifest_names_its_platform_blender_range_and_exactly_its_wheels(zips):
@@ -97,9 +111,19 @@ def test_sdk_wheel_holds_only_the_sdk(zips):
             files = [n for n in sdk.namelist() if ".dist-info/" not in n]
             metadata = sdk.read(next(n for n in sdk.namelist() if n.endswith(".dist-info/METADATA"))).decode()
     folders = {str(Path(name).parent) for name in files}
-    assert folders == {"neurender", "neurender/common", "neurender/proto", "neurender/proto/neurender",
-                       "neurender/proto/neurender/v1", "neurender/engine_plugin", "neurender/engine_plugin/sdk"}
+    assert folders == {
+        "neurender",
+        "neurender/common",
+        "neurender/proto",
+        "neurender/proto/neurender",
+        "neurender/proto/neurender/v1",
+        "neurender/engine_plugin",
+        "neurender/engine_plugin/sdk",
+    }
     assert not [n for n in files if not n.endswith((".py", ".pyi", ".proto"))]
-    required = sorted(line.split(":", 1)[1].split(">")[0].split("=")[0].strip() for line in metadata.splitlines()
-                      if line.startswith("Requires-Dist:") and "extra ==" not in line)
+    required = sorted(
+        line.split(":", 1)[1].split(">")[0].split("=")[0].strip()
+        for line in metadata.splitlines()
+        if line.startswith("Requires-Dist:") and "extra ==" not in line
+    )
     assert required == ["grpcio", "numpy", "protobuf"]

@@ -33,10 +33,12 @@ def _channels(layer: str, names: tuple[str, str], object_index: np.ndarray) -> d
     depth[0, 0] = 1e10  # Cycles' "no surface"
     vector = {c: np.zeros((h, w), np.float32) for c in "XYZW"}
     vector["X"][:], vector["Y"][:] = 3.0, 2.0
-    return {f"{layer}.{names[0]}.X": object_index.astype(np.float32),
-            f"{layer}.{names[1]}.X": np.zeros((h, w), np.float32),
-            f"{layer}.Depth.Z": depth,
-            **{f"{layer}.Vector.{c}": plane for c, plane in vector.items()}}
+    return {
+        f"{layer}.{names[0]}.X": object_index.astype(np.float32),
+        f"{layer}.{names[1]}.X": np.zeros((h, w), np.float32),
+        f"{layer}.Depth.Z": depth,
+        **{f"{layer}.Vector.{c}": plane for c, plane in vector.items()},
+    }
 
 
 @pytest.mark.parametrize("names", [("Object Index", "Material Index"), ("IndexOB", "IndexMA")])  # Blender 5.x, 4.x
@@ -68,8 +70,11 @@ def test_class_ids_map_listed_indices_and_keep_the_rest():
 
 def test_class_ids_outside_the_model_are_refused_by_index():
     indices = np.array([[0, 40, 3]], np.uint16)
-    with pytest.raises(passes.PassError, match=r"material pass index 3 -> class 20, material pass index 40 -> class 40: "
-                                               r"the model has classes 0\.\.11"):
+    with pytest.raises(
+        passes.PassError,
+        match=r"material pass index 3 -> class 20, material pass index 40 -> class 40: "
+        r"the model has classes 0\.\.11",
+    ):
         passes.class_ids(indices, {3: 20}, num_classes=12, what="material pass index")
 
 
@@ -80,7 +85,11 @@ def test_frame_arrays_carry_only_what_the_model_takes():
     assert list(only_labels) == ["labels"]
     every = passes.frame_arrays(got, "MATERIAL", {}, 12, {"labels", "instances", "depth", "motion"}, max_depth=50.0)
     assert {k: v.dtype for k, v in every.items()} == {
-        "labels": np.uint8, "instances": np.uint16, "depth": np.float16, "motion": np.float16}
+        "labels": np.uint8,
+        "instances": np.uint16,
+        "depth": np.float16,
+        "motion": np.float16,
+    }
     assert np.isinf(got.depth).any() and np.all(every["depth"][np.isinf(got.depth)] == 50.0)  # no surface: max_depth
     np.testing.assert_array_equal(every["labels"], 0)  # no material has a pass index
     np.testing.assert_array_equal(every["instances"], index)

@@ -56,10 +56,28 @@ def pose_server(tiny_pose_models_dir):
 
 
 def test_render_scene_refuses_a_pose_model_by_name(pose_server, tmp_path, capsys):
-    assert main(["render-scene", "--server", pose_server.address, "--model", "tiny-pose", "--out", str(tmp_path / "s"),
-                 "--size", "32x32", "--frames", "1"]) == 2
-    assert "--model tiny-pose is a POSE model; render-scene sends the G-buffer's class IDs, so it needs a SEGMENTATION model" \
+    assert (
+        main(
+            [
+                "render-scene",
+                "--server",
+                pose_server.address,
+                "--model",
+                "tiny-pose",
+                "--out",
+                str(tmp_path / "s"),
+                "--size",
+                "32x32",
+                "--frames",
+                "1",
+            ]
+        )
+        == 2
+    )
+    assert (
+        "--model tiny-pose is a POSE model; render-scene sends the G-buffer's class IDs, so it needs a SEGMENTATION model"
         in capsys.readouterr().err
+    )
 
 
 def test_render_video_refuses_an_out_that_is_not_an_mp4_file(tmp_path, capsys):
@@ -69,9 +87,11 @@ def test_render_video_refuses_an_out_that_is_not_an_mp4_file(tmp_path, capsys):
 
     cv2.imwrite(str(labels / "0000.png"), np.zeros((32, 32), np.uint8))
     (tmp_path / "folder").mkdir()
-    for out, expected in ((tmp_path / "x.gif", "x.gif: render-video writes H.264 mp4 video; expected a file name ending in .mp4"),
-                          (tmp_path / "folder", "folder: is a folder; expected the path of an .mp4 file"),
-                          (f"{tmp_path}/new/", "new: render-video writes H.264 mp4 video; expected a file name ending")):
+    for out, expected in (
+        (tmp_path / "x.gif", "x.gif: render-video writes H.264 mp4 video; expected a file name ending in .mp4"),
+        (tmp_path / "folder", "folder: is a folder; expected the path of an .mp4 file"),
+        (f"{tmp_path}/new/", "new: render-video writes H.264 mp4 video; expected a file name ending"),
+    ):
         # no server runs at this address: the output is refused before connecting
         assert main(["render-video", "--labels", str(labels), "--out", str(out), "--server", "127.0.0.1:9"]) == 2
         assert expected in capsys.readouterr().err

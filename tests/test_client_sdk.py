@@ -81,15 +81,48 @@ def test_render_video_cli(server, tmp_path):
     for t, frame in enumerate(frames):
         cv2.imwrite(str(tmp_path / "labels" / f"{t:04d}.png"), frame)
     out = tmp_path / "out.mp4"
-    result = subprocess.run([sys.executable, "-m", "neurender.cli", "render-video", "--labels", str(tmp_path / "labels"),
-                             "--out", str(out), "--server", server.address], capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "neurender.cli",
+            "render-video",
+            "--labels",
+            str(tmp_path / "labels"),
+            "--out",
+            str(out),
+            "--server",
+            server.address,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     assert "wrote 6 frames (32x32)" in result.stdout
     with av.open(str(out)) as container:
         decoded = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
     assert len(decoded) == 6 and decoded[0].shape == (32, 32, 3)
-    missing = subprocess.run([sys.executable, "-m", "neurender.cli", "render-video", "--labels", str(tmp_path / "labels"),
-                              "--out", str(out), "--overwrite", "--server", server.address, "--model", "nope"], capture_output=True, text=True, timeout=120)
+    missing = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "neurender.cli",
+            "render-video",
+            "--labels",
+            str(tmp_path / "labels"),
+            "--out",
+            str(out),
+            "--overwrite",
+            "--server",
+            server.address,
+            "--model",
+            "nope",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert missing.returncode == 2 and "'nope' is not served" in missing.stderr
 
 

@@ -43,7 +43,9 @@ def _check_outputs(out: Path) -> None:
         deviation = np.abs(frame - np.median(frame, axis=1, keepdims=True)).max(-1)
         limbs = pose.any(-1)
         under, aside = deviation[limbs].mean(), deviation[np.roll(limbs, SIZE // 4, axis=1)].mean()
-        assert under > 40 and under > 3 * aside, f"frame {t}: no figure under the limbs ({under:.0f} vs {aside:.0f} aside)"
+        assert under > 40 and under > 3 * aside, (
+            f"frame {t}: no figure under the limbs ({under:.0f} vs {aside:.0f} aside)"
+        )
     assert (out / "contact_sheet.png").exists()
     summary = json.loads((out / "dance.json").read_text())
     assert summary["frames"] == FRAMES and summary["size"] == [SIZE, SIZE]
@@ -52,8 +54,24 @@ def _check_outputs(out: Path) -> None:
 
 def test_dance_in_process_server_with_the_bundled_model(tmp_path: Path) -> None:
     out = tmp_path / "dance"
-    assert cli_main(["dance", "--motion", str(MOCAP / "humanoid3d_dance_a.txt"), "--target", str(TARGET),
-                     "--out", str(out), "--size", f"{SIZE}x{SIZE}", "--frames", str(FRAMES)]) == 0
+    assert (
+        cli_main(
+            [
+                "dance",
+                "--motion",
+                str(MOCAP / "humanoid3d_dance_a.txt"),
+                "--target",
+                str(TARGET),
+                "--out",
+                str(out),
+                "--size",
+                f"{SIZE}x{SIZE}",
+                "--frames",
+                str(FRAMES),
+            ]
+        )
+        == 0
+    )
     _check_outputs(out)
     assert json.loads((out / "dance.json").read_text())["model"] == "pose-body"
 
@@ -66,9 +84,30 @@ def test_dance_through_a_running_server(tmp_path: Path) -> None:
     config = ServerConfig(address="127.0.0.1:0", metrics_port=None, log_format="text", max_wait_ms=0.0)
     out = tmp_path / "dance"
     with ServerThread(load_registry(MODELS / "pose-body", config), config) as server:
-        assert cli_main(["dance", "--motion", str(MOCAP / "cmu_01_01.bvh"), "--target", str(TARGET), "--out", str(out),
-                         "--server", server.address, "--model", "pose-body", "--size", f"{SIZE}x{SIZE}",
-                         "--frames", str(FRAMES), "--fps", "10"]) == 0
+        assert (
+            cli_main(
+                [
+                    "dance",
+                    "--motion",
+                    str(MOCAP / "cmu_01_01.bvh"),
+                    "--target",
+                    str(TARGET),
+                    "--out",
+                    str(out),
+                    "--server",
+                    server.address,
+                    "--model",
+                    "pose-body",
+                    "--size",
+                    f"{SIZE}x{SIZE}",
+                    "--frames",
+                    str(FRAMES),
+                    "--fps",
+                    "10",
+                ]
+            )
+            == 0
+        )
     _check_outputs(out)
     assert json.loads((out / "dance.json").read_text())["server"] == server.address
 
@@ -80,16 +119,45 @@ def test_dance_names_a_missing_motion(tmp_path: Path, capsys: pytest.CaptureFixt
     assert not (tmp_path / "o" / "dance.mp4").exists()
 
 
-def test_dance_refuses_a_model_that_is_not_a_pose_model(tmp_path: Path, tiny_bundle_dir: Path,
-                                                        capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli_main(["dance", "--motion", str(MOCAP / "humanoid3d_walk.txt"), "--target", str(TARGET),
-                     "--out", str(tmp_path / "o"), "--model", str(tiny_bundle_dir)]) == 2
+def test_dance_refuses_a_model_that_is_not_a_pose_model(
+    tmp_path: Path, tiny_bundle_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert (
+        cli_main(
+            [
+                "dance",
+                "--motion",
+                str(MOCAP / "humanoid3d_walk.txt"),
+                "--target",
+                str(TARGET),
+                "--out",
+                str(tmp_path / "o"),
+                "--model",
+                str(tiny_bundle_dir),
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert "is not a pose model (modality SEGMENTATION)" in err and "POSE" in err
 
 
 def test_dance_names_an_unknown_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli_main(["dance", "--motion", str(MOCAP / "humanoid3d_walk.txt"), "--target", str(TARGET),
-                     "--out", str(tmp_path / "o"), "--model", "no-such-model"]) == 2
+    assert (
+        cli_main(
+            [
+                "dance",
+                "--motion",
+                str(MOCAP / "humanoid3d_walk.txt"),
+                "--target",
+                str(TARGET),
+                "--out",
+                str(tmp_path / "o"),
+                "--model",
+                "no-such-model",
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert "'no-such-model'" in err and "pose-body" in err

@@ -17,9 +17,25 @@ SIZE = 96
 @pytest.fixture(scope="module")
 def dance_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("dance") / "data"
-    code = cli_main(["dataset", "dance-synth", "--out", str(out), "--motions", str(MOCAP / "humanoid3d_dance_a.txt"),
-                     str(MOCAP / "cmu_01_01.bvh"), "--sequences", "1", "--frames", "5", "--size", f"{SIZE}x{SIZE}",
-                     "--seed", "3"])
+    code = cli_main(
+        [
+            "dataset",
+            "dance-synth",
+            "--out",
+            str(out),
+            "--motions",
+            str(MOCAP / "humanoid3d_dance_a.txt"),
+            str(MOCAP / "cmu_01_01.bvh"),
+            "--sequences",
+            "1",
+            "--frames",
+            "5",
+            "--size",
+            f"{SIZE}x{SIZE}",
+            "--seed",
+            "3",
+        ]
+    )
     assert code == 0
     return out
 
@@ -86,7 +102,9 @@ def test_images_show_the_body_where_the_pose_map_has_limbs(dance_dataset: Path) 
             limbs = draw_pose_map(frame["pose"], SIZE, SIZE, convention).any(-1)
             shifted = np.roll(limbs, SIZE // 4, axis=1)
             body = grown(frame["instances"] > 0)
-            assert body[limbs].mean() > 0.8, f"{sequence.name} frame {index}: {body[limbs].mean():.0%} of the limbs on the body"
+            assert body[limbs].mean() > 0.8, (
+                f"{sequence.name} frame {index}: {body[limbs].mean():.0%} of the limbs on the body"
+            )
             assert body[shifted].mean() < body[limbs].mean() - 0.5
             # In the image: the pixels under the limbs differ from the empty stage there.
             changed = grown((np.abs(image - plate).max(-1) > 30) & plate_known)
@@ -102,7 +120,11 @@ def test_same_seed_same_files_other_seed_other_poses(tmp_path: Path) -> None:
 
     def files(name: str) -> dict[str, bytes]:
         root = tmp_path / name
-        return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file() and p.name != "dataset.json"}
+        return {
+            str(p.relative_to(root)): p.read_bytes()
+            for p in sorted(root.rglob("*"))
+            if p.is_file() and p.name != "dataset.json"
+        }
 
     assert files("a") == files("b")
     poses = lambda name: [json.loads(v) for k, v in files(name).items() if "/poses/" in k]  # noqa: E731

@@ -26,9 +26,15 @@ def coordinate_dataset(root: Path, frames: int = 5) -> Path:
     y, x = np.mgrid[0:H, 0:W]
     for t in range(frames):
         image = np.stack([x, y, np.full_like(x, 10 * t)], axis=-1).astype(np.uint8)
-        writer.write(t, images=image, labels=(x % 3).astype(np.uint8), instances=(x * 100).astype(np.uint16),
-                     motion=np.broadcast_to(np.array([1.0, 2.0]), (H, W, 2)), depth=np.full((H, W), np.inf),
-                     flow_valid=np.full((H, W), 255, np.uint8))
+        writer.write(
+            t,
+            images=image,
+            labels=(x % 3).astype(np.uint8),
+            instances=(x * 100).astype(np.uint16),
+            motion=np.broadcast_to(np.array([1.0, 2.0]), (H, W, 2)),
+            depth=np.full((H, W), np.inf),
+            flow_valid=np.full((H, W), 255, np.uint8),
+        )
     return root
 
 
@@ -37,7 +43,9 @@ def test_reader_returns_the_stored_passes(tmp_path):
     assert ds.meta.size == (H, W) and ds.meta.num_classes == 3 and [s.name for s in ds.sequences] == ["seq"]
     frame = ds.sequences[0].frame(3)
     assert frame["image"][5, 7].tolist() == [7, 5, 30]
-    assert frame["labels"].dtype == np.uint8 and frame["instances"].dtype == np.uint16 and frame["instances"][0, 7] == 700
+    assert (
+        frame["labels"].dtype == np.uint8 and frame["instances"].dtype == np.uint16 and frame["instances"][0, 7] == 700
+    )
     assert frame["motion"].dtype == np.float16 and np.isinf(frame["depth"]).all() and frame["flow_valid"].all()
 
 
@@ -71,11 +79,11 @@ def test_validator_accepts_a_valid_dataset_and_names_every_problem(tmp_path):
     root = coordinate_dataset(tmp_path / "ds")
     assert check_dataset(root) == []
     seq = root / "seq"
-    (seq / "labels" / "000002.png").unlink()                                   # missing frame
+    (seq / "labels" / "000002.png").unlink()  # missing frame
     SequenceWriter(root, "seq").write(3, labels=np.full((H, W), 7, np.uint8))  # unknown class ID
     SequenceWriter(root, "seq").write(1, instances=np.zeros((H + 2, W), np.uint16))  # size mismatch
-    (seq / "images" / "000004.png").write_bytes(b"not a png")                 # unreadable
-    np.save(seq / "motion" / "000000.npy", np.zeros((H, W, 2), np.float32))   # wrong dtype
+    (seq / "images" / "000004.png").write_bytes(b"not a png")  # unreadable
+    np.save(seq / "motion" / "000000.npy", np.zeros((H, W, 2), np.float32))  # wrong dtype
     problems = check_dataset(root)
     text = "\n".join(problems)
     assert "labels: missing frame(s) 000002" in text
@@ -109,7 +117,25 @@ def test_validator_names_a_missing_dataset_json_and_input_folder(tmp_path):
 @pytest.fixture(scope="module")
 def synth_root(tmp_path_factory):
     root = tmp_path_factory.mktemp("synth") / "ds"
-    assert cli_main(["dataset", "synth", "--out", str(root), "--sequences", "2", "--frames", "4", "--size", "64x96", "--seed", "7"]) == 0
+    assert (
+        cli_main(
+            [
+                "dataset",
+                "synth",
+                "--out",
+                str(root),
+                "--sequences",
+                "2",
+                "--frames",
+                "4",
+                "--size",
+                "64x96",
+                "--seed",
+                "7",
+            ]
+        )
+        == 0
+    )
     return root
 
 
@@ -130,7 +156,9 @@ def test_synth_dataset_is_valid_and_deterministic_from_the_seed(synth_root, tmp_
         assert (synth_root / rel).read_bytes() == (again / rel).read_bytes(), f"{rel} differs between runs"
     other = tmp_path / "other"
     make_synth_dataset(other, 1, 1, (64, 96), seed=8, progress=False)
-    assert (other / "street_0000/labels/000000.png").read_bytes() != (synth_root / "street_0000/labels/000000.png").read_bytes()
+    assert (other / "street_0000/labels/000000.png").read_bytes() != (
+        synth_root / "street_0000/labels/000000.png"
+    ).read_bytes()
     assert cli_main(["dataset", "synth", "--out", str(synth_root), "--sequences", "1", "--frames", "1"]) == 2
 
 
@@ -152,7 +180,24 @@ def test_synth_motion_vectors_warp_labels(synth_root):
 
 def test_from_video_makes_edges_and_flow_from_real_footage(tmp_path):
     out = tmp_path / "faces"
-    assert cli_main(["dataset", "from-video", str(CARPHONE), "--out", str(out), "--modality", "edges", "--frames", "4", "--start", "10"]) == 0
+    assert (
+        cli_main(
+            [
+                "dataset",
+                "from-video",
+                str(CARPHONE),
+                "--out",
+                str(out),
+                "--modality",
+                "edges",
+                "--frames",
+                "4",
+                "--start",
+                "10",
+            ]
+        )
+        == 0
+    )
     assert check_dataset(out) == []
     ds = open_dataset(out)
     assert ds.meta.modality == "edges" and ds.meta.size == (144, 176) and abs(ds.meta.fps - 29.97) < 0.01
@@ -176,7 +221,24 @@ def test_from_video_makes_edges_and_flow_from_real_footage(tmp_path):
     clips = ClipDataset(ds, clip_length=2, crop_size=64)
     assert clips[0]["flow"].shape == (2, 64, 64, 2) and clips[0]["edges"].shape == (2, 64, 64)
     resized = tmp_path / "small"
-    assert cli_main(["dataset", "from-video", str(CARPHONE), "--out", str(resized), "--modality", "edges", "--frames", "2", "--size", "64x80"]) == 0
+    assert (
+        cli_main(
+            [
+                "dataset",
+                "from-video",
+                str(CARPHONE),
+                "--out",
+                str(resized),
+                "--modality",
+                "edges",
+                "--frames",
+                "2",
+                "--size",
+                "64x80",
+            ]
+        )
+        == 0
+    )
     assert open_dataset(resized).sequences[0].frame(1)["edges"].shape == (64, 80)
 
 
@@ -184,4 +246,17 @@ def test_from_video_pose_without_an_extractor_is_a_clear_error(tmp_path, monkeyp
     monkeypatch.setenv("NEURENDER_POSE_ENV", str(tmp_path / "no-such-env"))
     assert cli_main(["dataset", "from-video", str(CARPHONE), "--out", str(tmp_path / "p"), "--modality", "pose"]) == 2
     assert "needs the MediaPipe pose environment" in capsys.readouterr().err
-    assert cli_main(["dataset", "from-video", str(tmp_path / "missing.mp4"), "--out", str(tmp_path / "q"), "--modality", "edges"]) == 2
+    assert (
+        cli_main(
+            [
+                "dataset",
+                "from-video",
+                str(tmp_path / "missing.mp4"),
+                "--out",
+                str(tmp_path / "q"),
+                "--modality",
+                "edges",
+            ]
+        )
+        == 2
+    )

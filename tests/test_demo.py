@@ -19,14 +19,23 @@ def test_bundled_demo_model_is_valid_and_small() -> None:
     bundle = read_bundle(DEMO_MODEL)
     assert bundle.onnx_path.stat().st_size <= 20 * 1024 * 1024
     # Reproducible by one documented command: the recipe it names is committed.
-    recipe = Path(__file__).resolve().parents[1] / "training" / "configs" / f"{bundle.description.provenance['training_config']}.yaml"
+    recipe = (
+        Path(__file__).resolve().parents[1]
+        / "training"
+        / "configs"
+        / f"{bundle.description.provenance['training_config']}.yaml"
+    )
     assert recipe.exists() and "neurender train --config" in recipe.read_text()
 
 
 def test_demo_end_to_end(tmp_path: Path) -> None:
     out = tmp_path / "demo"
-    result = subprocess.run([sys.executable, "-m", "neurender.cli", "demo", "--out", str(out), "--frames", "6", "--size", "64x96"],
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-m", "neurender.cli", "demo", "--out", str(out), "--frames", "6", "--size", "64x96"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     with av.open(str(out / "demo.mp4")) as container:
         stream = container.streams.video[0]
@@ -44,6 +53,10 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
 
 
 def test_demo_refuses_a_bad_model_folder(tmp_path: Path) -> None:
-    result = subprocess.run([sys.executable, "-m", "neurender.cli", "demo", "--model", str(tmp_path), "--out", str(tmp_path / "o")],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "neurender.cli", "demo", "--model", str(tmp_path), "--out", str(tmp_path / "o")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 2 and "missing model.json" in result.stderr

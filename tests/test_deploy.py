@@ -72,7 +72,7 @@ def test_the_cluster_haproxy_config_is_the_shipped_one_with_dns_replicas(tmp_pat
 
 def test_the_dockerfile_installs_as_the_readme_says():
     readme = (ROOT / "README.md").read_text()
-    section = readme[readme.index("## Installing by hand"):]
+    section = readme[readme.index("## Installing by hand") :]
     section = section[: section.index("\n## ", 1)]
     block = section.split("```")[1]
     readme_steps = {step.split("#")[0].strip() for line in block.splitlines() for step in line.split("&&")}

@@ -20,16 +20,33 @@ VIDEO = Path(__file__).parent / "data" / "video"
 BIKES = VIDEO / "bikes_105_135.mp4"
 TWO_PEOPLE = VIDEO / "two_people.mp4"
 CARPHONE = VIDEO / "carphone_pristine.mp4"
-needs_pose_env = pytest.mark.skipif(not pose_env_ready(), reason=f"no MediaPipe environment at {default_env_path()}: "
-                                                                   "run `make pose-env`")
+needs_pose_env = pytest.mark.skipif(
+    not pose_env_ready(), reason=f"no MediaPipe environment at {default_env_path()}: run `make pose-env`"
+)
 
 
 @needs_pose_env
 def test_pose_dataset_from_street_footage_counts_frames_without_a_person(tmp_path, capsys, caplog):
     caplog.set_level(logging.INFO)
     out = tmp_path / "ds"
-    assert main(["dataset", "from-video", str(BIKES), "--out", str(out), "--modality", "pose", "--max-side", "320",
-                 "--frames", "20"]) == 0
+    assert (
+        main(
+            [
+                "dataset",
+                "from-video",
+                str(BIKES),
+                "--out",
+                str(out),
+                "--modality",
+                "pose",
+                "--max-side",
+                "320",
+                "--frames",
+                "20",
+            ]
+        )
+        == 0
+    )
     meta = open_dataset(out).meta
     assert meta.size == (136, 320)  # 272x640 scaled to a longer side of 320, sides multiples of 4
     files = sorted((out / "bikes_105_135" / "poses").glob("*.json"))
@@ -51,7 +68,9 @@ def test_footage_with_nobody_in_it_is_refused_by_name(tmp_path, capsys):
         for t in range(5):
             video.write(np.full((96, 128, 3), 90 + 10 * t, np.uint8))
     assert main(["dataset", "from-video", str(empty), "--out", str(tmp_path / "ds"), "--modality", "pose"]) == 2
-    assert f"{empty}: nobody was detected in any frame; a pose dataset needs a person in view" in capsys.readouterr().err
+    assert (
+        f"{empty}: nobody was detected in any frame; a pose dataset needs a person in view" in capsys.readouterr().err
+    )
     assert not (tmp_path / "ds" / "dataset.json").exists()
 
 
@@ -76,8 +95,22 @@ def test_not_a_video_and_sizes_are_refused_at_the_start(tmp_path, capsys):
     for modality in ("edges", "pose"):
         assert main(["dataset", "from-video", str(fake), "--out", str(tmp_path / "ds"), "--modality", modality]) == 2
         assert f"{fake}: not a video FFmpeg can read" in capsys.readouterr().err
-    assert main(["dataset", "from-video", str(CARPHONE), "--out", str(tmp_path / "ds"), "--modality", "edges",
-                 "--size", "66x64"]) == 2
+    assert (
+        main(
+            [
+                "dataset",
+                "from-video",
+                str(CARPHONE),
+                "--out",
+                str(tmp_path / "ds"),
+                "--modality",
+                "edges",
+                "--size",
+                "66x64",
+            ]
+        )
+        == 2
+    )
     assert "--size 66x64: a model trained on it could not render it" in capsys.readouterr().err
     assert not (tmp_path / "ds").exists()
 
@@ -86,8 +119,24 @@ def test_size_covers_and_centre_crops_keeping_the_aspect(tmp_path):
     import av
 
     out = tmp_path / "ds"
-    assert main(["dataset", "from-video", str(CARPHONE), "--out", str(out), "--modality", "edges", "--frames", "2",
-                 "--size", "64x64"]) == 0
+    assert (
+        main(
+            [
+                "dataset",
+                "from-video",
+                str(CARPHONE),
+                "--out",
+                str(out),
+                "--modality",
+                "edges",
+                "--frames",
+                "2",
+                "--size",
+                "64x64",
+            ]
+        )
+        == 0
+    )
     written = open_dataset(out).sequences[0].frame(0)["image"]
     with av.open(str(CARPHONE)) as container:
         first = next(container.decode(video=0)).to_ndarray(format="rgb24")  # 144x176
@@ -100,8 +149,12 @@ def test_size_covers_and_centre_crops_keeping_the_aspect(tmp_path):
 
 def test_full_size_footage_is_written_with_a_warning_and_an_estimate(tmp_path, caplog):
     caplog.set_level(logging.INFO)
-    assert main(["dataset", "from-video", str(BIKES), "--out", str(tmp_path / "ds"), "--modality", "edges",
-                 "--frames", "2"]) == 0
+    assert (
+        main(
+            ["dataset", "from-video", str(BIKES), "--out", str(tmp_path / "ds"), "--modality", "edges", "--frames", "2"]
+        )
+        == 0
+    )
     assert "writing full-size 272x640 frames (flow alone is 0.7 MB a frame); --max-side or --size" in caplog.text
     assert "2 frames, about" in caplog.text
     assert open_dataset(tmp_path / "ds").meta.size == (272, 640)

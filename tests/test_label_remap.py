@@ -33,8 +33,12 @@ def server(tmp_path_factory):
     root = tmp_path_factory.mktemp("models")
     torch.manual_seed(0)
     classes = class_table([(i, name, [40 * i, 80, 120]) for i, name in TRAINED.items()], PRESETS["tiny"].num_classes)
-    export_bundle(Vid2VidGenerator(PRESETS["tiny"]), root / "street3", BundleInfo(name="street3", classes=classes),
-                  include_torch=False)
+    export_bundle(
+        Vid2VidGenerator(PRESETS["tiny"]),
+        root / "street3",
+        BundleInfo(name="street3", classes=classes),
+        include_torch=False,
+    )
     with running_server(root) as running:
         yield running
 
@@ -66,8 +70,20 @@ def scenes(tmp_path_factory):
 
 
 def _render(server, labels: Path, out: Path, *extra: str) -> int:
-    return main(["render-video", "--server", server.address, "--model", "street3", "--labels", str(labels),
-                 "--out", str(out), *extra])
+    return main(
+        [
+            "render-video",
+            "--server",
+            server.address,
+            "--model",
+            "street3",
+            "--labels",
+            str(labels),
+            "--out",
+            str(out),
+            *extra,
+        ]
+    )
 
 
 def test_foreign_ids_render_as_the_classes_they_are_remapped_to(server, scenes, tmp_path, capsys):
@@ -101,9 +117,11 @@ def test_unmapped_and_untrained_ids_are_refused_by_value(server, scenes, tmp_pat
     assert _render(server, five, tmp_path / "d.mp4") == 2
     assert "labels hold class ID 5 (1024 pixels) that model street3 was not trained on" in capsys.readouterr().err
 
-    for text, expected in (("7: sky\n", "target 'sky' is not a class of model street3; its classes: building, car"),
-                           ("70000: road\n", "source class ID 70000 is outside 0..65535"),
-                           ("- 7\n", "expected a mapping of source class ID")):
+    for text, expected in (
+        ("7: sky\n", "target 'sky' is not a class of model street3; its classes: building, car"),
+        ("70000: road\n", "source class ID 70000 is outside 0..65535"),
+        ("- 7\n", "expected a mapping of source class ID"),
+    ):
         bad = tmp_path / "bad.yaml"
         bad.write_text(text)
         assert _render(server, cityscapes, tmp_path / "e.mp4", "--remap", str(bad)) == 2

@@ -18,8 +18,10 @@ from neurender.engine_plugin.sdk.aio_client import AsyncRenderClient
 from neurender.engine_plugin.sdk.client import RenderClient
 from tests.server_support import DirectStep, label_sequence, running_server
 
-pytestmark = pytest.mark.skipif(shutil.which("haproxy") is None and not Path("/usr/sbin/haproxy").exists(),
-                                reason="haproxy is not installed (apt-get install -y haproxy; .ci/run installs it)")
+pytestmark = pytest.mark.skipif(
+    shutil.which("haproxy") is None and not Path("/usr/sbin/haproxy").exists(),
+    reason="haproxy is not installed (apt-get install -y haproxy; .ci/run installs it)",
+)
 
 SIZE, FRAMES, SESSIONS = 32, 10, 4
 REPLICA_SETTINGS = "workers: 1\nintra_op_threads: 1\nmax_wait_ms: 2\ndrain_timeout_s: 10\n"
@@ -76,7 +78,9 @@ def run_with_failure(cluster, expected, sig: int | None) -> tuple[list[list[np.n
 
     async def run():
         async with AsyncRenderClient(balancer.address) as client:
-            sessions = [client.session("tiny", (SIZE, SIZE), max_in_flight=2, reconnect_timeout_s=30) for _ in range(SESSIONS)]
+            sessions = [
+                client.session("tiny", (SIZE, SIZE), max_in_flight=2, reconnect_timeout_s=30) for _ in range(SESSIONS)
+            ]
             for session in sessions:
                 await session.open()
             victim = serving(replicas, sessions[0].info.session_id) if sig is not None else None
@@ -96,7 +100,9 @@ def run_with_failure(cluster, expected, sig: int | None) -> tuple[list[list[np.n
 
 def assert_bit_identical(images, expected) -> None:
     _, frames = expected
-    differing = [(s, t) for s in range(SESSIONS) for t in range(FRAMES) if not np.array_equal(images[s][t], frames[s][t])]
+    differing = [
+        (s, t) for s in range(SESSIONS) for t in range(FRAMES) if not np.array_equal(images[s][t], frames[s][t])
+    ]
     assert len(images) == SESSIONS and all(len(i) == FRAMES for i in images)
     assert not differing, f"(session, frame) differing from the uninterrupted run: {differing}"
 
@@ -118,7 +124,9 @@ def test_a_replica_answering_not_serving_leaves_the_rotation(cluster, tiny_model
         balancer = LoadBalancer([drained.address, replicas[0].address], tmp_path)
         try:
             drained.call(drained.server.health.set("", health_pb2.HealthCheckResponse.NOT_SERVING))
-            wait_for(lambda: balancer.server_went_down(0), timeout=10, what="haproxy to take the NOT_SERVING replica out")
+            wait_for(
+                lambda: balancer.server_went_down(0), timeout=10, what="haproxy to take the NOT_SERVING replica out"
+            )
             assert "Layer7" in balancer.log.read_text()  # the gRPC answer failed the check, not the connection
             with RenderClient(balancer.address) as client:
                 sessions = [client.session("tiny", (SIZE, SIZE)).open() for _ in range(4)]
@@ -134,7 +142,11 @@ def test_sigterm_mid_stream_the_sessions_continue_on_another_replica(cluster, ex
     assert_bit_identical(images, expected)
     assert reconnects[0] >= 1
     assert victim.process.wait(timeout=30) == 0  # drained and exited cleanly
-    wait_for(lambda: cluster[1].server_went_down(cluster[0].index(victim)), timeout=10, what="haproxy to take the replica out")
+    wait_for(
+        lambda: cluster[1].server_went_down(cluster[0].index(victim)),
+        timeout=10,
+        what="haproxy to take the replica out",
+    )
     events = [e.get("event") for e in victim.events()]
     assert "drain" in events and "stopped" in events
 
@@ -147,4 +159,8 @@ def test_kill_mid_stream_the_sessions_continue_on_another_replica(cluster, expec
     assert_bit_identical(images, expected)
     assert reconnects[0] >= 1
     assert victim.process.wait(timeout=30) == -signal.SIGKILL
-    wait_for(lambda: cluster[1].server_went_down(cluster[0].index(victim)), timeout=10, what="haproxy to take the replica out")
+    wait_for(
+        lambda: cluster[1].server_went_down(cluster[0].index(victim)),
+        timeout=10,
+        what="haproxy to take the replica out",
+    )

@@ -20,8 +20,9 @@ CONFIGS = {
     **{name: PRESETS[name] for name in ["tiny", "tiny-2scale", "tiny-engine", "tiny-pose", "tiny-edges"]},
     "tiny-engine-bicubic": replace(PRESETS["tiny-engine"], warp_sampling="bicubic"),
     "tiny-batchnorm": replace(PRESETS["tiny"], norm="batch"),  # the export folds batch norm into the convolutions
-    "3scale-style-fg-uint16": GeneratorConfig(ngf=16, n_blocks=2, n_scales=3, num_classes=300, style_dim=3,
-                                              fg_classes=(5,), use_instances=True),
+    "3scale-style-fg-uint16": GeneratorConfig(
+        ngf=16, n_blocks=2, n_scales=3, num_classes=300, style_dim=3, fg_classes=(5,), use_instances=True
+    ),
 }
 
 
@@ -82,7 +83,9 @@ def test_parity_per_step_and_chained(exported) -> None:
         torch_frame = float_frames.pop().permute(0, 2, 3, 1).numpy()  # [-1, 1]
         ort_frame = ort_out[0].astype(np.float64) / 127.5 - 1.0
         worst = float(np.abs(ort_frame - torch_frame).max())
-        assert worst <= 0.5 / 127.5 + 1e-3, f"step {t}: ORT differs from PyTorch by {worst:.5f} (beyond rounding + 1e-3)"
+        assert worst <= 0.5 / 127.5 + 1e-3, (
+            f"step {t}: ORT differs from PyTorch by {worst:.5f} (beyond rounding + 1e-3)"
+        )
         assert np.array_equal(ort_out[1], ref[1].numpy())
         ort_state = (torch.from_numpy(ort_out[1]), torch.from_numpy(ort_out[2]))
     hook.remove()

@@ -13,8 +13,17 @@ from neurender.training.model.step import GeneratorStep, example_inputs, step_ar
 # Every named config that is small enough to build and run here; the paper's configs are checked by shape
 # of their parameters only (a 2048x1024 forward pass does not fit this machine's time budget).
 RUNNABLE = ["tiny", "tiny-2scale", "tiny-engine", "tiny-pose", "tiny-edges"]
-EVERYTHING = GeneratorConfig(ngf=16, n_blocks=2, n_scales=3, num_classes=7, use_instances=True, use_depth=True,
-                             use_motion=True, style_dim=3, fg_classes=(2,))
+EVERYTHING = GeneratorConfig(
+    ngf=16,
+    n_blocks=2,
+    n_scales=3,
+    num_classes=7,
+    use_instances=True,
+    use_depth=True,
+    use_motion=True,
+    style_dim=3,
+    fg_classes=(2,),
+)
 
 
 def run_step(cfg: GeneratorConfig, generator: Vid2VidGenerator, inputs: dict) -> tuple[torch.Tensor, ...]:
@@ -60,7 +69,11 @@ def test_scale_outputs_double_in_resolution() -> None:
     assert all(f is not None and f.shape[1] == 2 for f in flows)
 
 
-@pytest.mark.parametrize("cfg", [PRESETS["tiny-2scale"], EVERYTHING, per_frame_baseline(PRESETS["tiny"])], ids=["2scale", "everything", "per-frame"])
+@pytest.mark.parametrize(
+    "cfg",
+    [PRESETS["tiny-2scale"], EVERYTHING, per_frame_baseline(PRESETS["tiny"])],
+    ids=["2scale", "everything", "per-frame"],
+)
 def test_gradients_reach_every_parameter(cfg: GeneratorConfig) -> None:
     torch.manual_seed(0)
     generator = Vid2VidGenerator(cfg).train()
@@ -71,7 +84,11 @@ def test_gradients_reach_every_parameter(cfg: GeneratorConfig) -> None:
     from neurender.training.model.generator import GeneratorInputs
     from neurender.training.model.step import encode_labels, extra_channels, style_map_from_codes
 
-    labels = torch.cat((raw["prev_labels"].long(), raw[next(iter(raw))].long().unsqueeze(1)), dim=1) if cfg.modality == "segmentation" else None
+    labels = (
+        torch.cat((raw["prev_labels"].long(), raw[next(iter(raw))].long().unsqueeze(1)), dim=1)
+        if cfg.modality == "segmentation"
+        else None
+    )
     encoded = encode_labels(cfg, labels)
     flow = motion_to_flow(raw["motion"]) if cfg.use_motion else None
     style = style_map_from_codes(encoded[:, -1], raw["style"]) if cfg.style_dim else None
@@ -89,8 +106,11 @@ def test_first_frame_ignores_history_and_fills_state() -> None:
     cfg = PRESETS["tiny"]
     generator = Vid2VidGenerator(cfg)
     a = example_inputs(cfg, batch=1, height=32, width=32, seed=1)
-    b = dict(a, prev_labels=torch.randint_like(a["prev_labels"], 0, cfg.num_classes),
-             prev_frames=torch.randint_like(a["prev_frames"], 0, 255))
+    b = dict(
+        a,
+        prev_labels=torch.randint_like(a["prev_labels"], 0, cfg.num_classes),
+        prev_frames=torch.randint_like(a["prev_frames"], 0, 255),
+    )
     a["has_history"][:] = 0
     b["has_history"][:] = 0
     rgb_a, labels_a, frames_a = run_step(cfg, generator, a)

@@ -19,7 +19,7 @@ def test_zero_flow_is_identity(sampling: str) -> None:
 def test_integer_shift_moves_pixels_exactly(sampling: str) -> None:
     image = torch.rand(1, 3, 16, 20)
     flow = torch.zeros(1, 2, 16, 20)
-    flow[:, 0] = 3.0   # p in t came from p + (3, -2) in t-1
+    flow[:, 0] = 3.0  # p in t came from p + (3, -2) in t-1
     flow[:, 1] = -2.0
     out = warp(image, flow, sampling)
     assert torch.allclose(out[..., 2:, :-3], image[..., :-2, 3:], atol=1e-5)

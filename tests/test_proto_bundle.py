@@ -19,12 +19,15 @@ from neurender.proto.neurender.v1 import model_pb2, tensor_pb2
 
 
 def description() -> model_pb2.ModelDescription:
-    d = model_pb2.ModelDescription(schema_version=1, name="street-tiny", modality=model_pb2.SEGMENTATION,
-                                   history_length=2, colour_space="sRGB")
+    d = model_pb2.ModelDescription(
+        schema_version=1, name="street-tiny", modality=model_pb2.SEGMENTATION, history_length=2, colour_space="sRGB"
+    )
     for i, name in enumerate(["sky", "road", "car"]):
         d.classes.add(id=i, name=name, color=[i * 40, 100, 200])
     d.inputs.add(name="labels", dtype=tensor_pb2.UINT8, shape=[-1, -1], required=True)
-    d.frame_size.CopyFrom(model_pb2.FrameSizeRule(min_height=8, min_width=8, max_height=512, max_width=512, multiple_of=4))
+    d.frame_size.CopyFrom(
+        model_pb2.FrameSizeRule(min_height=8, min_width=8, max_height=512, max_width=512, multiple_of=4)
+    )
     return d
 
 

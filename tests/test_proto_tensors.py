@@ -22,15 +22,27 @@ def test_big_endian_input_travels_little_endian():
     assert to_tensor(array).data == np.arange(6, dtype="<u2").tobytes()
 
 
-@pytest.mark.parametrize("tensor, phrase", [
-    (tensor_pb2.Tensor(dtype=tensor_pb2.DTYPE_UNSPECIFIED, shape=[2], data=b"ab"), "dtype is DTYPE_UNSPECIFIED, expected one of UINT8"),
-    (tensor_pb2.Tensor(dtype=77, shape=[2], data=b"ab"), "unknown dtype 77"),
-    (tensor_pb2.Tensor(dtype=tensor_pb2.UINT16, shape=[2, 3], data=b"x" * 11), "11 data bytes for shape [2, 3] UINT16, expected 12"),
-    (tensor_pb2.Tensor(dtype=tensor_pb2.UINT8, shape=[-1, 3], data=b""), "negative dimension"),
-    (tensor_pb2.Tensor(dtype=tensor_pb2.UINT8, shape=[2**62, 4], data=b""), "0 data bytes for shape [4611686018427387904, 4] UINT8"),
-    (tensor_pb2.Tensor(dtype=tensor_pb2.UINT8, shape=[0, 2**62, 2**62], data=b""), "cannot be an array"),
-    (tensor_pb2.Tensor(dtype=tensor_pb2.UINT8, shape=[1] * 70, data=b"x"), "cannot be an array"),
-])
+@pytest.mark.parametrize(
+    "tensor, phrase",
+    [
+        (
+            tensor_pb2.Tensor(dtype=tensor_pb2.DTYPE_UNSPECIFIED, shape=[2], data=b"ab"),
+            "dtype is DTYPE_UNSPECIFIED, expected one of UINT8",
+        ),
+        (tensor_pb2.Tensor(dtype=77, shape=[2], data=b"ab"), "unknown dtype 77"),
+        (
+            tensor_pb2.Tensor(dtype=tensor_pb2.UINT16, shape=[2, 3], data=b"x" * 11),
+            "11 data bytes for shape [2, 3] UINT16, expected 12",
+        ),
+        (tensor_pb2.Tensor(dtype=tensor_pb2.UINT8, shape=[-1, 3], data=b""), "negative dimension"),
+        (
+            tensor_pb2.Tensor(dtype=tensor_pb2.UINT8, shape=[2**62, 4], data=b""),
+            "0 data bytes for shape [4611686018427387904, 4] UINT8",
+        ),
+        (tensor_pb2.Tensor(dtype=tensor_pb2.UINT8, shape=[0, 2**62, 2**62], data=b""), "cannot be an array"),
+        (tensor_pb2.Tensor(dtype=tensor_pb2.UINT8, shape=[1] * 70, data=b"x"), "cannot be an array"),
+    ],
+)
 def test_malformed_tensors(tensor, phrase):
     with pytest.raises(TensorError) as err:
         from_tensor(tensor, "labels")

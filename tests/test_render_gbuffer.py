@@ -61,8 +61,10 @@ def test_motion_vectors_warp_ids_under_object_motion(renderer, street):
     still = Camera(np.repeat(street.camera.poses[:1], street.num_frames, axis=0), yfov=street.camera.yfov)
     road = [o for o in street.objects if o.class_id == CLASS_ID["road"]]
     # Look at the oncoming lane from the kerb so the cars fill part of the frame.
-    camera = Camera(np.stack([look_at(np.array([6.0, 2.0, -10.0]), np.array([-2.2, 0.8, -30.0]))] * street.num_frames),
-                    yfov=still.yfov)
+    camera = Camera(
+        np.stack([look_at(np.array([6.0, 2.0, -10.0]), np.array([-2.2, 0.8, -30.0]))] * street.num_frames),
+        yfov=still.yfov,
+    )
     scene = Scene(road + moving, camera, street.classes)
     frames = list(renderer.render_sequence(scene))
     assert all((f.classes == CLASS_ID["car"]).mean() > 0.02 for f in frames), "cars should be in view"
@@ -97,18 +99,24 @@ def test_depth_of_the_ground_matches_the_analytic_distance(renderer):
     below = rows - cy  # pixels below the horizon see the ground at view depth h * fy / below
     expected = np.where(below > 0, h * fy / np.maximum(below, 1e-9), np.inf)
     visible = (below > 2) & (h * fy / np.maximum(below, 1e-9) < 150)  # clear of the horizon and the far edge
-    np.testing.assert_allclose(frame.depth[visible].astype(np.float32), np.broadcast_to(expected[:, None], (H, W))[visible], rtol=2e-3)
+    np.testing.assert_allclose(
+        frame.depth[visible].astype(np.float32), np.broadcast_to(expected[:, None], (H, W))[visible], rtol=2e-3
+    )
     assert np.isinf(frame.depth[below < 0]).all() and (frame.classes[below < 0] == 0).all()
 
 
-@pytest.mark.parametrize("extents, centre_z, change, seen_at", [
-    ((20.0, 20.0, 20.0), 0.0, None, 10.0),  # the camera inside the box sees its far (back) face
-    ((400.0, 400.0, 6.0), -3.1, None, 6.1),  # the near plane (0.25) cuts into the box: its far face again
-    ((400.0, 400.0, 6.0), -5.0, None, 2.0),  # the camera well outside: the near (front) face
-    ((400.0, 400.0, 6.0), -5.0, "mirrored", 2.0),  # the same, the box mirrored (its faces wound the other way)
-    ((400.0, 400.0, 6.0), -5.0, "inside-out", 2.0),  # the same, the faces wound inwards: not a solid
-    ((400.0, 400.0, 6.0), -5.0, "open", 8.0),  # its near face removed: the inside of the far face shows
-], ids=["camera-inside", "cut-by-near-plane", "outside", "mirrored", "inside-out", "open"])
+@pytest.mark.parametrize(
+    "extents, centre_z, change, seen_at",
+    [
+        ((20.0, 20.0, 20.0), 0.0, None, 10.0),  # the camera inside the box sees its far (back) face
+        ((400.0, 400.0, 6.0), -3.1, None, 6.1),  # the near plane (0.25) cuts into the box: its far face again
+        ((400.0, 400.0, 6.0), -5.0, None, 2.0),  # the camera well outside: the near (front) face
+        ((400.0, 400.0, 6.0), -5.0, "mirrored", 2.0),  # the same, the box mirrored (its faces wound the other way)
+        ((400.0, 400.0, 6.0), -5.0, "inside-out", 2.0),  # the same, the faces wound inwards: not a solid
+        ((400.0, 400.0, 6.0), -5.0, "open", 8.0),  # its near face removed: the inside of the far face shows
+    ],
+    ids=["camera-inside", "cut-by-near-plane", "outside", "mirrored", "inside-out", "open"],
+)
 def test_back_faces_are_culled_only_where_they_cannot_show(renderer, extents, centre_z, change, seen_at):
     """Back faces of closed meshes are culled only where that cannot change the image; a wall of another
     class behind the box would show through wrongly culled faces."""
@@ -149,7 +157,7 @@ def test_motion_of_a_sliding_plane_is_analytic(renderer, camera_dx, object_dx):
         np.testing.assert_allclose(frame.motion[..., 0].astype(np.float32), expected, atol=0.01)
         np.testing.assert_allclose(frame.motion[..., 1].astype(np.float32), 0.0, atol=0.01)
         edge = int(np.ceil(abs(expected)))  # columns whose source lies outside frame t-1
-        inner = frame.motion_valid[:, edge: W - edge]
+        inner = frame.motion_valid[:, edge : W - edge]
         assert inner.all()
 
 
@@ -187,11 +195,19 @@ def test_rendering_is_deterministic_and_random_access_matches_sequential(rendere
 
 def test_labelled_gltf_scene(renderer, tmp_path):
     s = trimesh.Scene()
-    s.add_geometry(trimesh.creation.box(extents=(40, 40, 1)), node_name="backdrop", transform=translation(0, 0, -20),
-                   metadata={"class": "wall", "instance_id": 0})
+    s.add_geometry(
+        trimesh.creation.box(extents=(40, 40, 1)),
+        node_name="backdrop",
+        transform=translation(0, 0, -20),
+        metadata={"class": "wall", "instance_id": 0},
+    )
     s.add_geometry(trimesh.creation.box(extents=(2, 2, 2)), node_name="Car.001", transform=translation(-2, 0, -8))
-    s.add_geometry(trimesh.creation.box(extents=(2, 2, 2)), node_name="thing", transform=translation(2, 0, -8),
-                   metadata={"class_id": 2, "instance_id": 9})
+    s.add_geometry(
+        trimesh.creation.box(extents=(2, 2, 2)),
+        node_name="thing",
+        transform=translation(2, 0, -8),
+        metadata={"class_id": 2, "instance_id": 9},
+    )
     path = tmp_path / "scene.glb"
     path.write_bytes(s.export(file_type="glb"))
     camera = Camera(np.eye(4)[None].repeat(2, axis=0))

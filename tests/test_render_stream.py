@@ -26,8 +26,11 @@ def server(tiny_models_dir):
 def test_stream_scene_renders_every_frame_through_the_server(server, tiny_bundle_dir, tmp_path):
     scene = street_scene(seed=2, num_frames=4)
     direct = DirectStep(tiny_bundle_dir)
-    with RenderClient(server.address) as client, client.session("tiny", (SIZE, SIZE), max_in_flight=2) as session, \
-            GBufferRenderer(SIZE, SIZE) as renderer:
+    with (
+        RenderClient(server.address) as client,
+        client.session("tiny", (SIZE, SIZE), max_in_flight=2) as session,
+        GBufferRenderer(SIZE, SIZE) as renderer,
+    ):
         results = list(stream_scene(session, renderer, scene))
     assert [f.index for f, _ in results] == [0, 1, 2, 3]
     for frame, rgb in results:
@@ -111,15 +114,63 @@ def test_render_scene_command_streams_the_street_and_a_gltf(server, tmp_path):
     from neurender.engine_plugin.gbuffer.scene import translation
 
     out = tmp_path / "street"
-    assert cli_main(["render-scene", "--server", server.address, "--model", "tiny", "--out", str(out),
-                     "--size", f"{SIZE}x{SIZE}", "--frames", "2"]) == 0
+    assert (
+        cli_main(
+            [
+                "render-scene",
+                "--server",
+                server.address,
+                "--model",
+                "tiny",
+                "--out",
+                str(out),
+                "--size",
+                f"{SIZE}x{SIZE}",
+                "--frames",
+                "2",
+            ]
+        )
+        == 0
+    )
     assert len(list((out / "frames").glob("*.png"))) == 2 and len(list((out / "labels").glob("*.png"))) == 2
     s = trimesh.Scene()
     s.add_geometry(trimesh.creation.box(extents=(6, 0.2, 6)), node_name="road")
     s.add_geometry(trimesh.creation.box(extents=(1, 1, 2)), node_name="car.001", transform=translation(0, 0.6, 0))
     glb = tmp_path / "scene.glb"
     glb.write_bytes(s.export(file_type="glb"))
-    assert cli_main(["render-scene", "--server", server.address, "--model", "tiny", "--out", str(tmp_path / "g"),
-                     "--gltf", str(glb), "--size", f"{SIZE}x{SIZE}", "--frames", "2"]) == 0
-    assert cli_main(["render-scene", "--server", server.address, "--model", "no-such-model", "--out", str(tmp_path / "x"),
-                     "--frames", "1"]) == 2
+    assert (
+        cli_main(
+            [
+                "render-scene",
+                "--server",
+                server.address,
+                "--model",
+                "tiny",
+                "--out",
+                str(tmp_path / "g"),
+                "--gltf",
+                str(glb),
+                "--size",
+                f"{SIZE}x{SIZE}",
+                "--frames",
+                "2",
+            ]
+        )
+        == 0
+    )
+    assert (
+        cli_main(
+            [
+                "render-scene",
+                "--server",
+                server.address,
+                "--model",
+                "no-such-model",
+                "--out",
+                str(tmp_path / "x"),
+                "--frames",
+                "1",
+            ]
+        )
+        == 2
+    )

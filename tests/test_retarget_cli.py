@@ -22,8 +22,20 @@ MOCAP = Path(__file__).parent / "data" / "mocap"
 @pytest.fixture(scope="module")
 def walk_on_cmu(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("walk_on_cmu")
-    code = main(["retarget", "--motion", str(MOCAP / "humanoid3d_walk.txt"), "--target", str(MOCAP / "cmu_01_01.bvh"),
-                 "--out", str(out), "--size", "96x64", "--part-maps"])
+    code = main(
+        [
+            "retarget",
+            "--motion",
+            str(MOCAP / "humanoid3d_walk.txt"),
+            "--target",
+            str(MOCAP / "cmu_01_01.bvh"),
+            "--out",
+            str(out),
+            "--size",
+            "96x64",
+            "--part-maps",
+        ]
+    )
     assert code == 0
     return out
 
@@ -53,8 +65,25 @@ def test_retarget_writes_pose_maps_keypoints_video_and_sheet(walk_on_cmu):
 
 def test_retarget_onto_a_target_seen_in_footage_places_the_motion_where_they_stand(walk_on_cmu, tmp_path):
     # The first run's keypoints play the target's footage (OpenPose JSON of a person in a 96x64 frame).
-    code = main(["retarget", "--motion", str(MOCAP / "humanoid3d_dance_a.txt"), "--target", str(walk_on_cmu / "keypoints"),
-                 "--out", str(tmp_path), "--skeleton", "coco18", "--limb-width", "2", "--smooth", "one-euro", "--size", "96x64"])
+    code = main(
+        [
+            "retarget",
+            "--motion",
+            str(MOCAP / "humanoid3d_dance_a.txt"),
+            "--target",
+            str(walk_on_cmu / "keypoints"),
+            "--out",
+            str(tmp_path),
+            "--skeleton",
+            "coco18",
+            "--limb-width",
+            "2",
+            "--smooth",
+            "one-euro",
+            "--size",
+            "96x64",
+        ]
+    )
     assert code == 0
     summary = json.loads((tmp_path / "retarget.json").read_text())
     assert summary["placed_as_target_footage"] and summary["frames"] == 49  # the 60 fps clip at the default 30 fps
@@ -69,14 +98,37 @@ def test_retarget_onto_a_target_seen_in_footage_places_the_motion_where_they_sta
 
 def test_retarget_uses_a_bundles_pose_convention(tmp_path):
     description = model_pb2.ModelDescription(
-        schema_version=1, name="pose-test", modality=model_pb2.POSE, history_length=2, colour_space="sRGB",
-        trained_height=48, trained_width=40, pose=model_pb2.PoseConvention(skeleton="coco18", limb_width=1),
-        frame_size=model_pb2.FrameSizeRule(min_height=8, min_width=8, max_height=512, max_width=512, multiple_of=8))
+        schema_version=1,
+        name="pose-test",
+        modality=model_pb2.POSE,
+        history_length=2,
+        colour_space="sRGB",
+        trained_height=48,
+        trained_width=40,
+        pose=model_pb2.PoseConvention(skeleton="coco18", limb_width=1),
+        frame_size=model_pb2.FrameSizeRule(min_height=8, min_width=8, max_height=512, max_width=512, multiple_of=8),
+    )
     description.inputs.add(name="pose_map", dtype=tensor_pb2.UINT8, shape=[-1, -1, 3], required=True)
     write_bundle(tmp_path / "bundle", description, b"placeholder: retarget reads model.json only")
     out = tmp_path / "out"
-    assert main(["retarget", "--motion", str(MOCAP / "humanoid3d_walk.txt"), "--target", str(MOCAP / "humanoid3d_dance_a.txt"),
-                 "--out", str(out), "--bundle", str(tmp_path / "bundle"), "--fps", "10"]) == 0
+    assert (
+        main(
+            [
+                "retarget",
+                "--motion",
+                str(MOCAP / "humanoid3d_walk.txt"),
+                "--target",
+                str(MOCAP / "humanoid3d_dance_a.txt"),
+                "--out",
+                str(out),
+                "--bundle",
+                str(tmp_path / "bundle"),
+                "--fps",
+                "10",
+            ]
+        )
+        == 0
+    )
     summary = json.loads((out / "retarget.json").read_text())
     assert summary["pose_convention"] == {"skeleton": "coco18", "face": False, "hands": False, "limb_width": 1}
     assert (summary["height"], summary["width"]) == (48, 40) and summary["frames"] == 13
@@ -112,18 +164,47 @@ def test_cli_errors_name_the_joint_or_the_line(tmp_path, capsys):
     target = str(MOCAP / "humanoid3d_walk.txt")
     assert main(["retarget", "--motion", str(unknown), "--target", target, "--out", str(tmp_path / "a")]) == 2
     err = capsys.readouterr().err
-    assert "unknown skeleton (joints: pelvis_bone, thigh_bone" in err and "r_shoulder (expected" in err and "l_ankle" in err
+    assert (
+        "unknown skeleton (joints: pelvis_bone, thigh_bone" in err
+        and "r_shoulder (expected" in err
+        and "l_ankle" in err
+    )
 
     truncated = tmp_path / "truncated.bvh"
     truncated.write_text("\n".join(UNKNOWN_BVH.splitlines()[:-1]).replace("Frames: 1", "Frames: 2") + "\n0 0 0\n")
     assert main(["retarget", "--motion", str(truncated), "--target", target, "--out", str(tmp_path / "b")]) == 2
-    assert "truncated.bvh, line 19: truncated: the header announces 2 frames but the data ends after 1" in capsys.readouterr().err
+    assert (
+        "truncated.bvh, line 19: truncated: the header announces 2 frames but the data ends after 1"
+        in capsys.readouterr().err
+    )
 
-    assert main(["retarget", "--motion", str(tmp_path / "missing.bvh"), "--target", target, "--out", str(tmp_path / "c")]) == 2
+    assert (
+        main(["retarget", "--motion", str(tmp_path / "missing.bvh"), "--target", target, "--out", str(tmp_path / "c")])
+        == 2
+    )
     assert "missing.bvh does not exist" in capsys.readouterr().err
 
     joint_map = tmp_path / "map.yaml"
     joint_map.write_text("head: pelvis_bone\njoints:\n  r_hip: thigh_bone\n  r_knee: knee_bone\n")
-    assert main(["retarget", "--motion", str(unknown), "--map", str(joint_map), "--target", target, "--out", str(tmp_path / "d")]) == 2
+    assert (
+        main(
+            [
+                "retarget",
+                "--motion",
+                str(unknown),
+                "--map",
+                str(joint_map),
+                "--target",
+                target,
+                "--out",
+                str(tmp_path / "d"),
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
-    assert "joint map 'map' names joints the skeleton lacks" in err and "r_knee (expected knee_bone)" in err and "r_shoulder (not in the map)" in err
+    assert (
+        "joint map 'map' names joints the skeleton lacks" in err
+        and "r_knee (expected knee_bone)" in err
+        and "r_shoulder (not in the map)" in err
+    )

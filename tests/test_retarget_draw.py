@@ -20,11 +20,31 @@ CONVENTIONS = [
 
 # A spread-out BODY_25 person in a 128x136 frame: no two limbs cross, so every limb shows its colour.
 SPREAD = {
-    "nose": (64, 20), "neck": (64, 40), "r_shoulder": (44, 40), "r_elbow": (26, 40), "r_wrist": (8, 40),
-    "l_shoulder": (84, 40), "l_elbow": (102, 40), "l_wrist": (120, 40), "mid_hip": (64, 80), "r_hip": (52, 80),
-    "r_knee": (44, 100), "r_ankle": (38, 118), "l_hip": (76, 80), "l_knee": (84, 100), "l_ankle": (90, 118),
-    "r_eye": (58, 12), "l_eye": (70, 12), "r_ear": (48, 18), "l_ear": (80, 18), "l_big_toe": (104, 128),
-    "l_small_toe": (100, 134), "l_heel": (82, 130), "r_big_toe": (24, 128), "r_small_toe": (28, 134), "r_heel": (46, 130),
+    "nose": (64, 20),
+    "neck": (64, 40),
+    "r_shoulder": (44, 40),
+    "r_elbow": (26, 40),
+    "r_wrist": (8, 40),
+    "l_shoulder": (84, 40),
+    "l_elbow": (102, 40),
+    "l_wrist": (120, 40),
+    "mid_hip": (64, 80),
+    "r_hip": (52, 80),
+    "r_knee": (44, 100),
+    "r_ankle": (38, 118),
+    "l_hip": (76, 80),
+    "l_knee": (84, 100),
+    "l_ankle": (90, 118),
+    "r_eye": (58, 12),
+    "l_eye": (70, 12),
+    "r_ear": (48, 18),
+    "l_ear": (80, 18),
+    "l_big_toe": (104, 128),
+    "l_small_toe": (100, 134),
+    "l_heel": (82, 130),
+    "r_big_toe": (24, 128),
+    "r_small_toe": (28, 134),
+    "r_heel": (46, 130),
 }
 
 
@@ -35,7 +55,9 @@ def _spread_body(skeleton: str) -> np.ndarray:
     return body if skeleton == "body25" else body[list(COCO18_TO_CANONICAL)]
 
 
-@pytest.mark.parametrize("convention", CONVENTIONS, ids=lambda c: f"{c.skeleton}-face{int(c.face)}-hands{int(c.hands)}-w{c.limb_width}")
+@pytest.mark.parametrize(
+    "convention", CONVENTIONS, ids=lambda c: f"{c.skeleton}-face{int(c.face)}-hands{int(c.hands)}-w{c.limb_width}"
+)
 def test_each_limb_is_drawn_in_its_own_colour_only(convention):
     layout = pose_layout(convention)
     for a, b, colour, width in layout.limbs:
@@ -59,7 +81,9 @@ def test_a_whole_body_shows_every_limb_colour_at_its_midpoint(skeleton):
     for a, b, colour, _ in layout.limbs:
         x, y = (body[a, :2] + body[b, :2]) / 2
         assert tuple(pose_map[int(round(y)), int(round(x))]) == colour, f"limb {a}-{b}"
-    assert {tuple(c) for c in np.unique(pose_map.reshape(-1, 3), axis=0)} == {(0, 0, 0)} | {c for _, _, c, _ in layout.limbs}
+    assert {tuple(c) for c in np.unique(pose_map.reshape(-1, 3), axis=0)} == {(0, 0, 0)} | {
+        c for _, _, c, _ in layout.limbs
+    }
     # OpenPose's colours: the torso (neck to mid-hip) red, the right upper arm orange, the left shin blue.
     if skeleton == "body25":
         assert tuple(pose_map[60, 64]) == (255, 0, 0)
@@ -71,7 +95,9 @@ def test_drawing_is_deterministic_and_skips_missing_points():
     convention = CONVENTIONS[2]
     layout = pose_layout(convention)
     rng = np.random.default_rng(0)
-    keypoints = np.c_[rng.uniform(0, 64, (2 * layout.size, 2)), rng.uniform(0, 1, 2 * layout.size)].reshape(2, layout.size, 3)
+    keypoints = np.c_[rng.uniform(0, 64, (2 * layout.size, 2)), rng.uniform(0, 1, 2 * layout.size)].reshape(
+        2, layout.size, 3
+    )
     first = draw_pose_map(keypoints, 64, 64, convention)
     assert first.dtype == np.uint8 and first.shape == (64, 64, 3)
     assert np.array_equal(first, draw_pose_map(keypoints.copy(), 64, 64, convention))
@@ -83,8 +109,8 @@ def test_drawing_is_deterministic_and_skips_missing_points():
 
 def test_limb_width_follows_the_convention():
     keypoints = np.zeros((18, 3))
-    keypoints[1] = (10, 32, 1)   # neck
-    keypoints[2] = (54, 32, 1)   # right shoulder: a horizontal limb
+    keypoints[1] = (10, 32, 1)  # neck
+    keypoints[2] = (54, 32, 1)  # right shoulder: a horizontal limb
     widths = []
     for width in (1, 3, 5, 7):
         pose_map = draw_pose_map(keypoints, 64, 64, model_pb2.PoseConvention(skeleton="coco18", limb_width=width))
@@ -95,7 +121,9 @@ def test_limb_width_follows_the_convention():
 
 def test_bad_shapes_and_conventions_are_named():
     body25 = model_pb2.PoseConvention(skeleton="body25", hands=True, limb_width=3)
-    with pytest.raises(ValueError, match=r"expected \[people, 67, 3\] .* skeleton 'body25' with face=False, hands=True"):
+    with pytest.raises(
+        ValueError, match=r"expected \[people, 67, 3\] .* skeleton 'body25' with face=False, hands=True"
+    ):
         draw_pose_map(np.zeros((1, 25, 3)), 32, 32, body25)
     with pytest.raises(ValueError, match="skeleton 'mpii'"):
         draw_pose_map(np.zeros((1, 25, 3)), 32, 32, model_pb2.PoseConvention(skeleton="mpii", limb_width=3))

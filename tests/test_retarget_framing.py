@@ -20,7 +20,9 @@ URDF = Path(__file__).parents[1] / "retarget" / "data" / "deepmimic_humanoid.urd
 
 def test_large_frame_keypoints_onto_a_skeleton_fill_the_output_frame(tmp_path, capsys):
     out = tmp_path / "out"
-    assert main(["retarget", "--motion", str(CYCLIST), "--target", str(URDF), "--out", str(out), "--size", "256x256"]) == 0
+    assert (
+        main(["retarget", "--motion", str(CYCLIST), "--target", str(URDF), "--out", str(out), "--size", "256x256"]) == 0
+    )
     maps = sorted((out / "pose").glob("*.png"))
     assert len(maps) == 30
     drawn = [np.count_nonzero(cv2.imread(str(m)).any(axis=2)) / (256 * 256) for m in maps]
@@ -58,8 +60,24 @@ def test_mostly_off_frame_pose_maps_are_refused():
 
 def test_dance_renders_large_frame_keypoints_and_refuses_ones_showing_nobody(tmp_path, capsys):
     out = tmp_path / "dance"
-    assert main(["dance", "--motion", str(CYCLIST), "--target", str(URDF), "--out", str(out), "--size", "64x64",
-                 "--frames", "3"]) == 0
+    assert (
+        main(
+            [
+                "dance",
+                "--motion",
+                str(CYCLIST),
+                "--target",
+                str(URDF),
+                "--out",
+                str(out),
+                "--size",
+                "64x64",
+                "--frames",
+                "3",
+            ]
+        )
+        == 0
+    )
     maps = sorted((out / "pose").glob("*.png"))
     assert len(maps) == 3 and all(cv2.imread(str(m)).any() for m in maps)
     empty = tmp_path / "empty"

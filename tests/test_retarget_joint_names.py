@@ -23,53 +23,182 @@ EXAMPLES = Path(__file__).parents[1] / "retarget" / "data"
 # neutral names (joint_7), so nothing but the naming itself can be recognised.
 _LIMBS = ("Shoulder", "Arm", "ForeArm", "Hand", "UpLeg", "Leg", "Foot", "ToeBase")
 NAMINGS: dict[str, tuple[tuple[str, str], dict[str, str]]] = {
-    "humanik": (("Left", "Right"), {"Hips": "Hips", "Spine": "Spine", "Neck": "Neck", "Head": "Head",
-                                     **{f"Left{x}": f"{{S}}{x}" for x in _LIMBS}}),
-    "hips_ab_chest": (("Left", "Right"), {"Hips": "Hips", "LowerBack": "Ab", "Spine1": "Chest", "Neck": "Neck",
-                                           "Head": "Head", "LeftShoulder": "{S}Collar", "LeftArm": "{S}Shoulder",
-                                           "LeftForeArm": "{S}Elbow", "LeftHand": "{S}Wrist", "LeftUpLeg": "{S}Hip",
-                                           "LeftLeg": "{S}Knee", "LeftFoot": "{S}Ankle", "LeftToeBase": "{S}Toe"}),
-    "rokoko": (("Left", "Right"), {"Hips": "Hips", "Spine": "Spine1", "Neck": "Neck", "Head": "Head",
-                                    "LeftShoulder": "{S}Shoulder", "LeftArm": "{S}Arm", "LeftForeArm": "{S}ForeArm",
-                                    "LeftHand": "{S}Hand", "LeftUpLeg": "{S}Thigh", "LeftLeg": "{S}Shin",
-                                    "LeftFoot": "{S}Foot", "LeftToeBase": "{S}Toe"}),
-    "xsens_mvn": (("Left", "Right"), {"Hips": "Pelvis", "LowerBack": "L5", "Spine": "L3", "Spine1": "T8",
-                                       "Neck": "Neck", "Head": "Head", "LeftShoulder": "{S}Shoulder",
-                                       "LeftArm": "{S}UpperArm", "LeftForeArm": "{S}ForeArm", "LeftHand": "{S}Hand",
-                                       "LeftUpLeg": "{S}UpperLeg", "LeftLeg": "{S}LowerLeg", "LeftFoot": "{S}Foot",
-                                       "LeftToeBase": "{S}Toe"}),
-    "optitrack_motive": (("L", "R"), {"Hips": "Skeleton:Hip", "LowerBack": "Skeleton:Ab", "Spine1": "Skeleton:Chest",
-                                      "Neck": "Skeleton:Neck", "Head": "Skeleton:Head",
-                                      "LeftShoulder": "Skeleton:{S}Shoulder", "LeftArm": "Skeleton:{S}UArm",
-                                      "LeftForeArm": "Skeleton:{S}FArm", "LeftHand": "Skeleton:{S}Hand",
-                                      "LeftUpLeg": "Skeleton:{S}Thigh", "LeftLeg": "Skeleton:{S}Shin",
-                                      "LeftFoot": "Skeleton:{S}Foot", "LeftToeBase": "Skeleton:{S}Toe"}),
-    "perception_neuron": (("Left", "Right"), {"Hips": "Hips", "LowerBack": "Spine", "Spine": "Spine1",
-                                               "Spine1": "Spine2", "Neck": "Neck", "Neck1": "Neck1", "Head": "Head",
-                                               **{f"Left{x}": f"{{S}}{x}" for x in _LIMBS[:-1]}}),  # no toes
-    "blender_metarig": (("L", "R"), {"Hips": "hips", "Spine": "spine", "Spine1": "chest", "Neck": "neck",
-                                      "Head": "head", "LeftShoulder": "shoulder.{S}", "LeftArm": "upper_arm.{S}",
-                                      "LeftForeArm": "forearm.{S}", "LeftHand": "hand.{S}", "LeftUpLeg": "thigh.{S}",
-                                      "LeftLeg": "shin.{S}", "LeftFoot": "foot.{S}", "LeftToeBase": "toe.{S}"}),
-    "rigify_def": (("L", "R"), {"Hips": "DEF-hips", "Spine": "DEF-spine", "Neck": "DEF-neck", "Head": "DEF-head",
-                                 "LeftShoulder": "DEF-shoulder.{S}", "LeftArm": "DEF-upper_arm.{S}",
-                                 "LeftForeArm": "DEF-forearm.{S}", "LeftHand": "DEF-hand.{S}",
-                                 "LeftUpLeg": "DEF-thigh.{S}", "LeftLeg": "DEF-shin.{S}", "LeftFoot": "DEF-foot.{S}",
-                                 "LeftToeBase": "DEF-toe.{S}"}),
-    "unreal_mannequin": (("l", "r"), {"Hips": "pelvis", "LowerBack": "spine_01", "Spine": "spine_02",
-                                       "Spine1": "spine_03", "Neck": "neck_01", "Head": "head",
-                                       "LeftShoulder": "clavicle_{S}", "LeftArm": "upperarm_{S}",
-                                       "LeftForeArm": "lowerarm_{S}", "LeftHand": "hand_{S}", "LeftUpLeg": "thigh_{S}",
-                                       "LeftLeg": "calf_{S}", "LeftFoot": "foot_{S}", "LeftToeBase": "ball_{S}"}),
-    "max_biped": (("L", "R"), {"Hips": "Bip01_Pelvis", "Spine": "Bip01_Spine", "Neck": "Bip01_Neck",
-                                "Head": "Bip01_Head", "LeftShoulder": "Bip01_{S}_Clavicle",
-                                "LeftArm": "Bip01_{S}_UpperArm", "LeftForeArm": "Bip01_{S}_Forearm",
-                                "LeftHand": "Bip01_{S}_Hand", "LeftUpLeg": "Bip01_{S}_Thigh", "LeftLeg": "Bip01_{S}_Calf",
-                                "LeftFoot": "Bip01_{S}_Foot", "LeftToeBase": "Bip01_{S}_Toe0"}),
-    "prefix_l_r": (("l", "r"), {"Hips": "root", "Neck": "neck", "Head": "head", "LeftShoulder": "{S}_clavicle",
-                                 "LeftArm": "{S}_shoulder", "LeftForeArm": "{S}_elbow", "LeftHand": "{S}_wrist",
-                                 "LeftUpLeg": "{S}_hip", "LeftLeg": "{S}_knee", "LeftFoot": "{S}_ankle",
-                                 "LeftToeBase": "{S}_toe"}),
+    "humanik": (
+        ("Left", "Right"),
+        {"Hips": "Hips", "Spine": "Spine", "Neck": "Neck", "Head": "Head", **{f"Left{x}": f"{{S}}{x}" for x in _LIMBS}},
+    ),
+    "hips_ab_chest": (
+        ("Left", "Right"),
+        {
+            "Hips": "Hips",
+            "LowerBack": "Ab",
+            "Spine1": "Chest",
+            "Neck": "Neck",
+            "Head": "Head",
+            "LeftShoulder": "{S}Collar",
+            "LeftArm": "{S}Shoulder",
+            "LeftForeArm": "{S}Elbow",
+            "LeftHand": "{S}Wrist",
+            "LeftUpLeg": "{S}Hip",
+            "LeftLeg": "{S}Knee",
+            "LeftFoot": "{S}Ankle",
+            "LeftToeBase": "{S}Toe",
+        },
+    ),
+    "rokoko": (
+        ("Left", "Right"),
+        {
+            "Hips": "Hips",
+            "Spine": "Spine1",
+            "Neck": "Neck",
+            "Head": "Head",
+            "LeftShoulder": "{S}Shoulder",
+            "LeftArm": "{S}Arm",
+            "LeftForeArm": "{S}ForeArm",
+            "LeftHand": "{S}Hand",
+            "LeftUpLeg": "{S}Thigh",
+            "LeftLeg": "{S}Shin",
+            "LeftFoot": "{S}Foot",
+            "LeftToeBase": "{S}Toe",
+        },
+    ),
+    "xsens_mvn": (
+        ("Left", "Right"),
+        {
+            "Hips": "Pelvis",
+            "LowerBack": "L5",
+            "Spine": "L3",
+            "Spine1": "T8",
+            "Neck": "Neck",
+            "Head": "Head",
+            "LeftShoulder": "{S}Shoulder",
+            "LeftArm": "{S}UpperArm",
+            "LeftForeArm": "{S}ForeArm",
+            "LeftHand": "{S}Hand",
+            "LeftUpLeg": "{S}UpperLeg",
+            "LeftLeg": "{S}LowerLeg",
+            "LeftFoot": "{S}Foot",
+            "LeftToeBase": "{S}Toe",
+        },
+    ),
+    "optitrack_motive": (
+        ("L", "R"),
+        {
+            "Hips": "Skeleton:Hip",
+            "LowerBack": "Skeleton:Ab",
+            "Spine1": "Skeleton:Chest",
+            "Neck": "Skeleton:Neck",
+            "Head": "Skeleton:Head",
+            "LeftShoulder": "Skeleton:{S}Shoulder",
+            "LeftArm": "Skeleton:{S}UArm",
+            "LeftForeArm": "Skeleton:{S}FArm",
+            "LeftHand": "Skeleton:{S}Hand",
+            "LeftUpLeg": "Skeleton:{S}Thigh",
+            "LeftLeg": "Skeleton:{S}Shin",
+            "LeftFoot": "Skeleton:{S}Foot",
+            "LeftToeBase": "Skeleton:{S}Toe",
+        },
+    ),
+    "perception_neuron": (
+        ("Left", "Right"),
+        {
+            "Hips": "Hips",
+            "LowerBack": "Spine",
+            "Spine": "Spine1",
+            "Spine1": "Spine2",
+            "Neck": "Neck",
+            "Neck1": "Neck1",
+            "Head": "Head",
+            **{f"Left{x}": f"{{S}}{x}" for x in _LIMBS[:-1]},
+        },
+    ),  # no toes
+    "blender_metarig": (
+        ("L", "R"),
+        {
+            "Hips": "hips",
+            "Spine": "spine",
+            "Spine1": "chest",
+            "Neck": "neck",
+            "Head": "head",
+            "LeftShoulder": "shoulder.{S}",
+            "LeftArm": "upper_arm.{S}",
+            "LeftForeArm": "forearm.{S}",
+            "LeftHand": "hand.{S}",
+            "LeftUpLeg": "thigh.{S}",
+            "LeftLeg": "shin.{S}",
+            "LeftFoot": "foot.{S}",
+            "LeftToeBase": "toe.{S}",
+        },
+    ),
+    "rigify_def": (
+        ("L", "R"),
+        {
+            "Hips": "DEF-hips",
+            "Spine": "DEF-spine",
+            "Neck": "DEF-neck",
+            "Head": "DEF-head",
+            "LeftShoulder": "DEF-shoulder.{S}",
+            "LeftArm": "DEF-upper_arm.{S}",
+            "LeftForeArm": "DEF-forearm.{S}",
+            "LeftHand": "DEF-hand.{S}",
+            "LeftUpLeg": "DEF-thigh.{S}",
+            "LeftLeg": "DEF-shin.{S}",
+            "LeftFoot": "DEF-foot.{S}",
+            "LeftToeBase": "DEF-toe.{S}",
+        },
+    ),
+    "unreal_mannequin": (
+        ("l", "r"),
+        {
+            "Hips": "pelvis",
+            "LowerBack": "spine_01",
+            "Spine": "spine_02",
+            "Spine1": "spine_03",
+            "Neck": "neck_01",
+            "Head": "head",
+            "LeftShoulder": "clavicle_{S}",
+            "LeftArm": "upperarm_{S}",
+            "LeftForeArm": "lowerarm_{S}",
+            "LeftHand": "hand_{S}",
+            "LeftUpLeg": "thigh_{S}",
+            "LeftLeg": "calf_{S}",
+            "LeftFoot": "foot_{S}",
+            "LeftToeBase": "ball_{S}",
+        },
+    ),
+    "max_biped": (
+        ("L", "R"),
+        {
+            "Hips": "Bip01_Pelvis",
+            "Spine": "Bip01_Spine",
+            "Neck": "Bip01_Neck",
+            "Head": "Bip01_Head",
+            "LeftShoulder": "Bip01_{S}_Clavicle",
+            "LeftArm": "Bip01_{S}_UpperArm",
+            "LeftForeArm": "Bip01_{S}_Forearm",
+            "LeftHand": "Bip01_{S}_Hand",
+            "LeftUpLeg": "Bip01_{S}_Thigh",
+            "LeftLeg": "Bip01_{S}_Calf",
+            "LeftFoot": "Bip01_{S}_Foot",
+            "LeftToeBase": "Bip01_{S}_Toe0",
+        },
+    ),
+    "prefix_l_r": (
+        ("l", "r"),
+        {
+            "Hips": "root",
+            "Neck": "neck",
+            "Head": "head",
+            "LeftShoulder": "{S}_clavicle",
+            "LeftArm": "{S}_shoulder",
+            "LeftForeArm": "{S}_elbow",
+            "LeftHand": "{S}_wrist",
+            "LeftUpLeg": "{S}_hip",
+            "LeftLeg": "{S}_knee",
+            "LeftFoot": "{S}_ankle",
+            "LeftToeBase": "{S}_toe",
+        },
+    ),
 }
 
 
@@ -80,7 +209,9 @@ def renamed_bvh(naming: str, folder: Path) -> Path:
     for index, name in enumerate(n for n in names if not n.endswith("_End")):
         key = name.replace("Right", "Left", 1) if name.startswith("Right") else name
         template = table.get(key)
-        new[name] = template.replace("{S}", right if name.startswith("Right") else left) if template else f"joint_{index}"
+        new[name] = (
+            template.replace("{S}", right if name.startswith("Right") else left) if template else f"joint_{index}"
+        )
     text = re.sub(r"^(\s*(?:ROOT|JOINT)\s+)(\S+)", lambda m: m.group(1) + new[m.group(2)], CMU.read_text(), flags=re.M)
     path = folder / f"{naming}.bvh"
     path.write_text(text)
@@ -100,12 +231,14 @@ def test_each_naming_retargets_as_the_cmu_clip(naming, cmu_pose, tmp_path):
     points = [p for p in range(25) if naming != "perception_neuron" or p not in FOOT_POINTS]
     np.testing.assert_allclose(pose.points[:, points], cmu_pose.points[:, points], atol=1e-9)
     target = Proportions.canonical()
-    np.testing.assert_allclose(retarget(pose, target).points[:, points], retarget(cmu_pose, target).points[:, points],
-                               atol=1e-9)
+    np.testing.assert_allclose(
+        retarget(pose, target).points[:, points], retarget(cmu_pose, target).points[:, points], atol=1e-9
+    )
 
 
-@pytest.mark.parametrize("naming", ["unreal_mannequin", "rokoko", "xsens_mvn", "optitrack_motive", "rigify_def",
-                                    "hips_ab_chest"])
+@pytest.mark.parametrize(
+    "naming", ["unreal_mannequin", "rokoko", "xsens_mvn", "optitrack_motive", "rigify_def", "hips_ab_chest"]
+)
 def test_print_joint_map_writes_the_shipped_example_and_it_loads_as_a_map(naming, tmp_path, capsys):
     bvh = renamed_bvh(naming, tmp_path)
     with pytest.raises(SystemExit) as done:
@@ -127,8 +260,20 @@ def test_print_joint_map_lists_what_it_could_not_find(tmp_path, capsys):
         main(["retarget", "--print-joint-map", str(bvh)])
     printed = capsys.readouterr().out
     assert "# r_wrist: ?  (required: not found, name its joint)" in printed and "l_wrist: LeftHand" in printed
-    assert main(["retarget", "--motion", str(bvh), "--target", str(MOCAP / "humanoid3d_walk.txt"),
-                 "--out", str(tmp_path / "o")]) == 2
+    assert (
+        main(
+            [
+                "retarget",
+                "--motion",
+                str(bvh),
+                "--target",
+                str(MOCAP / "humanoid3d_walk.txt"),
+                "--out",
+                str(tmp_path / "o"),
+            ]
+        )
+        == 2
+    )
     assert "unknown skeleton" in capsys.readouterr().err
 
 

@@ -8,10 +8,17 @@ import numpy as np
 import pytest
 
 from neurender.retarget.bvh import load_bvh
-from neurender.retarget.camera import frame_camera, look_at, Camera, project_pose
+from neurender.retarget.camera import Camera, frame_camera, look_at, project_pose
 from neurender.retarget.canonical import (
-    FOOT_POINTS, INDEX, SkeletonMapError, bone_lengths, choose_joint_map, leg_length, load_joint_map,
-    motion_to_canonical, rest_pose,
+    FOOT_POINTS,
+    INDEX,
+    SkeletonMapError,
+    bone_lengths,
+    choose_joint_map,
+    leg_length,
+    load_joint_map,
+    motion_to_canonical,
+    rest_pose,
 )
 from neurender.retarget.deepmimic import load_deepmimic
 from neurender.retarget.retarget import Proportions, floor_height, retarget
@@ -51,9 +58,30 @@ def test_bone_lengths_stay_constant_under_forward_kinematics(clip, request):
 def test_known_skeletons_are_recognised(cmu, dance):
     assert choose_joint_map(cmu.skeleton.names).name == "cmu"
     assert choose_joint_map(dance.skeleton.names).name == "deepmimic"
-    smplx_names = ("pelvis", "left_hip", "right_hip", "spine1", "left_knee", "right_knee", "spine2", "left_ankle",
-                   "right_ankle", "spine3", "left_foot", "right_foot", "neck", "left_collar", "right_collar", "head",
-                   "left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist")
+    smplx_names = (
+        "pelvis",
+        "left_hip",
+        "right_hip",
+        "spine1",
+        "left_knee",
+        "right_knee",
+        "spine2",
+        "left_ankle",
+        "right_ankle",
+        "spine3",
+        "left_foot",
+        "right_foot",
+        "neck",
+        "left_collar",
+        "right_collar",
+        "head",
+        "left_shoulder",
+        "right_shoulder",
+        "left_elbow",
+        "right_elbow",
+        "left_wrist",
+        "right_wrist",
+    )
     assert choose_joint_map(smplx_names).name == "smplx"
 
 
@@ -65,30 +93,61 @@ def _chain_bvh(joints: list[tuple[str, str | None, tuple[float, float, float]]])
 
     def block(name: str, offset, depth: int, root: bool) -> list[str]:
         pad = "  " * depth
-        channels = "CHANNELS 6 Xposition Yposition Zposition Zrotation Xrotation Yrotation" if root else "CHANNELS 3 Zrotation Xrotation Yrotation"
-        out = [f"{pad}{'ROOT' if root else 'JOINT'} {name}", f"{pad}{{", f"{pad}  OFFSET {offset[0]} {offset[1]} {offset[2]}", f"{pad}  {channels}"]
+        channels = (
+            "CHANNELS 6 Xposition Yposition Zposition Zrotation Xrotation Yrotation"
+            if root
+            else "CHANNELS 3 Zrotation Xrotation Yrotation"
+        )
+        out = [
+            f"{pad}{'ROOT' if root else 'JOINT'} {name}",
+            f"{pad}{{",
+            f"{pad}  OFFSET {offset[0]} {offset[1]} {offset[2]}",
+            f"{pad}  {channels}",
+        ]
         for child, child_offset in children.get(name, []):
             out += block(child, child_offset, depth + 1, False)
         return out + [f"{pad}}}"]
 
-    (root, root_offset), = children[None]
+    ((root, root_offset),) = children[None]
     n_channels = 3 * len(joints) + 3
-    return "\n".join(["HIERARCHY", *block(root, root_offset, 0, True), "MOTION", "Frames: 2", "Frame Time: 0.0333333",
-                      " ".join(["0"] * n_channels), " ".join(["0"] * n_channels)]) + "\n"
+    return (
+        "\n".join(
+            [
+                "HIERARCHY",
+                *block(root, root_offset, 0, True),
+                "MOTION",
+                "Frames: 2",
+                "Frame Time: 0.0333333",
+                " ".join(["0"] * n_channels),
+                " ".join(["0"] * n_channels),
+            ]
+        )
+        + "\n"
+    )
 
 
 def _mixamo_joints(prefix: str) -> list:
     j = []
+
     def add(name, parent, offset):
         j.append((prefix + name, prefix + parent if parent else None, offset))
+
     add("Hips", None, (0, 100, 0))
-    add("Spine", "Hips", (0, 10, 0)); add("Spine1", "Spine", (0, 12, 0)); add("Spine2", "Spine1", (0, 12, 0))
-    add("Neck", "Spine2", (0, 15, 0)); add("Head", "Neck", (0, 10, 0)); add("HeadTop_End", "Head", (0, 18, 0))
+    add("Spine", "Hips", (0, 10, 0))
+    add("Spine1", "Spine", (0, 12, 0))
+    add("Spine2", "Spine1", (0, 12, 0))
+    add("Neck", "Spine2", (0, 15, 0))
+    add("Head", "Neck", (0, 10, 0))
+    add("HeadTop_End", "Head", (0, 18, 0))
     for side, s in (("Left", 1), ("Right", -1)):
-        add(f"{side}Shoulder", "Spine2", (s * 6, 12, 0)); add(f"{side}Arm", f"{side}Shoulder", (s * 12, 0, 0))
-        add(f"{side}ForeArm", f"{side}Arm", (s * 27, 0, 0)); add(f"{side}Hand", f"{side}ForeArm", (s * 25, 0, 0))
-        add(f"{side}UpLeg", "Hips", (s * 9, -5, 0)); add(f"{side}Leg", f"{side}UpLeg", (0, -43, 0))
-        add(f"{side}Foot", f"{side}Leg", (0, -42, 0)); add(f"{side}ToeBase", f"{side}Foot", (0, -6, 12))
+        add(f"{side}Shoulder", "Spine2", (s * 6, 12, 0))
+        add(f"{side}Arm", f"{side}Shoulder", (s * 12, 0, 0))
+        add(f"{side}ForeArm", f"{side}Arm", (s * 27, 0, 0))
+        add(f"{side}Hand", f"{side}ForeArm", (s * 25, 0, 0))
+        add(f"{side}UpLeg", "Hips", (s * 9, -5, 0))
+        add(f"{side}Leg", f"{side}UpLeg", (0, -43, 0))
+        add(f"{side}Foot", f"{side}Leg", (0, -42, 0))
+        add(f"{side}ToeBase", f"{side}Foot", (0, -6, 12))
         add(f"{side}Toe_End", f"{side}ToeBase", (0, 0, 7))
     return j
 
@@ -105,12 +164,15 @@ def test_mixamo_skeleton_maps_by_name_with_namespace(tmp_path):
     assert pose.points[0, INDEX["l_elbow"]] == pytest.approx(positions[0, names.index("mixamorig:LeftForeArm")])
     # Mid-hip and neck sit between the hips and between the shoulders, as OpenPose puts them.
     assert pose.points[0, INDEX["mid_hip"]] == pytest.approx(
-        (positions[0, names.index("mixamorig:LeftUpLeg")] + positions[0, names.index("mixamorig:RightUpLeg")]) / 2)
+        (positions[0, names.index("mixamorig:LeftUpLeg")] + positions[0, names.index("mixamorig:RightUpLeg")]) / 2
+    )
 
 
 def test_unknown_skeleton_error_names_the_unmapped_joints(tmp_path):
-    renamed = [(f"bone{i}", None if p is None else f"bone{[n for n, _, _ in _mixamo_joints('')].index(p)}", o)
-               for i, (n, p, o) in enumerate(_mixamo_joints(""))]
+    renamed = [
+        (f"bone{i}", None if p is None else f"bone{[n for n, _, _ in _mixamo_joints('')].index(p)}", o)
+        for i, (n, p, o) in enumerate(_mixamo_joints(""))
+    ]
     path = tmp_path / "unknown.bvh"
     path.write_text(_chain_bvh(renamed))
     motion = load_bvh(path)
@@ -122,10 +184,23 @@ def test_unknown_skeleton_error_names_the_unmapped_joints(tmp_path):
         assert point in message
     # A YAML map makes the same skeleton usable.
     index = {n: i for i, (n, _, _) in enumerate(_mixamo_joints(""))}
-    mapping = {"r_shoulder": "RightArm", "r_elbow": "RightForeArm", "r_wrist": "RightHand", "l_shoulder": "LeftArm",
-               "l_elbow": "LeftForeArm", "l_wrist": "LeftHand", "r_hip": "RightUpLeg", "r_knee": "RightLeg",
-               "r_ankle": "RightFoot", "l_hip": "LeftUpLeg", "l_knee": "LeftLeg", "l_ankle": "LeftFoot"}
-    yaml_text = "head: bone%d\njoints:\n" % index["Head"] + "".join(f"  {k}: bone{index[v]}\n" for k, v in mapping.items())
+    mapping = {
+        "r_shoulder": "RightArm",
+        "r_elbow": "RightForeArm",
+        "r_wrist": "RightHand",
+        "l_shoulder": "LeftArm",
+        "l_elbow": "LeftForeArm",
+        "l_wrist": "LeftHand",
+        "r_hip": "RightUpLeg",
+        "r_knee": "RightLeg",
+        "r_ankle": "RightFoot",
+        "l_hip": "LeftUpLeg",
+        "l_knee": "LeftLeg",
+        "l_ankle": "LeftFoot",
+    }
+    yaml_text = f"head: bone{index['Head']}\njoints:\n" + "".join(
+        f"  {k}: bone{index[v]}\n" for k, v in mapping.items()
+    )
     map_path = tmp_path / "map.yaml"
     map_path.write_text(yaml_text)
     pose = motion_to_canonical(motion, load_joint_map(map_path))
@@ -161,8 +236,8 @@ def test_feet_stay_on_the_ground(retargeted):
     source_leg = np.median(leg_length(source.points))
     planted = source_clearance < 0.03 * source_leg
     assert planted.mean() > 0.5  # the clip stands on the floor most of the time
-    assert low.min() > -tol                        # never through the floor
-    assert np.abs(low[planted]).max() < tol        # planted when the source was planted
+    assert low.min() > -tol  # never through the floor
+    assert np.abs(low[planted]).max() < tol  # planted when the source was planted
     # In the air when the source jumps: the clearance scales with the legs.
     ratio = target.leg_length / source_leg
     assert low[~planted] == pytest.approx(ratio * source_clearance[~planted], abs=tol)
@@ -173,7 +248,9 @@ def test_feet_stay_on_the_ground(retargeted):
 
 def test_camera_projection_and_framing(retargeted):
     _, _, out = retargeted
-    camera = Camera(100.0, (50.0, 40.0), look_at(np.array([0.0, 1.0, 5.0]), np.array([0.0, 1.0, 0.0])), np.array([0.0, 1.0, 5.0]))
+    camera = Camera(
+        100.0, (50.0, 40.0), look_at(np.array([0.0, 1.0, 5.0]), np.array([0.0, 1.0, 0.0])), np.array([0.0, 1.0, 5.0])
+    )
     pixels, depth = camera.project(np.array([[0.0, 1.0, 0.0], [1.0, 2.0, 0.0], [0.0, 1.0, 10.0]]))
     assert pixels[0] == pytest.approx([50.0, 40.0]) and depth[0] == pytest.approx(5.0)
     # One unit right and up, 5 away: 100 * 1/5 px off centre; image y grows downwards; behind: negative depth.
@@ -185,7 +262,12 @@ def test_camera_projection_and_framing(retargeted):
     x, y = keypoints[..., 0], keypoints[..., 1]
     assert x.min() >= 0.05 * 128 - 1 and x.max() <= 0.95 * 128 and y.min() >= 0.05 * 96 - 1 and y.max() <= 0.95 * 96
     # Tight: the clip reaches the margin on at least one side.
-    reach = max((x.max() - 63.5) / (0.45 * 128), (63.5 - x.min()) / (0.45 * 128), (y.max() - 47.5) / (0.45 * 96), (47.5 - y.min()) / (0.45 * 96))
+    reach = max(
+        (x.max() - 63.5) / (0.45 * 128),
+        (63.5 - x.min()) / (0.45 * 128),
+        (y.max() - 47.5) / (0.45 * 96),
+        (47.5 - y.min()) / (0.45 * 96),
+    )
     assert reach == pytest.approx(1.0, abs=0.01)
     # Standing person: head above feet in the image.
     assert (keypoints[:, INDEX["nose"], 1] < keypoints[:, INDEX["r_ankle"], 1]).mean() > 0.95

@@ -43,7 +43,10 @@ def test_normalisation_maps_the_source_ankle_range_onto_the_targets():
     assert m.near_height == pytest.approx(t.near_height, rel=0.1)
     # Per frame the map is a scale and an offset: limb proportions within a frame are kept.
     f = 40
-    bone = lambda k: np.linalg.norm(k[f, INDEX["r_knee"], :2] - k[f, INDEX["r_hip"], :2]) / np.linalg.norm(k[f, INDEX["r_ankle"], :2] - k[f, INDEX["r_knee"], :2])
+    bone = lambda k: (
+        np.linalg.norm(k[f, INDEX["r_knee"], :2] - k[f, INDEX["r_hip"], :2])
+        / np.linalg.norm(k[f, INDEX["r_ankle"], :2] - k[f, INDEX["r_knee"], :2])
+    )
     assert bone(moved) == pytest.approx(bone(source))
 
 
@@ -51,8 +54,8 @@ def test_normalisation_moves_extras_with_the_body_and_keeps_missing_points():
     source = _walk_towards_camera("humanoid3d_walk.txt", 128, 128, depth_travel=1.0, yaw=0.0)
     target = _walk_towards_camera("humanoid3d_walk.txt", 256, 256, depth_travel=3.0, yaw=0.0)
     extras = np.zeros((len(source), 112, 3))
-    extras[:, 0] = source[:, INDEX["nose"]]          # a face point exactly on the nose
-    extras[:, 5, :2] = 7.0                            # a missing point (confidence 0)
+    extras[:, 0] = source[:, INDEX["nose"]]  # a face point exactly on the nose
+    extras[:, 5, :2] = 7.0  # a missing point (confidence 0)
     moved, moved_extras = normalise(source, placement_stats(source), placement_stats(target), extras)
     assert moved_extras[:, 0] == pytest.approx(moved[:, INDEX["nose"]])
     assert (moved_extras[:, 5] == 0).all()
@@ -83,5 +86,5 @@ def test_smoothing_removes_jitter_and_keeps_missing_points(method):
     error = lambda k: np.sqrt(np.mean((k[5:, 0, :2] - clean[5:, 0]) ** 2))
     assert error(smoothed) < 0.75 * error(keypoints)
     assert (smoothed[..., 2] == keypoints[..., 2]).all()
-    assert (smoothed[50:55, 1, :2] == 0).all()                              # missing points are not moved
-    assert np.abs(smoothed[56:, 1, :2] - clean[56:, 1]).max() < 10.0      # nor do they drag the track after them
+    assert (smoothed[50:55, 1, :2] == 0).all()  # missing points are not moved
+    assert np.abs(smoothed[56:, 1, :2] - clean[56:, 1]).max() < 10.0  # nor do they drag the track after them

@@ -21,10 +21,37 @@ CMU = MOCAP / "cmu_01_01.bvh"
 DANCE = MOCAP / "humanoid3d_dance_a.txt"
 WALK = MOCAP / "humanoid3d_walk.txt"
 CMU_JOINTS = [
-    "Hips", "LHipJoint", "LeftUpLeg", "LeftLeg", "LeftFoot", "LeftToeBase", "RHipJoint", "RightUpLeg", "RightLeg",
-    "RightFoot", "RightToeBase", "LowerBack", "Spine", "Spine1", "Neck", "Neck1", "Head", "LeftShoulder", "LeftArm",
-    "LeftForeArm", "LeftHand", "LeftFingerBase", "LFingers", "LThumb", "RightShoulder", "RightArm", "RightForeArm",
-    "RightHand", "RightFingerBase", "RFingers", "RThumb",
+    "Hips",
+    "LHipJoint",
+    "LeftUpLeg",
+    "LeftLeg",
+    "LeftFoot",
+    "LeftToeBase",
+    "RHipJoint",
+    "RightUpLeg",
+    "RightLeg",
+    "RightFoot",
+    "RightToeBase",
+    "LowerBack",
+    "Spine",
+    "Spine1",
+    "Neck",
+    "Neck1",
+    "Head",
+    "LeftShoulder",
+    "LeftArm",
+    "LeftForeArm",
+    "LeftHand",
+    "LeftFingerBase",
+    "LFingers",
+    "LThumb",
+    "RightShoulder",
+    "RightArm",
+    "RightForeArm",
+    "RightHand",
+    "RightFingerBase",
+    "RFingers",
+    "RThumb",
 ]
 
 
@@ -37,7 +64,14 @@ def test_cmu_bvh_joints_frames_and_rate(cmu):
     names = cmu.skeleton.names
     assert [n for n in names if not n.endswith("_End")] == CMU_JOINTS
     assert [n for n in names if n.endswith("_End")] == [
-        "LeftToeBase_End", "RightToeBase_End", "Head_End", "LFingers_End", "LThumb_End", "RFingers_End", "RThumb_End"]
+        "LeftToeBase_End",
+        "RightToeBase_End",
+        "Head_End",
+        "LFingers_End",
+        "LThumb_End",
+        "RFingers_End",
+        "RThumb_End",
+    ]
     assert cmu.n_frames == 2752
     assert cmu.fps == pytest.approx(120.0, rel=1e-4)
     assert cmu.skeleton.parents[names.index("LeftLeg")] == names.index("LeftUpLeg")
@@ -47,8 +81,23 @@ def test_cmu_bvh_joints_frames_and_rate(cmu):
 
 def test_deepmimic_clips_joints_frames_and_rate():
     dance, walk = load_deepmimic(DANCE), load_deepmimic(WALK)
-    expected = ("root", "chest", "neck", "right_hip", "right_knee", "right_ankle", "right_shoulder", "right_elbow",
-                "right_wrist", "left_hip", "left_knee", "left_ankle", "left_shoulder", "left_elbow", "left_wrist")
+    expected = (
+        "root",
+        "chest",
+        "neck",
+        "right_hip",
+        "right_knee",
+        "right_ankle",
+        "right_shoulder",
+        "right_elbow",
+        "right_wrist",
+        "left_hip",
+        "left_knee",
+        "left_ankle",
+        "left_shoulder",
+        "left_elbow",
+        "left_wrist",
+    )
     assert dance.skeleton.names == expected and walk.skeleton.names == expected
     assert (dance.n_frames, walk.n_frames) == (98, 39)
     assert dance.fps == pytest.approx(60.0, rel=1e-3) and walk.fps == pytest.approx(30.0, rel=1e-3)
@@ -76,7 +125,9 @@ def test_deepmimic_revolute_knee_bends_about_its_axis():
     assert character.joint_types[knee] == "revolute"
     assert character.axes[knee] == pytest.approx([0.0, 0.0, 1.0])
     dance = load_deepmimic(DANCE)
-    angle = json.loads(DANCE.read_text())["Frames"][0][20]  # after dt, root pos 3, root quat 4, chest, neck, r_hip 4 each
+    angle = json.loads(DANCE.read_text())["Frames"][0][
+        20
+    ]  # after dt, root pos 3, root quat 4, chest, neck, r_hip 4 each
     rotation = dance.rotations[0, knee]
     assert rotation[2] == pytest.approx([0.0, 0.0, 1.0])
     assert np.arctan2(rotation[1, 0], rotation[0, 0]) == pytest.approx(angle)
@@ -131,7 +182,9 @@ def _write_broken(tmp_path: Path, lines: list[str]) -> Path:
 def test_truncated_bvh_names_the_line(tmp_path):
     lines = CMU.read_text().splitlines()
     path = _write_broken(tmp_path, lines[:1000])  # the header says 2752 frames
-    with pytest.raises(MotionFormatError, match=r"line 1000: truncated: the header announces 2752 frames but the data ends after 813"):
+    with pytest.raises(
+        MotionFormatError, match=r"line 1000: truncated: the header announces 2752 frames but the data ends after 813"
+    ):
         load_bvh(path)
 
 
@@ -196,7 +249,11 @@ def test_openpose_body25_with_face_and_hands_round_trip(tmp_path):
         people = [_person(rng, 25, True, True) for _ in range(2 if f else 1)]
         (tmp_path / f"clip_{f:04d}_keypoints.json").write_text(json.dumps({"version": 1.3, "people": people}))
     keypoints = load_openpose(tmp_path, fps=25)
-    assert keypoints.skeleton == "body25" and keypoints.body.shape == (3, 2, 25, 3) and keypoints.extras.shape == (3, 2, 112, 3)
+    assert (
+        keypoints.skeleton == "body25"
+        and keypoints.body.shape == (3, 2, 25, 3)
+        and keypoints.extras.shape == (3, 2, 112, 3)
+    )
     assert keypoints.body[0, 1].sum() == 0  # frame 0 has one person; the second slot is empty
     raw = json.loads((tmp_path / "clip_0001_keypoints.json").read_text())["people"][1]
     assert keypoints.body[1, 1].ravel() == pytest.approx(raw["pose_keypoints_2d"])
@@ -226,7 +283,9 @@ def test_openpose_coco18_maps_onto_the_canonical_body(tmp_path):
 def test_openpose_wrong_length_is_named(tmp_path):
     path = tmp_path / "bad.json"
     path.write_text(json.dumps({"people": [{"pose_keypoints_2d": [0.0] * 74}]}))
-    with pytest.raises(MotionFormatError, match=r"people\[0\].pose_keypoints_2d has 74 numbers; expected 75 \(BODY_25\) or 54"):
+    with pytest.raises(
+        MotionFormatError, match=r"people\[0\].pose_keypoints_2d has 74 numbers; expected 75 \(BODY_25\) or 54"
+    ):
         load_openpose(path)
 
 
@@ -234,15 +293,22 @@ def test_mediapipe_33_points_map_onto_the_canonical_body(tmp_path):
     rng = np.random.default_rng(2)
     image = np.c_[rng.uniform(0, 100, (33, 3)), np.ones(33)]
     world = np.c_[rng.normal(0, 0.3, (33, 3)), np.ones(33)]
-    data = {"format": "mediapipe_pose_33", "width": 100, "height": 80, "fps": 25,
-            "frames": [{"image": image.tolist(), "world": world.tolist()}, {"image": None, "world": None}]}
+    data = {
+        "format": "mediapipe_pose_33",
+        "width": 100,
+        "height": 80,
+        "fps": 25,
+        "frames": [{"image": image.tolist(), "world": world.tolist()}, {"image": None, "world": None}],
+    }
     path = tmp_path / "mp.json"
     path.write_text(json.dumps(data))
     keypoints, pose3d = load_mediapipe(path)
     body = keypoints.body[0, 0]
     assert keypoints.size == (80, 100) and keypoints.fps == 25
     assert body[INDEX["nose"], :2] == pytest.approx(image[0, :2])
-    assert body[INDEX["l_ankle"], :2] == pytest.approx(image[27, :2]) and body[INDEX["r_heel"], :2] == pytest.approx(image[30, :2])
+    assert body[INDEX["l_ankle"], :2] == pytest.approx(image[27, :2]) and body[INDEX["r_heel"], :2] == pytest.approx(
+        image[30, :2]
+    )
     assert body[INDEX["neck"], :2] == pytest.approx((image[11, :2] + image[12, :2]) / 2)
     assert body[INDEX["r_small_toe"], 2] == 0 and keypoints.body[1, 0, :, 2].max() == 0
     # World landmarks are y-down: the 3D pose turns them y-up.

@@ -29,7 +29,9 @@ def test_missing_environment_says_how_to_make_it(tmp_path):
         extract_poses(VIDEO, env=tmp_path / "no-env")
 
 
-@pytest.mark.skipif(not pose_env_ready(), reason=f"no MediaPipe environment at {default_env_path()}: run `make pose-env`")
+@pytest.mark.skipif(
+    not pose_env_ready(), reason=f"no MediaPipe environment at {default_env_path()}: run `make pose-env`"
+)
 def test_extracts_the_talking_head_pose_from_real_footage(tmp_path):
     keypoints, pose3d = extract_poses(VIDEO, tmp_path / "poses.json", max_frames=8)
     assert (tmp_path / "poses.json").exists()
@@ -45,14 +47,31 @@ def test_extracts_the_talking_head_pose_from_real_footage(tmp_path):
     assert pose3d is not None and np.isfinite(pose3d.points).all()
 
 
-@pytest.mark.skipif(not pose_env_ready(), reason=f"no MediaPipe environment at {default_env_path()}: run `make pose-env`")
+@pytest.mark.skipif(
+    not pose_env_ready(), reason=f"no MediaPipe environment at {default_env_path()}: run `make pose-env`"
+)
 def test_retarget_onto_head_and_shoulders_footage_takes_its_size_and_frames_by_camera(tmp_path):
     import json
 
     from neurender.cli import main
 
     walk = Path(__file__).parent / "data" / "mocap" / "humanoid3d_walk.txt"
-    assert main(["retarget", "--motion", str(walk), "--target", str(VIDEO), "--max-video-frames", "6", "--out", str(tmp_path)]) == 0
+    assert (
+        main(
+            [
+                "retarget",
+                "--motion",
+                str(walk),
+                "--target",
+                str(VIDEO),
+                "--max-video-frames",
+                "6",
+                "--out",
+                str(tmp_path),
+            ]
+        )
+        == 0
+    )
     summary = json.loads((tmp_path / "retarget.json").read_text())
     # No ankles in the footage: proportions from what shows, the frame size of the footage, camera framing.
     assert (summary["height"], summary["width"]) == (144, 176) and not summary["placed_as_target_footage"]

@@ -15,17 +15,93 @@ from neurender.retarget.canonical import INDEX, choose_joint_map, motion_to_cano
 from neurender.retarget.skeleton import MotionFormatError, motion_fk
 from neurender.retarget.smplx_io import SmplxModelError, load_smplx_motion
 
-smplx = pytest.importorskip("smplx", reason="the optional smplx package is not installed (pip install 'neurender[smplx]')")
+smplx = pytest.importorskip(
+    "smplx", reason="the optional smplx package is not installed (pip install 'neurender[smplx]')"
+)
 
 # SMPL-X's kinematic tree: body 22, jaw, eyes, 15 joints per hand.
-PARENTS = [-1, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 12, 13, 14, 16, 17, 18, 19, 15, 15, 15,
-           20, 25, 26, 20, 28, 29, 20, 31, 32, 20, 34, 35, 20, 37, 38,
-           21, 40, 41, 21, 43, 44, 21, 46, 47, 21, 49, 50, 21, 52, 53]
+PARENTS = [
+    -1,
+    0,
+    0,
+    0,
+    1,
+    2,
+    3,
+    4,
+    5,
+    6,
+    7,
+    8,
+    9,
+    9,
+    9,
+    12,
+    13,
+    14,
+    16,
+    17,
+    18,
+    19,
+    15,
+    15,
+    15,
+    20,
+    25,
+    26,
+    20,
+    28,
+    29,
+    20,
+    31,
+    32,
+    20,
+    34,
+    35,
+    20,
+    37,
+    38,
+    21,
+    40,
+    41,
+    21,
+    43,
+    44,
+    21,
+    46,
+    47,
+    21,
+    49,
+    50,
+    21,
+    52,
+    53,
+]
 # Rest positions (metres, y-up, facing +z) of the 22 body joints; hand, jaw and eye joints sit near their parents.
-BODY = [(0, 0.95, 0), (0.09, 0.86, 0), (-0.09, 0.86, 0), (0, 1.05, 0), (0.1, 0.48, 0), (-0.1, 0.48, 0), (0, 1.18, 0),
-        (0.1, 0.08, -0.02), (-0.1, 0.08, -0.02), (0, 1.25, 0), (0.11, 0.02, 0.1), (-0.11, 0.02, 0.1), (0, 1.45, 0),
-        (0.08, 1.38, 0), (-0.08, 1.38, 0), (0, 1.55, 0.02), (0.18, 1.42, 0), (-0.18, 1.42, 0), (0.45, 1.42, 0),
-        (-0.45, 1.42, 0), (0.7, 1.42, 0), (-0.7, 1.42, 0)]
+BODY = [
+    (0, 0.95, 0),
+    (0.09, 0.86, 0),
+    (-0.09, 0.86, 0),
+    (0, 1.05, 0),
+    (0.1, 0.48, 0),
+    (-0.1, 0.48, 0),
+    (0, 1.18, 0),
+    (0.1, 0.08, -0.02),
+    (-0.1, 0.08, -0.02),
+    (0, 1.25, 0),
+    (0.11, 0.02, 0.1),
+    (-0.11, 0.02, 0.1),
+    (0, 1.45, 0),
+    (0.08, 1.38, 0),
+    (-0.08, 1.38, 0),
+    (0, 1.55, 0.02),
+    (0.18, 1.42, 0),
+    (-0.18, 1.42, 0),
+    (0.45, 1.42, 0),
+    (-0.45, 1.42, 0),
+    (0.7, 1.42, 0),
+    (-0.7, 1.42, 0),
+]
 
 
 def write_standin_model(path: Path, vertices: int = 200, seed: int = 0) -> np.ndarray:
@@ -40,13 +116,24 @@ def write_standin_model(path: Path, vertices: int = 200, seed: int = 0) -> np.nd
     regressor = np.zeros((55, vertices))
     regressor[np.arange(55), np.arange(55)] = 1.0
     kintree = np.array([[p if p >= 0 else 2**32 - 1 for p in PARENTS], list(range(55))], dtype=np.int64)
-    np.savez(path, v_template=template, f=rng.integers(0, vertices, (2 * vertices, 3)).astype(np.int32),
-             shapedirs=rng.normal(0, 0.01, (vertices, 3, 20)), posedirs=rng.normal(0, 1e-3, (vertices, 3, 486)),
-             J_regressor=regressor, kintree_table=kintree, weights=np.full((vertices, 55), 1 / 55),
-             hands_componentsl=rng.normal(size=(45, 45)), hands_componentsr=rng.normal(size=(45, 45)),
-             hands_meanl=np.zeros(45), hands_meanr=np.zeros(45),
-             lmk_faces_idx=rng.integers(0, 2 * vertices, 51), lmk_bary_coords=np.full((51, 3), 1 / 3),
-             dynamic_lmk_faces_idx=rng.integers(0, 2 * vertices, (79, 17)), dynamic_lmk_bary_coords=np.full((79, 17, 3), 1 / 3))
+    np.savez(
+        path,
+        v_template=template,
+        f=rng.integers(0, vertices, (2 * vertices, 3)).astype(np.int32),
+        shapedirs=rng.normal(0, 0.01, (vertices, 3, 20)),
+        posedirs=rng.normal(0, 1e-3, (vertices, 3, 486)),
+        J_regressor=regressor,
+        kintree_table=kintree,
+        weights=np.full((vertices, 55), 1 / 55),
+        hands_componentsl=rng.normal(size=(45, 45)),
+        hands_componentsr=rng.normal(size=(45, 45)),
+        hands_meanl=np.zeros(45),
+        hands_meanr=np.zeros(45),
+        lmk_faces_idx=rng.integers(0, 2 * vertices, 51),
+        lmk_bary_coords=np.full((51, 3), 1 / 3),
+        dynamic_lmk_faces_idx=rng.integers(0, 2 * vertices, (79, 17)),
+        dynamic_lmk_bary_coords=np.full((79, 17, 3), 1 / 3),
+    )
     return joints
 
 
@@ -62,9 +149,13 @@ def _amass_clip(path: Path, frames: int = 12, betas: np.ndarray | None = None) -
     rng = np.random.default_rng(1)
     poses = rng.normal(0, 0.2, (frames, 165))
     poses[:, :3] = [np.pi / 2, 0, 0]  # AMASS: the y-up body stood up in a z-up world
-    clip = {"poses": poses, "trans": np.c_[np.linspace(0, 1, frames), np.zeros(frames), np.full(frames, 0.05)],
-            "betas": np.zeros(16) if betas is None else betas, "gender": np.array("neutral"),
-            "mocap_frame_rate": np.array(120.0)}
+    clip = {
+        "poses": poses,
+        "trans": np.c_[np.linspace(0, 1, frames), np.zeros(frames), np.full(frames, 0.05)],
+        "betas": np.zeros(16) if betas is None else betas,
+        "gender": np.array("neutral"),
+        "mocap_frame_rate": np.array(120.0),
+    }
     np.savez(path, **clip)
     return clip
 
@@ -100,7 +191,10 @@ def test_betas_shape_the_rest_joints(model_dir, tmp_path):
 
 def test_missing_model_and_bad_clip_errors(tmp_path):
     _amass_clip(tmp_path / "clip.npz")
-    with pytest.raises(SmplxModelError, match=r"SMPL-X model not found: .* has no SMPLX_NEUTRAL.npz or SMPLX_NEUTRAL.pkl .*https://smpl-x.is.tue.mpg.de"):
+    with pytest.raises(
+        SmplxModelError,
+        match=r"SMPL-X model not found: .* has no SMPLX_NEUTRAL.npz or SMPLX_NEUTRAL.pkl .*https://smpl-x.is.tue.mpg.de",
+    ):
         load_smplx_motion(tmp_path / "clip.npz", tmp_path / "nowhere")
     np.savez(tmp_path / "bad.npz", poses=np.zeros((4, 156)), trans=np.zeros((4, 3)))
     with pytest.raises(MotionFormatError, match=r"poses have shape \(4, 156\); expected \[frames, 165\]"):

@@ -27,7 +27,9 @@ CONFIGS = {
     **{name: PRESETS[name] for name in ["tiny", "tiny-2scale", "tiny-engine", "tiny-pose", "tiny-edges"]},
     "tiny-engine-bicubic": replace(PRESETS["tiny-engine"], warp_sampling="bicubic"),
     "tiny-batchnorm": replace(PRESETS["tiny"], norm="batch"),  # the export folds batch norm into the convolutions
-    "uint16-style-fg": GeneratorConfig(ngf=16, n_blocks=2, n_scales=2, num_classes=300, style_dim=3, fg_classes=(5,), use_instances=True),
+    "uint16-style-fg": GeneratorConfig(
+        ngf=16, n_blocks=2, n_scales=2, num_classes=300, style_dim=3, fg_classes=(5,), use_instances=True
+    ),
 }
 OUTPUTS = ["rgb", "next_prev_labels", "next_prev_frames"]
 
@@ -51,12 +53,16 @@ def test_lookup_equals_dense_convolution(channels: int, dtype, regions: bool) ->
     shape = (2, frames, 50, 101) if regions else (2, frames, 13, 21)
     labels = rng.integers(0, classes + 3, shape).astype(dtype)  # IDs >= classes select nothing
     if regions:  # squares of 24 pixels, one class each; one frame all of an unknown class
-        labels = np.repeat(np.repeat(labels[:, :, ::24, ::24], 24, axis=2), 24, axis=3)[:, :, :shape[2], :shape[3]].copy()
+        labels = np.repeat(np.repeat(labels[:, :, ::24, ::24], 24, axis=2), 24, axis=3)[
+            :, :, : shape[2], : shape[3]
+        ].copy()
         labels[0, 2] = classes + 1
     weight, bias = torch.randn(channels, frames * classes, kernel, kernel), torch.randn(channels)
     lookup = OneHotConv.from_weight("x", weight.numpy(), bias.numpy(), frames)
     for threads in (1, 3):
-        np.testing.assert_allclose(lookup(labels, threads), dense_one_hot_conv(labels, weight, bias, classes), atol=2e-4)
+        np.testing.assert_allclose(
+            lookup(labels, threads), dense_one_hot_conv(labels, weight, bias, classes), atol=2e-4
+        )
 
 
 def test_lookup_refuses_what_it_cannot_compute() -> None:
@@ -74,9 +80,12 @@ def test_folded_input_normalisation_is_the_same_convolution() -> None:
     the generator an instance norm follows the first convolution, which would hide a wrong bias)."""
     rng = np.random.default_rng(0)
     constants = {
-        "scale": np.array(127.5, np.float32), "shift": np.array(1.0, np.float32),
-        "shape": np.array([1, 6, 10, 12], np.int64), "pads": np.array([0, 0, 1, 1, 0, 0, 1, 1], np.int64),
-        "weight": rng.standard_normal((8, 6, 3, 3)).astype(np.float32), "bias": rng.standard_normal(8).astype(np.float32),
+        "scale": np.array(127.5, np.float32),
+        "shift": np.array(1.0, np.float32),
+        "shape": np.array([1, 6, 10, 12], np.int64),
+        "pads": np.array([0, 0, 1, 1, 0, 0, 1, 1], np.int64),
+        "weight": rng.standard_normal((8, 6, 3, 3)).astype(np.float32),
+        "bias": rng.standard_normal(8).astype(np.float32),
     }
     graph = helper.make_graph(
         [
@@ -86,7 +95,8 @@ def test_folded_input_normalisation_is_the_same_convolution() -> None:
             helper.make_node("Pad", ["flat", "pads"], ["padded"], mode="reflect"),
             helper.make_node("Conv", ["padded", "weight", "bias"], ["y"]),
         ],
-        "fold", [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 2, 3, 10, 12])],
+        "fold",
+        [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 2, 3, 10, 12])],
         [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1, 8, 10, 12])],
         [numpy_helper.from_array(value, name) for name, value in constants.items()],
     )
@@ -137,7 +147,9 @@ def test_rewritten_graph_has_lookups_and_fewer_dense_convs(exported) -> None:
     assert [o.name for o in model.graph.output] == ["rgb"]  # the state is kept beside the graph
     inputs = {i.name for i in model.graph.input}
     assert "prev_labels" not in inputs  # the backend stacks the label history
-    assert (STACKED_LABELS in inputs) == (cfg.modality != "segmentation" or cfg.n_scales > 1)  # unless lookups read it all
+    assert (STACKED_LABELS in inputs) == (
+        cfg.modality != "segmentation" or cfg.n_scales > 1
+    )  # unless lookups read it all
     folded = any(i.name.endswith("FoldedNormalisation/weight") for i in model.graph.initializer)
     assert folded == (cfg.modality != "segmentation")  # pose and edge maps' x / 127.5 - 1 is in the first weights
 
@@ -164,10 +176,14 @@ def test_backend_equals_bundle_graph_over_chained_steps(exported, backend_name: 
     the bundle graph's, to within one rounding level of a frame where summation order differs."""
     cfg, path, label_dtype = exported
     monkeypatch.delenv(KERNEL_SWITCH, raising=False)
-    assert_backend_equals_bundle_graph(cfg, path, label_dtype, backend_name, lookups=int(cfg.modality == "segmentation"))
+    assert_backend_equals_bundle_graph(
+        cfg, path, label_dtype, backend_name, lookups=int(cfg.modality == "segmentation")
+    )
 
 
-@pytest.mark.parametrize("config", ["tiny-engine", "uint16-style-fg"])  # one-hot convolutions with extras; uint16, 2 scales
+@pytest.mark.parametrize(
+    "config", ["tiny-engine", "uint16-style-fg"]
+)  # one-hot convolutions with extras; uint16, 2 scales
 @pytest.mark.parametrize("backend_name", list(CPU_BACKENDS))
 def test_without_the_kernel_backend_equals_bundle_graph(config: str, backend_name: str, monkeypatch, tmp_path) -> None:
     """The same with the native one-hot kernel turned off: the CPU graph keeps its dense one-hot convolutions."""
@@ -180,7 +196,9 @@ def test_without_the_kernel_backend_equals_bundle_graph(config: str, backend_nam
     assert_backend_equals_bundle_graph(cfg, path, label_dtype, backend_name, lookups=0)
 
 
-def assert_backend_equals_bundle_graph(cfg: GeneratorConfig, path, label_dtype, backend_name: str, lookups: int) -> None:
+def assert_backend_equals_bundle_graph(
+    cfg: GeneratorConfig, path, label_dtype, backend_name: str, lookups: int
+) -> None:
     backend = CPU_BACKENDS[backend_name](path)
     assert len(backend.cpu_graph.lookups) == lookups
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])

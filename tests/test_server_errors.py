@@ -30,6 +30,7 @@ def witness(server, tiny_bundle_dir):
     labels = label_sequence(40, SIZE, SIZE, seed=9)
     direct = DirectStep(tiny_bundle_dir)
     with RenderClient(server.address) as client, client.session("tiny", (SIZE, SIZE)) as session:
+
         class Witness:
             t = 0
 
@@ -75,13 +76,27 @@ def truncated() -> tensor_pb2.Tensor:
 
 
 BAD_FRAMES = {
-    "wrong dtype": (dict(labels=to_tensor(np.ones((SIZE, SIZE), np.float32))), ["dtype is FLOAT32", "expected UINT8 or UINT16"]),
-    "wrong shape": (dict(labels=to_tensor(np.ones((SIZE, SIZE, 3), np.uint8))), ["shape is [32, 32, 3]", "expected [32, 32]"]),
-    "wrong size": (dict(labels=to_tensor(np.ones((2 * SIZE, SIZE), np.uint8))), ["shape is [64, 32]", "expected [32, 32]"]),
-    "class out of range": (dict(labels=to_tensor(np.full((SIZE, SIZE), 12, np.uint8))), ["class ID 12", "classes 0..11"]),
+    "wrong dtype": (
+        dict(labels=to_tensor(np.ones((SIZE, SIZE), np.float32))),
+        ["dtype is FLOAT32", "expected UINT8 or UINT16"],
+    ),
+    "wrong shape": (
+        dict(labels=to_tensor(np.ones((SIZE, SIZE, 3), np.uint8))),
+        ["shape is [32, 32, 3]", "expected [32, 32]"],
+    ),
+    "wrong size": (
+        dict(labels=to_tensor(np.ones((2 * SIZE, SIZE), np.uint8))),
+        ["shape is [64, 32]", "expected [32, 32]"],
+    ),
+    "class out of range": (
+        dict(labels=to_tensor(np.full((SIZE, SIZE), 12, np.uint8))),
+        ["class ID 12", "classes 0..11"],
+    ),
     "truncated bytes": (dict(labels=truncated()), ["1017 data bytes", "expected 1024"]),
-    "input the model lacks": (dict(labels=to_tensor(np.ones((SIZE, SIZE), np.uint8)), depth=to_tensor(np.ones((SIZE, SIZE), np.float16))),
-                              ["takes no 'depth'", "may carry labels"]),
+    "input the model lacks": (
+        dict(labels=to_tensor(np.ones((SIZE, SIZE), np.uint8)), depth=to_tensor(np.ones((SIZE, SIZE), np.float16))),
+        ["takes no 'depth'", "may carry labels"],
+    ),
     "missing labels": (dict(), ["lacks labels"]),
 }
 
@@ -89,8 +104,16 @@ BAD_FRAMES = {
 @pytest.mark.parametrize("case", list(BAD_FRAMES))
 def test_bad_frame_is_rejected_in_band_and_the_session_lives_on(server, witness, tiny_bundle_dir, case):
     tensors, phrases = BAD_FRAMES[case]
-    responses, error = exchange(server.address, [open_request(), good(0), frame_request(1, **tensors), good(2),
-                                                 render_pb2.RenderRequest(end=render_pb2.EndSession())])
+    responses, error = exchange(
+        server.address,
+        [
+            open_request(),
+            good(0),
+            frame_request(1, **tensors),
+            good(2),
+            render_pb2.RenderRequest(end=render_pb2.EndSession()),
+        ],
+    )
     assert error is None, error
     kinds = [r.WhichOneof("kind") for r in responses]
     assert kinds == ["opened", "frame", "error", "frame"]
@@ -113,8 +136,11 @@ BAD_OPENS = {
     "size too small": (dict(height=4, width=4), grpc.StatusCode.INVALID_ARGUMENT, ["outside the model's range"]),
     "no size": (dict(height=0, width=0), grpc.StatusCode.INVALID_ARGUMENT, ["must be set"]),
     "remap out of range": (dict(label_remap={3: 40}), grpc.StatusCode.INVALID_ARGUMENT, ["label_remap", "0..11"]),
-    "style for a model without": (dict(style_codes=[render_pb2.StyleCode(class_id=0, code=[1.0])]),
-                                  grpc.StatusCode.INVALID_ARGUMENT, ["takes no style"]),
+    "style for a model without": (
+        dict(style_codes=[render_pb2.StyleCode(class_id=0, code=[1.0])]),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        ["takes no style"],
+    ),
     "bad jpeg quality": (dict(jpeg_quality=101), grpc.StatusCode.INVALID_ARGUMENT, ["jpeg_quality is 101", "1-100"]),
 }
 
@@ -168,8 +194,9 @@ def test_sdk_raises_the_matching_exceptions(server, witness):
     witness.check()
 
 
-@pytest.mark.parametrize("name, dtype", [("labels", np.float32), ("instances", np.float32), ("depth", np.uint8),
-                                         ("edges", np.uint16)])
+@pytest.mark.parametrize(
+    "name, dtype", [("labels", np.float32), ("instances", np.float32), ("depth", np.uint8), ("edges", np.uint16)]
+)
 def test_sdk_and_server_refuse_a_frame_input_dtype_in_the_same_words(server, witness, name, dtype):
     inputs = {"labels": np.zeros((SIZE, SIZE), np.uint8), name: np.ones((SIZE, SIZE), dtype)}
     with RenderClient(server.address) as client, pytest.raises(FrameInputError) as refused:
@@ -177,7 +204,9 @@ def test_sdk_and_server_refuse_a_frame_input_dtype_in_the_same_words(server, wit
     said = refused.value.args[0]
     assert said.startswith(f"{name} dtype is {np.dtype(dtype).name.upper()}, expected")
     if name == "labels":  # what the tiny model takes: the server says the same when it arrives
-        responses, error = exchange(server.address, [open_request(), frame_request(0, labels=to_tensor(inputs["labels"]))])
+        responses, error = exchange(
+            server.address, [open_request(), frame_request(0, labels=to_tensor(inputs["labels"]))]
+        )
         assert responses[-1].error.error.message.endswith(said)
     witness.check()
 
@@ -199,7 +228,9 @@ def test_bearer_token(tiny_models_dir, tmp_path):
                     client.list_models()
                 with pytest.raises(Unauthenticated, match=phrase):
                     client.session("tiny", (SIZE, SIZE)).open()
-        responses, error = exchange(server.address, [open_request()], metadata=(("authorization", "Basic s3cret-token"),))
+        responses, error = exchange(
+            server.address, [open_request()], metadata=(("authorization", "Basic s3cret-token"),)
+        )
         assert error.code() == grpc.StatusCode.UNAUTHENTICATED and "Bearer <token>" in error.details()
         with RenderClient(server.address, token="s3cret-token") as client:
             assert [m.name for m in client.list_models()] == ["tiny"]

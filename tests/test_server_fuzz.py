@@ -20,14 +20,25 @@ from neurender.engine_plugin.sdk.client import RenderClient
 from neurender.proto.neurender.v1 import render_pb2, tensor_pb2
 from tests.server_support import DirectStep, label_sequence, running_server
 
-CALLS = 400          # at most this many calls ...
-SECONDS = 12.0       # ... within about this long
+CALLS = 400  # at most this many calls ...
+SECONDS = 12.0  # ... within about this long
 SEED = int(os.environ.get("NEURENDER_FUZZ_SEED", "0"))
 FD = descriptor.FieldDescriptor
 INTS = [0, 1, 2, 3, 4, 31, 32, 255, 256, 2**15, 2**16 - 1, 2**31 - 1, 2**32 - 1, 2**62, 2**63 - 1, 2**64 - 1]
 SIGNED = [-1, -(2**31), -(2**63), 2**62, 2**63 - 1]
 FLOATS = [0.0, -0.0, 1.0, -1.0, 1e-45, 1e30, -1e30, 3.4e38, float("nan"), float("inf"), float("-inf")]
-SIZES = [[32, 32], [32, 32, 2], [32, 32, 3], [1, 25, 3], [64, 64], [0], [0, 2**62], [2**62, 4], [-1, 32], [2**31, 2**31]]
+SIZES = [
+    [32, 32],
+    [32, 32, 2],
+    [32, 32, 3],
+    [1, 25, 3],
+    [64, 64],
+    [0],
+    [0, 2**62],
+    [2**62, 4],
+    [-1, 32],
+    [2**31, 2**31],
+]
 
 
 class Fuzzer:
@@ -58,7 +69,11 @@ class Fuzzer:
         if t == FD.TYPE_ENUM:
             return self.pick([v.number for v in field.enum_type.values] + [-1, 7, 2**31 - 1])
         if t == FD.TYPE_STRING:
-            return self.pick(self.models + ["", "nope", "\u00e9" * 3, "x" * 10000]) if name == "model" or name == "name" else "s"
+            return (
+                self.pick(self.models + ["", "nope", "\u00e9" * 3, "x" * 10000])
+                if name == "model" or name == "name"
+                else "s"
+            )
         return self.rng.bytes(int(self.pick([0, 1, 7, 1024, 4096, 3072])))
 
     def message(self, message: Message, depth: int = 0) -> Message:
@@ -92,19 +107,29 @@ class Fuzzer:
         """Often a plausible tensor: a frame-sized shape with the right number of bytes, or nearly."""
         if self.chance(0.5):
             return
-        tensor.dtype = self.pick([tensor_pb2.UINT8, tensor_pb2.UINT16, tensor_pb2.FLOAT16, tensor_pb2.FLOAT32, tensor_pb2.INT32])
+        tensor.dtype = self.pick(
+            [tensor_pb2.UINT8, tensor_pb2.UINT16, tensor_pb2.FLOAT16, tensor_pb2.FLOAT32, tensor_pb2.INT32]
+        )
         shape = self.pick(SIZES)
         tensor.ClearField("shape")
         tensor.shape.extend(shape)
-        size = int(np.prod(shape)) * np.dtype({1: "u1", 2: "u2", 4: "i4", 3: "f2", 5: "f4"}.get(tensor.dtype, "u1")).itemsize
+        size = (
+            int(np.prod(shape))
+            * np.dtype({1: "u1", 2: "u2", 4: "i4", 3: "f2", 5: "f4"}.get(tensor.dtype, "u1")).itemsize
+        )
         if 0 <= size <= 1 << 20:
             tensor.data = self.rng.bytes(size + self.pick([0, 0, 0, -1, 1]) if size else 0)
 
     def open(self) -> render_pb2.OpenSession:
         if self.chance(0.3):
             return self.message(render_pb2.OpenSession())
-        return render_pb2.OpenSession(model=self.pick(self.models), height=32, width=32,
-                                      encoding=self.pick([0, 1, 2]), drop_policy=self.pick([0, 1]))
+        return render_pb2.OpenSession(
+            model=self.pick(self.models),
+            height=32,
+            width=32,
+            encoding=self.pick([0, 1, 2]),
+            drop_policy=self.pick([0, 1]),
+        )
 
     def render_requests(self) -> list:
         if self.chance(0.1):
@@ -125,14 +150,21 @@ class Fuzzer:
         return requests
 
 
-UNARY = {"RenderFrame": render_pb2.RenderFrameRequest, "ListModels": render_pb2.ListModelsRequest,
-         "GetModel": render_pb2.GetModelRequest}
+UNARY = {
+    "RenderFrame": render_pb2.RenderFrameRequest,
+    "ListModels": render_pb2.ListModelsRequest,
+    "GetModel": render_pb2.GetModelRequest,
+}
 
 
 @pytest.fixture(scope="module")
 def models_dir(tiny_models_dir, tiny_pose_models_dir, tiny_engine_models_dir, tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("fuzz-models")
-    for source in (tiny_models_dir / "tiny", tiny_pose_models_dir / "tiny-pose", tiny_engine_models_dir / "tiny-engine"):
+    for source in (
+        tiny_models_dir / "tiny",
+        tiny_pose_models_dir / "tiny-pose",
+        tiny_engine_models_dir / "tiny-engine",
+    ):
         (folder / source.name).symlink_to(source)
     return folder
 
@@ -156,8 +188,11 @@ def test_fuzz_every_request_type(models_dir, tiny_models_dir):
                         requests = fuzz.render_requests()
                         list(channel.stream_stream(path, **raw)(iter(requests), timeout=30))
                     else:
-                        request = (fuzz.rng.bytes(int(fuzz.rng.integers(0, 300))) if fuzz.chance(0.3)
-                                   else fuzz.message(UNARY[method]()).SerializeToString())
+                        request = (
+                            fuzz.rng.bytes(int(fuzz.rng.integers(0, 300)))
+                            if fuzz.chance(0.3)
+                            else fuzz.message(UNARY[method]()).SerializeToString()
+                        )
                         channel.unary_unary(path, **raw)(request, timeout=30)
                     code = "OK"
                 except grpc.RpcError as err:

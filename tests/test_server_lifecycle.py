@@ -62,8 +62,10 @@ def test_idle_sessions_expire_and_the_sdk_resumes_them(tiny_models_dir, tiny_bun
     labels = label_sequence(3, 32, 32)
     direct = DirectStep(tiny_bundle_dir)
     with running_server(tiny_models_dir, idle_timeout_s=0.3) as server, RenderClient(server.address) as client:
-        with client.session("tiny", (32, 32)) as session, \
-                client.session("tiny", (32, 32), reconnect_timeout_s=0) as fragile:
+        with (
+            client.session("tiny", (32, 32)) as session,
+            client.session("tiny", (32, 32), reconnect_timeout_s=0) as fragile,
+        ):
             session.render(labels=labels[0])
             fragile.render(labels=labels[0])
             streams = server.server.service.streams
@@ -80,7 +82,10 @@ def test_health_and_reflection(tiny_models_dir):
     with running_server(tiny_models_dir) as server, grpc.insecure_channel(server.address) as channel:
         health = health_pb2_grpc.HealthStub(channel)
         for service in ("", "neurender.v1.NeuralRenderer"):
-            assert health.Check(health_pb2.HealthCheckRequest(service=service)).status == health_pb2.HealthCheckResponse.SERVING
+            assert (
+                health.Check(health_pb2.HealthCheckRequest(service=service)).status
+                == health_pb2.HealthCheckResponse.SERVING
+            )
         services = ProtoReflectionDescriptorDatabase(channel).get_services()
         assert "neurender.v1.NeuralRenderer" in services and "grpc.health.v1.Health" in services
 
@@ -92,26 +97,51 @@ def test_metrics_endpoint(tiny_models_dir):
                 session.render(labels=frame)
             with pytest.raises(Exception):
                 session.render(labels=np.full((32, 32), 99, np.uint8))
-            text = urllib.request.urlopen(f"http://127.0.0.1:{server.server.metrics_port}/metrics", timeout=10).read().decode()
+            text = (
+                urllib.request.urlopen(f"http://127.0.0.1:{server.server.metrics_port}/metrics", timeout=10)
+                .read()
+                .decode()
+            )
             assert 'neurender_sessions{model="tiny"} 1.0' in text
         samples = _samples(text)
         assert samples['neurender_frames_total{model="tiny",outcome="rendered"}'] == 3
         assert samples['neurender_frames_total{model="tiny",outcome="rejected"}'] == 1
         assert samples['neurender_batch_size_count{model="tiny"}'] == 3
         assert samples['neurender_frame_latency_seconds_count{model="tiny",stage="total"}'] == 3
-        assert 'neurender_queue_depth' in samples
+        assert "neurender_queue_depth" in samples
 
 
 def _samples(text: str) -> dict[str, float]:
     """Prometheus text format -> {series: value}."""
-    return {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line and line[0] != "#"}
+    return {
+        line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line and line[0] != "#"
+    }
 
 
 def _self_signed(folder: Path) -> tuple[Path, Path]:
     key, cert = folder / "key.pem", folder / "cert.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert, "-days", "1",
-                    "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            key,
+            "-out",
+            cert,
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost,IP:127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
+    )
     return key, cert
 
 
@@ -149,8 +179,11 @@ def test_the_onnx_runtime_path_imports_neither_torch_nor_training(tiny_models_di
 def test_sigterm_drains_in_flight_frames_then_exits(tiny_models_dir, tmp_path):
     config = tmp_path / "serve.yaml"
     config.write_text("address: 127.0.0.1:0\nmetrics_port: 0\nqueue_per_session: 64\nlog_format: json\n")
-    server = subprocess.Popen([sys.executable, "-m", "neurender.cli", "serve", "--models", str(tiny_models_dir), "--config", str(config)],
-                              stderr=subprocess.PIPE, text=True)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "neurender.cli", "serve", "--models", str(tiny_models_dir), "--config", str(config)],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         events = []
         while not any(e.get("event") == "listening" for e in events):
@@ -163,7 +196,10 @@ def test_sigterm_drains_in_flight_frames_then_exits(tiny_models_dir, tmp_path):
 
         def received() -> int:  # frames the server has read: rendered or still queued
             samples = _samples(urllib.request.urlopen(metrics, timeout=10).read().decode())
-            return int(samples.get('neurender_frames_total{model="tiny",outcome="rendered"}', 0) + samples["neurender_queue_depth"])
+            return int(
+                samples.get('neurender_frames_total{model="tiny",outcome="rendered"}', 0)
+                + samples["neurender_queue_depth"]
+            )
 
         labels = label_sequence(30, 64, 64)
         with RenderClient(address) as client, grpc.insecure_channel(address) as channel:

@@ -37,7 +37,9 @@ def test_streamed_frames_equal_direct_openvino_steps(server, tiny_bundle_dir):
 
 
 def test_batched_sessions_equal_each_alone(server, tiny_bundle_dir):
-    assert_interleaved_sessions_equal_each_alone(server.address, tiny_bundle_dir, sessions=4, frames=5, backend="openvino")
+    assert_interleaved_sessions_equal_each_alone(
+        server.address, tiny_bundle_dir, sessions=4, frames=5, backend="openvino"
+    )
 
 
 def test_two_workers_step_sessions_at_once_each_as_alone(tiny_models_dir, tiny_bundle_dir):
@@ -45,8 +47,9 @@ def test_two_workers_step_sessions_at_once_each_as_alone(tiny_models_dir, tiny_b
     OpenVINO's frames depend on its thread count at the rounding level, so the direct steps use the workers' one."""
     config = replace(TEST_CONFIG, backend="openvino", workers=2, intra_op_threads=1, max_batch=1)
     with ServerThread(load_registry(tiny_models_dir, config), config) as running:
-        assert_interleaved_sessions_equal_each_alone(running.address, tiny_bundle_dir, sessions=4, frames=5,
-                                                     backend="openvino", threads=1, expect_batches=False)
+        assert_interleaved_sessions_equal_each_alone(
+            running.address, tiny_bundle_dir, sessions=4, frames=5, backend="openvino", threads=1, expect_batches=False
+        )
 
 
 def test_a_graph_openvino_cannot_read_is_refused_by_name(tmp_path):

@@ -36,15 +36,18 @@ def test_serve_yaml_documents_exactly_the_defaults():
     assert load_config(DEFAULT_CONFIG_FILE) == ServerConfig()
 
 
-@pytest.mark.parametrize("raw, phrase", [
-    ({"max_batchh": 4}, "unknown setting(s) ['max_batchh']"),
-    ({"max_batch": "8"}, "max_batch is '8', expected an integer"),
-    ({"max_batch": 0}, "max_batch is 0: expected at least 1"),
-    ({"backend": "tensorflow"}, "backend 'tensorflow': expected one of onnxruntime, openvino, torch"),
-    ({"tls": {"cert_file": "c.pem"}}, "tls needs both cert_file and key_file"),
-    ({"providers": "CPUExecutionProvider"}, "providers must be a list"),
-    ({"idle_timeout_s": 0}, "idle_timeout_s is 0.0: expected more than 0"),
-])
+@pytest.mark.parametrize(
+    "raw, phrase",
+    [
+        ({"max_batchh": 4}, "unknown setting(s) ['max_batchh']"),
+        ({"max_batch": "8"}, "max_batch is '8', expected an integer"),
+        ({"max_batch": 0}, "max_batch is 0: expected at least 1"),
+        ({"backend": "tensorflow"}, "backend 'tensorflow': expected one of onnxruntime, openvino, torch"),
+        ({"tls": {"cert_file": "c.pem"}}, "tls needs both cert_file and key_file"),
+        ({"providers": "CPUExecutionProvider"}, "providers must be a list"),
+        ({"idle_timeout_s": 0}, "idle_timeout_s is 0.0: expected more than 0"),
+    ],
+)
 def test_bad_settings_name_the_key(raw, phrase):
     with pytest.raises(ConfigError) as err:
         config_from_dict(raw, "serve.yaml")
@@ -60,8 +63,12 @@ def test_cli_reports_bad_config_and_missing_models(tmp_path):
         (["--models", str(tmp_path / "empty")], "holds no model bundle"),
     ]
     for args, phrase in runs:
-        result = subprocess.run([sys.executable, "-m", "neurender.cli", "serve", "--address", "127.0.0.1:0", *args],
-                                capture_output=True, text=True, timeout=60)
+        result = subprocess.run(
+            [sys.executable, "-m", "neurender.cli", "serve", "--address", "127.0.0.1:0", *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert result.returncode == 2 and phrase in result.stderr, result.stderr
 
 
@@ -138,8 +145,12 @@ def test_torch_backend_matches_onnx_runtime(tiny_models_dir, tiny_bundle_dir):
     labels = label_sequence(3, 32, 32)
     state = (np.zeros((2, 2, 32, 32), np.uint8), np.zeros((2, 2, 32, 32, 3), np.uint8))
     for t, frame in enumerate(labels):
-        feeds = {"labels": np.stack([frame, frame[::-1]]), "prev_labels": state[0], "prev_frames": state[1],
-                 "has_history": np.full(2, t > 0, np.uint8)}
+        feeds = {
+            "labels": np.stack([frame, frame[::-1]]),
+            "prev_labels": state[0],
+            "prev_frames": state[1],
+            "has_history": np.full(2, t > 0, np.uint8),
+        }
         ort_out, torch_out = ort_model.backend.run(feeds), torch_model.backend.run(feeds)
         diff = np.abs(ort_out[0].astype(int) - torch_out[0].astype(int))
         assert diff.max() <= 1 and (diff > 0).mean() < 1e-2, f"step {t}: max diff {diff.max()}"
@@ -172,4 +183,4 @@ def test_batcher_waits_only_for_sessions_that_could_join(tiny_models_dir):
         return outcomes[0].started - job.received
 
     assert queue_seconds(max_wait_s=30.0, sessions=1) < 30.0  # a lone session never waits for company
-    assert queue_seconds(max_wait_s=0.2, sessions=2) >= 0.2   # an idle second session is worth waiting for
+    assert queue_seconds(max_wait_s=0.2, sessions=2) >= 0.2  # an idle second session is worth waiting for

@@ -22,8 +22,12 @@ from tests.server_support import label_sequence
 
 
 def serve(models: Path, *args: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "neurender.cli", "serve", "--log-format", "json", "--models", str(models), *args],
-                            stderr=subprocess.PIPE, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    return subprocess.Popen(
+        [sys.executable, "-m", "neurender.cli", "serve", "--log-format", "json", "--models", str(models), *args],
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
 
 
 def events(lines: list[str]) -> list[dict]:
@@ -36,13 +40,22 @@ def test_startup_failures_name_the_port_or_file(tiny_models_dir, tmp_path):
     busy.listen()
     port = busy.getsockname()[1]
     (tmp_path / "garbage.pem").write_bytes(np.random.default_rng(0).bytes(600))
-    (tmp_path / "tls.yaml").write_text(f"tls:\n  cert_file: {tmp_path / 'garbage.pem'}\n  key_file: {tmp_path / 'garbage.pem'}\n")
+    (tmp_path / "tls.yaml").write_text(
+        f"tls:\n  cert_file: {tmp_path / 'garbage.pem'}\n  key_file: {tmp_path / 'garbage.pem'}\n"
+    )
     cases = [
-        (["--address", f"127.0.0.1:{port}", "--no-metrics"], f"cannot listen on 127.0.0.1:{port}: Address already in use"),
-        (["--address", "127.0.0.1:0", "--metrics-address", f"127.0.0.1:{port}"],
-         f"cannot serve metrics on 127.0.0.1:{port}: Address already in use"),
-        (["--address", "127.0.0.1:0", "--no-metrics", "--config", str(tmp_path / "tls.yaml")],
-         f"tls: {tmp_path / 'garbage.pem'} is not a PEM certificate chain"),
+        (
+            ["--address", f"127.0.0.1:{port}", "--no-metrics"],
+            f"cannot listen on 127.0.0.1:{port}: Address already in use",
+        ),
+        (
+            ["--address", "127.0.0.1:0", "--metrics-address", f"127.0.0.1:{port}"],
+            f"cannot serve metrics on 127.0.0.1:{port}: Address already in use",
+        ),
+        (
+            ["--address", "127.0.0.1:0", "--no-metrics", "--config", str(tmp_path / "tls.yaml")],
+            f"tls: {tmp_path / 'garbage.pem'} is not a PEM certificate chain",
+        ),
         (["--metrics-address", "9464"], "--metrics-address '9464': expected HOST:PORT"),
     ]
     try:
@@ -64,8 +77,12 @@ def test_no_metrics_and_metrics_address(tiny_models_dir):
             listening = wait_listening(process)
             assert (listening["metrics_port"] is not None) == metrics
             if metrics:
-                assert b"neurender_queue_depth" in urllib.request.urlopen(
-                    f"http://127.0.0.1:{listening['metrics_port']}/metrics", timeout=10).read()
+                assert (
+                    b"neurender_queue_depth"
+                    in urllib.request.urlopen(
+                        f"http://127.0.0.1:{listening['metrics_port']}/metrics", timeout=10
+                    ).read()
+                )
         finally:
             process.terminate()
             process.wait(timeout=60)
@@ -82,12 +99,18 @@ def wait_listening(process: subprocess.Popen) -> dict:
 
 
 def test_a_timed_out_drain_names_the_undelivered_frames_and_exits_non_zero(tiny_models_dir, tmp_path):
-    (tmp_path / "serve.yaml").write_text("address: 127.0.0.1:0\nmetrics_port: 0\nqueue_per_session: 64\ndrain_timeout_s: 0\n")
+    (tmp_path / "serve.yaml").write_text(
+        "address: 127.0.0.1:0\nmetrics_port: 0\nqueue_per_session: 64\ndrain_timeout_s: 0\n"
+    )
     process = serve(tiny_models_dir, "--config", str(tmp_path / "serve.yaml"))
     try:
         listening = wait_listening(process)
-        frames = [render_pb2.RenderRequest(frame=render_pb2.Frame(frame_id=t, inputs=render_pb2.FrameInputs(labels=to_tensor(f))))
-                  for t, f in enumerate(label_sequence(12, 256, 256))]
+        frames = [
+            render_pb2.RenderRequest(
+                frame=render_pb2.Frame(frame_id=t, inputs=render_pb2.FrameInputs(labels=to_tensor(f)))
+            )
+            for t, f in enumerate(label_sequence(12, 256, 256))
+        ]
         opening = render_pb2.RenderRequest(open=render_pb2.OpenSession(model="tiny", height=256, width=256))
         metrics = f"http://127.0.0.1:{listening['metrics_port']}/metrics"
         with grpc.insecure_channel(listening["address"]) as channel:

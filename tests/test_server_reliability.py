@@ -16,7 +16,6 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from neurender.engine_plugin.sdk.client import InvalidRequest, RenderClient, ServerBusy, Unauthenticated
 from neurender.proto.neurender.v1 import render_pb2, tensor_pb2
-from neurender.proto.tensors import to_tensor
 from tests.server_support import DirectStep, label_sequence, running_server
 from tests.test_server_errors import exchange, frame_request, good, open_request
 
@@ -40,7 +39,9 @@ def rgb(response: render_pb2.RenderResponse) -> np.ndarray:
 
 
 def test_a_shape_whose_size_overflows_is_a_bad_frame(server, tiny_bundle_dir):
-    responses, error = exchange(server.address, [open_request(), good(0), frame_request(1, labels=OVERFLOWING), good(2), END])
+    responses, error = exchange(
+        server.address, [open_request(), good(0), frame_request(1, labels=OVERFLOWING), good(2), END]
+    )
     assert error is None, error
     assert kinds(responses) == ["opened", "frame", "error", "frame"]
     assert responses[2].error.error.code == "INVALID_ARGUMENT"
@@ -50,17 +51,30 @@ def test_a_shape_whose_size_overflows_is_a_bad_frame(server, tiny_bundle_dir):
     direct(labels[0])
     assert np.array_equal(rgb(responses[3]), direct(labels[2])), "the bad frame touched the session's history"
     with grpc.insecure_channel(server.address) as channel:
-        render_frame = channel.unary_unary("/neurender.v1.NeuralRenderer/RenderFrame",
-                                           request_serializer=render_pb2.RenderFrameRequest.SerializeToString,
-                                           response_deserializer=render_pb2.RenderFrameResponse.FromString)
+        render_frame = channel.unary_unary(
+            "/neurender.v1.NeuralRenderer/RenderFrame",
+            request_serializer=render_pb2.RenderFrameRequest.SerializeToString,
+            response_deserializer=render_pb2.RenderFrameResponse.FromString,
+        )
         with pytest.raises(grpc.RpcError) as err:
-            render_frame(render_pb2.RenderFrameRequest(session=open_request().open,
-                                                       inputs=render_pb2.FrameInputs(labels=OVERFLOWING)), timeout=30)
+            render_frame(
+                render_pb2.RenderFrameRequest(
+                    session=open_request().open, inputs=render_pb2.FrameInputs(labels=OVERFLOWING)
+                ),
+                timeout=30,
+            )
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "0 data bytes" in err.value.details()
 
 
-@pytest.mark.parametrize("method, request_type", [("Render", "RenderRequest"), ("RenderFrame", "RenderFrameRequest"),
-                                                  ("ListModels", "ListModelsRequest"), ("GetModel", "GetModelRequest")])
+@pytest.mark.parametrize(
+    "method, request_type",
+    [
+        ("Render", "RenderRequest"),
+        ("RenderFrame", "RenderFrameRequest"),
+        ("ListModels", "ListModelsRequest"),
+        ("GetModel", "GetModelRequest"),
+    ],
+)
 def test_undecodable_bytes_get_invalid_argument_and_one_log_line(server, caplog, method, request_type):
     caplog.set_level(logging.INFO)
     with grpc.insecure_channel(server.address) as channel:
@@ -95,7 +109,11 @@ def engine_inputs(t: int, **overrides: np.ndarray) -> dict[str, np.ndarray]:
 
 
 POISONED = {
-    "NaN depth": ("depth", lambda a: np.where(np.arange(a.size).reshape(a.shape) % 100 == 0, np.nan, a).astype(np.float32), 11),
+    "NaN depth": (
+        "depth",
+        lambda a: np.where(np.arange(a.size).reshape(a.shape) % 100 == 0, np.nan, a).astype(np.float32),
+        11,
+    ),
     "inf motion": ("motion", lambda a: np.full_like(a, np.inf), SIZE * SIZE * 2),
     "-inf motion in float16": ("motion", lambda a: np.where(a > 0, -np.inf, a).astype(np.float16), SIZE * SIZE * 2),
 }
@@ -105,8 +123,10 @@ POISONED = {
 def test_non_finite_floats_are_rejected_and_leave_the_history_alone(tiny_engine_models_dir, case):
     name, poison, count = POISONED[case]
     with running_server(tiny_engine_models_dir) as server, RenderClient(server.address) as client:
-        with client.session("tiny-engine", (SIZE, SIZE), max_in_flight=4) as poisoned, \
-                client.session("tiny-engine", (SIZE, SIZE)) as clean:
+        with (
+            client.session("tiny-engine", (SIZE, SIZE), max_in_flight=4) as poisoned,
+            client.session("tiny-engine", (SIZE, SIZE)) as clean,
+        ):
             first = [poisoned.submit(**engine_inputs(0)), clean.submit(**engine_inputs(0))]
             bad = poisoned.submit(**engine_inputs(1, **{name: poison(engine_inputs(1)[name])}))
             after = [poisoned.render(**engine_inputs(t)) for t in (1, 2, 3)]
@@ -116,16 +136,29 @@ def test_non_finite_floats_are_rejected_and_leave_the_history_alone(tiny_engine_
             assert f"{name} has {count} non-finite value(s)" in str(err.value)
             assert np.array_equal(first[0].result().image, first[1].result().image)
             for t, image in zip((1, 2, 3), after):
-                assert np.array_equal(image, clean.render(**engine_inputs(t))), f"frame {t} differs from a clean session's"
+                assert np.array_equal(image, clean.render(**engine_inputs(t))), (
+                    f"frame {t} differs from a clean session's"
+                )
 
 
 def test_finite_extreme_floats_saturate_instead_of_blacking_out(tiny_engine_models_dir):
     extreme = {"depth": np.full((SIZE, SIZE), 1e30, np.float32), "motion": np.full((SIZE, SIZE, 2), -1e30, np.float32)}
-    saturated = {"depth": np.full((SIZE, SIZE), 65504, np.float16), "motion": np.full((SIZE, SIZE, 2), -65504, np.float16)}
+    saturated = {
+        "depth": np.full((SIZE, SIZE), 65504, np.float16),
+        "motion": np.full((SIZE, SIZE, 2), -65504, np.float16),
+    }
     with running_server(tiny_engine_models_dir) as server, RenderClient(server.address) as client:
         with client.session("tiny-engine", (SIZE, SIZE)) as a, client.session("tiny-engine", (SIZE, SIZE)) as b:
-            frames_a = [a.render(**engine_inputs(0)), a.render(**engine_inputs(1, **extreme)), a.render(**engine_inputs(2))]
-            frames_b = [b.render(**engine_inputs(0)), b.render(**engine_inputs(1, **saturated)), b.render(**engine_inputs(2))]
+            frames_a = [
+                a.render(**engine_inputs(0)),
+                a.render(**engine_inputs(1, **extreme)),
+                a.render(**engine_inputs(2)),
+            ]
+            frames_b = [
+                b.render(**engine_inputs(0)),
+                b.render(**engine_inputs(1, **saturated)),
+                b.render(**engine_inputs(2)),
+            ]
     for t, (x, y) in enumerate(zip(frames_a, frames_b)):
         assert x.std() > 1.0, f"frame {t} is flat (black): the extreme values were not clamped"
         assert np.array_equal(x, y), f"frame {t}: 1e30 did not act as float16's largest value"
@@ -166,9 +199,11 @@ def test_keypoint_frames_are_bounded_and_drawn_off_the_event_loop(tiny_pose_mode
 def test_keypoints_beyond_the_bounds_are_rejected_in_band(tiny_pose_models_dir):
     with running_server(tiny_pose_models_dir, max_people=4) as server, RenderClient(server.address) as client:
         with client.session("tiny-pose", (64, 64)) as session:
-            for keypoints, phrase in ((np.ones((5, 25, 3), np.float32), "hold 5 people, more than this server's max_people 4"),
-                                      (np.ones((2, 26, 3), np.float32), "keypoints shape is [2, 26, 3], expected [people, 25, 3]"),
-                                      (np.full((1, 25, 3), np.nan, np.float32), "keypoints has 75 non-finite value(s)")):
+            for keypoints, phrase in (
+                (np.ones((5, 25, 3), np.float32), "hold 5 people, more than this server's max_people 4"),
+                (np.ones((2, 26, 3), np.float32), "keypoints shape is [2, 26, 3], expected [people, 25, 3]"),
+                (np.full((1, 25, 3), np.nan, np.float32), "keypoints has 75 non-finite value(s)"),
+            ):
                 with pytest.raises(Exception, match=re.escape(phrase)):
                     session.render(keypoints=keypoints)
             assert session.render(keypoints=np.ones((4, 25, 3), np.float32)).shape == (64, 64, 3)
@@ -177,10 +212,15 @@ def test_keypoints_beyond_the_bounds_are_rejected_in_band(tiny_pose_models_dir):
 def test_memory_budget_admits_queues_and_refuses(tiny_models_dir, tiny_bundle_dir):
     """A budget of one 32x32 frame: larger sessions and RenderFrame calls are refused naming it; four sessions
     streaming at once are admitted one frame at a time (never batched), and each still gets its own frames."""
-    with running_server(tiny_models_dir, max_pixels_in_flight=SIZE * SIZE, max_batch=8) as server, \
-            RenderClient(server.address) as client:
-        with pytest.raises(ServerBusy, match=r"64x64: a frame of 4096 pixels is more than this server's whole memory budget "
-                                             r"of 1024 pixels in flight \(max_pixels_in_flight\)"):
+    with (
+        running_server(tiny_models_dir, max_pixels_in_flight=SIZE * SIZE, max_batch=8) as server,
+        RenderClient(server.address) as client,
+    ):
+        with pytest.raises(
+            ServerBusy,
+            match=r"64x64: a frame of 4096 pixels is more than this server's whole memory budget "
+            r"of 1024 pixels in flight \(max_pixels_in_flight\)",
+        ):
             client.session("tiny", (64, 64)).open()
         with pytest.raises(ServerBusy, match="max_pixels_in_flight"):
             client.render_frame("tiny", (64, 64), labels=np.zeros((64, 64), np.uint8))

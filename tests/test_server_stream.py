@@ -127,8 +127,10 @@ def test_keypoints_are_drawn_as_the_pose_map(tiny_pose_models_dir):
     with running_server(tiny_pose_models_dir) as server, RenderClient(server.address) as client:
         convention = client.get_model("tiny-pose").pose
         rng = np.random.default_rng(0)
-        keypoints = np.concatenate([rng.uniform(2, 30, (1, pose_layout(convention).size, 2)),
-                                    np.ones((1, pose_layout(convention).size, 1))], axis=-1).astype(np.float32)
+        keypoints = np.concatenate(
+            [rng.uniform(2, 30, (1, pose_layout(convention).size, 2)), np.ones((1, pose_layout(convention).size, 1))],
+            axis=-1,
+        ).astype(np.float32)
         pose_map = draw_pose_map(keypoints, 32, 32, convention)
         with client.session("tiny-pose", (32, 32)) as a, client.session("tiny-pose", (32, 32)) as b:
             for _ in range(2):
@@ -138,6 +140,7 @@ def test_keypoints_are_drawn_as_the_pose_map(tiny_pose_models_dir):
 def test_style_seed_and_codes(tiny_style_models_dir):
     labels = label_sequence(1, 32, 32)[0]
     with running_server(tiny_style_models_dir) as server, RenderClient(server.address) as client:
+
         def first_frame(**style):
             with client.session("tiny-style", (32, 32), **style) as session:
                 return session.render(labels=labels)
@@ -146,4 +149,6 @@ def test_style_seed_and_codes(tiny_style_models_dir):
         assert np.array_equal(first_frame(style_seed=1), seed_a)
         codes = {c: np.full(4, 3.0 * (c % 2) - 1.5, np.float32) for c in range(12)}
         assert not np.array_equal(first_frame(style_seed=1, style_codes=codes), seed_a)
-        assert not np.array_equal(first_frame(style_codes=codes), first_frame(style_codes={c: -v for c, v in codes.items()}))
+        assert not np.array_equal(
+            first_frame(style_codes=codes), first_frame(style_codes={c: -v for c, v in codes.items()})
+        )

@@ -61,13 +61,22 @@ def _state(labels: list[np.ndarray], frames: list[np.ndarray], **extra: np.ndarr
     return state
 
 
-@pytest.mark.parametrize("state, message", [
-    (lambda l, f: _state(l[:2], f[:1]), "2 label entries and 1 frames"),
-    (lambda l, f: _state(l, f), "has 3 entries; model tiny keeps a history of 2 frames"),
-    (lambda l, f: _state(l[:1], [f[0][:16]]), r"open.resume.frames\[0\] is UINT8 \[16, 32, 3\], expected UINT8 \[32, 32, 3\]"),
-    (lambda l, f: _state(l[:1], f[:1], edges=l[0]), r"open.resume.labels\[0\] carries edges"),
-    (lambda l, f: _state([np.full((32, 32), 40, np.uint8)], f[:1]), r"open.resume.labels\[0\]: labels hold class ID 40"),
-])
+@pytest.mark.parametrize(
+    "state, message",
+    [
+        (lambda l, f: _state(l[:2], f[:1]), "2 label entries and 1 frames"),
+        (lambda l, f: _state(l, f), "has 3 entries; model tiny keeps a history of 2 frames"),
+        (
+            lambda l, f: _state(l[:1], [f[0][:16]]),
+            r"open.resume.frames\[0\] is UINT8 \[16, 32, 3\], expected UINT8 \[32, 32, 3\]",
+        ),
+        (lambda l, f: _state(l[:1], f[:1], edges=l[0]), r"open.resume.labels\[0\] carries edges"),
+        (
+            lambda l, f: _state([np.full((32, 32), 40, np.uint8)], f[:1]),
+            r"open.resume.labels\[0\]: labels hold class ID 40",
+        ),
+    ],
+)
 def test_a_bad_resume_state_is_refused_naming_what_is_wrong(tiny_models_dir, state, message):
     labels = label_sequence(3, 32, 32)
     frames = [np.zeros((32, 32, 3), np.uint8)] * 3
@@ -78,12 +87,16 @@ def test_a_bad_resume_state_is_refused_naming_what_is_wrong(tiny_models_dir, sta
         assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert re.search(message, err.value.details()), err.value.details()
         with pytest.raises(grpc.RpcError, match="RenderFrame renders one frame without history"):
-            request = render_pb2.RenderFrameRequest(session=open_message("tiny", (32, 32)), inputs=frame_inputs({"labels": labels[0]}))
+            request = render_pb2.RenderFrameRequest(
+                session=open_message("tiny", (32, 32)), inputs=frame_inputs({"labels": labels[0]})
+            )
             request.session.resume.CopyFrom(_state(labels[:1], frames[:1]))
             stub.RenderFrame(request)
 
 
-def test_reconnect_backs_off_across_a_killed_and_restarted_server_then_gives_up_after_its_budget(tiny_models_dir, tiny_bundle_dir, tmp_path):
+def test_reconnect_backs_off_across_a_killed_and_restarted_server_then_gives_up_after_its_budget(
+    tiny_models_dir, tiny_bundle_dir, tmp_path
+):
     labels = label_sequence(6, 32, 32)
     direct = DirectStep(tiny_bundle_dir, threads=1)
     expected = [direct(f) for f in labels]
@@ -107,8 +120,11 @@ def test_reconnect_backs_off_across_a_killed_and_restarted_server_then_gives_up_
             brief.render(labels=labels[0])
             restarted.stop(signal.SIGKILL)
             started = time.monotonic()
-            with pytest.raises(ServerUnavailable, match=r"gave up reconnecting after 1\.\d s and \d+ attempt\(s\) "
-                                                        r"\(reconnect_timeout_s 1\.5\)"):
+            with pytest.raises(
+                ServerUnavailable,
+                match=r"gave up reconnecting after 1\.\d s and \d+ attempt\(s\) "
+                r"\(reconnect_timeout_s 1\.5\)",
+            ):
                 brief.render(labels=labels[1])
             assert time.monotonic() - started >= 1.5
             brief.close()
@@ -124,7 +140,9 @@ def test_the_sdk_history_mirrors_resets_and_drop_stale_cuts():
     labels = label_sequence(4, 8, 8)
 
     def answered(history: FrameHistory, t: int, reset: bool = False) -> None:
-        sent = render_pb2.Frame(frame_id=t, reset=reset, inputs=frame_inputs({"labels": labels[t], "depth": np.zeros((8, 8), np.float16)}))
+        sent = render_pb2.Frame(
+            frame_id=t, reset=reset, inputs=frame_inputs({"labels": labels[t], "depth": np.zeros((8, 8), np.float16)})
+        )
         image = np.full((8, 8, 3), t, np.uint8)
         history.add(sent, render_pb2.RenderedFrame(frame_id=t, encoding=render_pb2.RAW, rgb=to_tensor(image)), image)
 

@@ -15,11 +15,11 @@ from onnx import numpy_helper
 
 from neurender.server.config import ServerConfig
 from neurender.server.registry import RegistryError, load_registry
+from neurender.tests.train_support import tiny_train_config, write_moving_shapes
 from neurender.training.checkpoint import CHECKPOINT_NAME, PREVIOUS_NAME, CheckpointError, load_checkpoint, save_atomic
 from neurender.training.export import export_checkpoint
 from neurender.training.run import train
 from neurender.training.trainer import TrainingDiverged
-from neurender.tests.train_support import tiny_train_config, write_moving_shapes
 
 SCHEDULE = {"epochs": 1, "iters_per_epoch": 3, "clip_length": 2, "clip_length_max": 2}
 
@@ -40,7 +40,7 @@ def trained_run(data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 def corrupt_4k(path: Path) -> None:
     raw = bytearray(path.read_bytes())
     middle = len(raw) // 2
-    raw[middle:middle + 4096] = np.random.default_rng(0).bytes(4096)
+    raw[middle : middle + 4096] = np.random.default_rng(0).bytes(4096)
     path.write_bytes(bytes(raw))
 
 
@@ -98,7 +98,9 @@ def test_non_finite_weights_are_refused_at_resume_and_export(trained_run, data, 
     shutil.copy(poisoned, run / CHECKPOINT_NAME)
     caplog.set_level(logging.WARNING)
     train(tiny_train_config(data, run, schedule={**SCHEDULE, "epochs": 2}), resume=True)
-    assert any(f"tensor ema.{name} holds NaN or inf; using the previous checkpoint" in r.getMessage() for r in caplog.records)
+    assert any(
+        f"tensor ema.{name} holds NaN or inf; using the previous checkpoint" in r.getMessage() for r in caplog.records
+    )
 
 
 def test_a_bundle_with_non_finite_weights_is_not_served(trained_run, tmp_path, caplog):
@@ -113,7 +115,11 @@ def test_a_bundle_with_non_finite_weights_is_not_served(trained_run, tmp_path, c
     with pytest.raises(CheckpointError, match="holds NaN or inf"):
         export_checkpoint(tmp_path / "inf.pt", tmp_path / "x")
     model = onnx.load(str(bundle.onnx_path))
-    weight = next(t for t in model.graph.initializer if numpy_helper.to_array(t).dtype.kind == "f" and numpy_helper.to_array(t).size > 1)
+    weight = next(
+        t
+        for t in model.graph.initializer
+        if numpy_helper.to_array(t).dtype.kind == "f" and numpy_helper.to_array(t).size > 1
+    )
     values = numpy_helper.to_array(weight).copy()
     values.flat[0] = np.nan
     weight.CopyFrom(numpy_helper.from_array(values, weight.name))
@@ -131,6 +137,8 @@ def test_a_run_whose_losses_go_non_finite_stops_without_saving(data, tmp_path):
         motion = np.load(path)
         np.save(path, np.full_like(motion, np.nan))
     run = tmp_path / "run"
-    with pytest.raises(TrainingDiverged, match="training diverged at iteration 1: loss.* are not finite; stopped without saving"):
+    with pytest.raises(
+        TrainingDiverged, match="training diverged at iteration 1: loss.* are not finite; stopped without saving"
+    ):
         train(tiny_train_config(poisoned, run, schedule=SCHEDULE))
     assert not (run / CHECKPOINT_NAME).exists()

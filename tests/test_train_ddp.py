@@ -15,13 +15,19 @@ from pathlib import Path
 import torch
 import torch.multiprocessing as mp
 
+from neurender.tests.train_support import ddp_worker, free_port, tiny_train_config, write_moving_shapes
 from neurender.training.checkpoint import load_checkpoint
 from neurender.training.run import train
 from neurender.training.trainer import Trainer
-from neurender.tests.train_support import ddp_worker, free_port, tiny_train_config, write_moving_shapes
 
-SCHEDULE = {"epochs": 1, "iters_per_epoch": 2, "decay_epochs": 0, "clip_length": 3, "clip_length_max": 3,
-            "real_start_prob": 1.0}
+SCHEDULE = {
+    "epochs": 1,
+    "iters_per_epoch": 2,
+    "decay_epochs": 0,
+    "clip_length": 3,
+    "clip_length_max": 3,
+    "real_start_prob": 1.0,
+}
 # K = 2 frames at strides 1 and 2, two spatial scales: every discriminator takes part in every update
 DISCRIMINATOR = {"ndf": 8, "n_layers": 2, "num_scales": 2, "temporal_frames": 2, "temporal_scales": 2}
 
@@ -42,7 +48,9 @@ def max_difference(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> fl
 def test_two_gloo_processes_match_one_process_with_the_combined_batch(tmp_path: Path) -> None:
     torch.set_num_threads(1)
     data = write_moving_shapes(tmp_path / "data", sequences=2, frames=6, size=32)
-    config = lambda run, **kw: tiny_train_config(data, tmp_path / run, schedule=SCHEDULE, discriminator=DISCRIMINATOR, **kw)  # noqa: E731
+    config = lambda run, **kw: tiny_train_config(
+        data, tmp_path / run, schedule=SCHEDULE, discriminator=DISCRIMINATOR, **kw
+    )  # noqa: E731
     single = train(config("single", data={"batch_size": 2}), device="cpu")
     assert single.d_video is not None and any(k.startswith("temporal_gan_1") for k in single.last_losses)
     # gradient accumulation over two micro-batches of one clip is the same update again
@@ -51,7 +59,9 @@ def test_two_gloo_processes_match_one_process_with_the_combined_batch(tmp_path: 
 
     reference = weights(tmp_path / "single")
     initial = Trainer(single.cfg, single.dataset, single.dist).state_dict()
-    untrained = {f"{part}.{k}": v for part in ("synthesis", "ema", "d_image", "d_video") for k, v in initial[part].items()}
+    untrained = {
+        f"{part}.{k}": v for part in ("synthesis", "ema", "d_image", "d_video") for k, v in initial[part].items()
+    }
     assert max_difference(untrained, reference) > 2e-4  # training moved the weights far beyond the tolerance
     assert max_difference(weights(tmp_path / "accumulated"), reference) < 1e-5
     assert max_difference(weights(tmp_path / "ddp"), reference) < 1e-5

@@ -31,8 +31,13 @@ def shapes(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_export_then_evaluate_round_trip(shapes: Path, tmp_path: Path) -> None:
     torch.set_num_threads(1)
-    cfg = tiny_train_config(shapes, tmp_path / "run", schedule=SCHEDULE, data={"holdout": ["seq02"]},
-                            generator={"preset": "tiny", "ngf": 8, "n_blocks": 2, "num_classes": 5})
+    cfg = tiny_train_config(
+        shapes,
+        tmp_path / "run",
+        schedule=SCHEDULE,
+        data={"holdout": ["seq02"]},
+        generator={"preset": "tiny", "ngf": 8, "n_blocks": 2, "num_classes": 5},
+    )
     trainer = train(cfg)
     assert main(["export", str(tmp_path / "run"), "--out", str(tmp_path / "bundle"), "--name", "shapes"]) == 0
     bundle = read_bundle(tmp_path / "bundle")
@@ -53,7 +58,9 @@ def test_export_then_evaluate_round_trip(shapes: Path, tmp_path: Path) -> None:
     for t in range(4):
         rgb = runner.step(labels=batch["labels"][0, t].numpy().astype(np.uint8))
         diff = np.abs(rgb.astype(int) - expected[t].astype(int))
-        assert (diff.max() <= 1) if t == 0 else (diff.mean() < 0.5 and diff.max() <= 8), f"frame {t}: {diff.max()}, {diff.mean()}"
+        assert (diff.max() <= 1) if t == 0 else (diff.mean() < 0.5 and diff.max() <= 8), (
+            f"frame {t}: {diff.max()}, {diff.mean()}"
+        )
 
     report = evaluate(tmp_path / "bundle", shapes, tmp_path / "eval", EvalOptions(sequences=("seq02",), threads=1))
     overall = report["overall"]
@@ -69,9 +76,13 @@ def test_export_then_evaluate_round_trip(shapes: Path, tmp_path: Path) -> None:
 
 def test_style_model_exports_per_class_clusters(shapes: Path, tmp_path: Path) -> None:
     torch.set_num_threads(1)
-    cfg = tiny_train_config(shapes, tmp_path / "run", schedule={**SCHEDULE, "iters_per_epoch": 1},
-                            generator={"preset": "tiny", "ngf": 8, "n_blocks": 2, "num_classes": 3, "style_dim": 2},
-                            encoder={"n_downsample": 2})
+    cfg = tiny_train_config(
+        shapes,
+        tmp_path / "run",
+        schedule={**SCHEDULE, "iters_per_epoch": 1},
+        generator={"preset": "tiny", "ngf": 8, "n_blocks": 2, "num_classes": 3, "style_dim": 2},
+        encoder={"n_downsample": 2},
+    )
     train(cfg)
     bundle = export_checkpoint(tmp_path / "run", tmp_path / "bundle", n_clusters=2)
     style = bundle.description.style
@@ -84,12 +95,16 @@ def test_style_model_exports_per_class_clusters(shapes: Path, tmp_path: Path) ->
     assert runner.step(labels=np.zeros((32, 32), np.uint8)).shape == (32, 32, 3)
 
 
-def test_evaluate_refuses_a_dataset_of_another_modality(shapes: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_evaluate_refuses_a_dataset_of_another_modality(
+    shapes: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     from neurender.training.model.bundle_export import BundleInfo, export_bundle
     from neurender.training.model.config import PRESETS
     from neurender.training.model.generator import Vid2VidGenerator
 
-    export_bundle(Vid2VidGenerator(PRESETS["tiny-edges"]), tmp_path / "edges", BundleInfo(name="edges"), include_torch=False)
+    export_bundle(
+        Vid2VidGenerator(PRESETS["tiny-edges"]), tmp_path / "edges", BundleInfo(name="edges"), include_torch=False
+    )
     assert main(["evaluate", str(tmp_path / "edges"), str(shapes), "--out", str(tmp_path / "e")]) == 2
     assert "the dataset's modality is segmentation, the bundle's is edges" in capsys.readouterr().err
     assert main(["evaluate", str(tmp_path / "edges"), str(shapes), "--frames", "x"]) == 2
@@ -130,12 +145,17 @@ def _untrained_tiny(path: Path, **info: object) -> Path:
 
 def test_evaluate_takes_a_negative_frame_range_as_written_in_the_configs(shapes: Path, tmp_path: Path) -> None:
     bundle = _untrained_tiny(tmp_path / "tiny")
-    assert main(["evaluate", str(bundle), str(shapes), "--out", str(tmp_path / "e"), "--frames", "-3:0", "--threads", "1"]) == 0
+    assert (
+        main(["evaluate", str(bundle), str(shapes), "--out", str(tmp_path / "e"), "--frames", "-3:0", "--threads", "1"])
+        == 0
+    )
     report = json.loads((tmp_path / "e" / "report.json").read_text())
     assert report["frames"] == {"seq00": 3, "seq01": 3, "seq02": 3}
 
 
-def test_evaluate_and_synth_refuse_frame_sizes_at_the_start(shapes: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_evaluate_and_synth_refuse_frame_sizes_at_the_start(
+    shapes: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     bundle = _untrained_tiny(tmp_path / "small", max_size=(16, 16))  # the shapes dataset is 32x32
     assert main(["evaluate", str(bundle), str(shapes), "--out", str(tmp_path / "e")]) == 2
     err = capsys.readouterr().err
@@ -143,7 +163,10 @@ def test_evaluate_and_synth_refuse_frame_sizes_at_the_start(shapes: Path, tmp_pa
     assert not (tmp_path / "e").exists()
     for size in ("130x128", "4x4"):
         assert main(["dataset", "synth", "--out", str(tmp_path / size), "--size", size]) == 2
-        assert f"--size {size}: a model trained on it could not render it: frame sides must be multiples of 4, at least 8" in capsys.readouterr().err
+        assert (
+            f"--size {size}: a model trained on it could not render it: frame sides must be multiples of 4, at least 8"
+            in capsys.readouterr().err
+        )
         assert not (tmp_path / size).exists()
     assert main(["dataset", "dance-synth", "--out", str(tmp_path / "d"), "--size", "33x32"]) == 2
     assert "--size 33x32: a model trained on it" in capsys.readouterr().err

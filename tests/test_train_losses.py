@@ -44,7 +44,12 @@ def test_video_discriminator_strides_and_inputs() -> None:
     assert [d.span(s) for s in range(2)] == [3, 7]
     first = d.nets[0].nets[0].layers[0][0]
     assert first.in_channels == 3 * 3 + 2 * 2  # K frames and K-1 flows
-    out = d([(torch.randn(2, 3, 3, 32, 32), torch.randn(2, 2, 2, 32, 32), 1), (torch.randn(2, 3, 3, 32, 32), torch.randn(2, 2, 2, 32, 32), 0)])
+    out = d(
+        [
+            (torch.randn(2, 3, 3, 32, 32), torch.randn(2, 2, 2, 32, 32), 1),
+            (torch.randn(2, 3, 3, 32, 32), torch.randn(2, 2, 2, 32, 32), 0),
+        ]
+    )
     assert len(out) == 2  # one set of features per clip
     features = out[0]
     assert len(features) == 2 and features[0][-1].shape[:2] == (2, 1)
@@ -173,7 +178,9 @@ def test_feature_encoder_output_is_constant_per_region_and_trainable() -> None:
     out = encoder(torch.rand(1, 3, 16, 16), regions)
     assert out.shape == (1, 3, 16, 16)
     left, right = out[..., :8], out[..., 8:]
-    assert torch.allclose(left, left[..., :1, :1].expand_as(left)) and torch.allclose(right, right[..., :1, :1].expand_as(right))
+    assert torch.allclose(left, left[..., :1, :1].expand_as(left)) and torch.allclose(
+        right, right[..., :1, :1].expand_as(right)
+    )
     out.sum().backward()
     assert all(p.grad is not None for p in encoder.parameters())
     with pytest.raises(ValueError, match="multiples of 4"):

@@ -9,17 +9,25 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 import torch
 import yaml
 
+from neurender.tests.train_support import tiny_train_config, write_moving_shapes
 from neurender.training.checkpoint import CHECKPOINT_NAME, load_checkpoint
 from neurender.training.run import train
-from neurender.tests.train_support import tiny_train_config, write_moving_shapes
 
 # zero and real-start clips, clip length doubling at the epoch boundary, two scales with a coarse phase
-SCHEDULE = {"epochs": 2, "iters_per_epoch": 4, "decay_epochs": 1, "clip_length": 3, "clip_length_max": 6,
-            "clip_double_every": 1, "coarse_epochs": 1, "fix_coarse_epochs": 1, "real_start_prob": 0.5}
+SCHEDULE = {
+    "epochs": 2,
+    "iters_per_epoch": 4,
+    "decay_epochs": 1,
+    "clip_length": 3,
+    "clip_length_max": 6,
+    "clip_double_every": 1,
+    "coarse_epochs": 1,
+    "fix_coarse_epochs": 1,
+    "real_start_prob": 0.5,
+}
 GENERATOR = {"preset": "tiny-2scale", "ngf": 8, "n_blocks": 2, "num_classes": 3}
 
 
@@ -43,8 +51,12 @@ def test_killed_run_resumes_to_the_same_weights(tmp_path: Path) -> None:
     cfg = tiny_train_config(data, tmp_path / "killed", generator=GENERATOR, schedule=SCHEDULE)
     config_file = tmp_path / "killed.yaml"
     config_file.write_text(yaml.safe_dump(cfg.to_dict()))
-    process = subprocess.Popen([sys.executable, "-m", "neurender.cli", "train", "--config", str(config_file), "--threads", "1"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    process = subprocess.Popen(
+        [sys.executable, "-m", "neurender.cli", "train", "--config", str(config_file), "--threads", "1"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     checkpoint = tmp_path / "killed" / CHECKPOINT_NAME
     deadline = time.monotonic() + 120
     killed_at = None

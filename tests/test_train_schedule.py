@@ -10,8 +10,16 @@ from neurender.training.sampler import micro_batch_indices
 from neurender.training.schedule import phase_at
 from neurender.training.train_config import ScheduleConfig, load_train_config
 
-SCHEDULE = ScheduleConfig(epochs=20, decay_epochs=4, clip_length=4, clip_length_max=16, clip_double_every=3,
-                          coarse_epochs=5, fix_coarse_epochs=2, single_frame_epochs=2)
+SCHEDULE = ScheduleConfig(
+    epochs=20,
+    decay_epochs=4,
+    clip_length=4,
+    clip_length_max=16,
+    clip_double_every=3,
+    coarse_epochs=5,
+    fix_coarse_epochs=2,
+    single_frame_epochs=2,
+)
 
 
 def test_clip_length_doubles_after_the_warm_up_up_to_the_cap() -> None:
@@ -42,7 +50,9 @@ def test_learning_rate_decays_linearly_to_zero_over_the_last_epochs() -> None:
 def test_two_processes_read_what_one_process_reads_with_the_combined_batch() -> None:
     for iteration in range(5):
         single = micro_batch_indices(1, 2, iteration, 37, batch_size=4, accumulate=1, rank=0, world_size=1)
-        parts = [micro_batch_indices(1, 2, iteration, 37, batch_size=2, accumulate=1, rank=r, world_size=2) for r in range(2)]
+        parts = [
+            micro_batch_indices(1, 2, iteration, 37, batch_size=2, accumulate=1, rank=r, world_size=2) for r in range(2)
+        ]
         assert single[0] == parts[0][0] + parts[1][0]
         # accumulation splits the same clips into micro-batches
         accumulated = micro_batch_indices(1, 2, iteration, 37, batch_size=2, accumulate=2, rank=0, world_size=1)

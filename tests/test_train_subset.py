@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
+from neurender.tests.train_support import write_moving_shapes
 from neurender.training.dataset import ClipDataset, open_dataset
 from neurender.training.subset import select
-from neurender.tests.train_support import write_moving_shapes
 
 
 @pytest.fixture(scope="module")

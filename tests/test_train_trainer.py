@@ -28,7 +28,9 @@ def one_thread() -> None:
 
 @pytest.fixture(scope="module")
 def shapes(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_moving_shapes(tmp_path_factory.mktemp("shapes"), sequences=2, frames=8, size=32, instances=True, depth=True)
+    return write_moving_shapes(
+        tmp_path_factory.mktemp("shapes"), sequences=2, frames=8, size=32, instances=True, depth=True
+    )
 
 
 def batch_of(trainer: Trainer, length: int, index: int = 0) -> dict[str, torch.Tensor]:
@@ -41,7 +43,9 @@ def gradient_names(trainer: Trainer, phase: Phase, real_frames: int = 2) -> set[
     trainer._apply_phase(phase)
     trainer.d_image.requires_grad_(False)
     batch = batch_of(trainer, real_frames + 1)
-    clip = encode_clip(trainer.model_cfg, batch, trainer.model_cfg.n_scales - phase.active_scales, True, 0.02, "instance", CPU.device)
+    clip = encode_clip(
+        trainer.model_cfg, batch, trainer.model_cfg.n_scales - phase.active_scales, True, 0.02, "instance", CPU.device
+    )
     state = trainer._start_state(clip, real_frames)
     for p in trainer.synthesis.parameters():
         p.grad = None
@@ -56,12 +60,18 @@ def full_phase(active: int, frozen: int = 0) -> Phase:
     return Phase(epoch=0, clip_length=3, active_scales=active, frozen_scales=frozen, single_frame=False, lr_factor=1.0)
 
 
-@pytest.mark.parametrize("generator", [
-    {},
-    {"use_instances": True, "use_depth": True, "use_motion": True, "fg_classes": [1], "style_dim": 3},
-], ids=["plain", "engine-inputs-fg-style"])
+@pytest.mark.parametrize(
+    "generator",
+    [
+        {},
+        {"use_instances": True, "use_depth": True, "use_motion": True, "fg_classes": [1], "style_dim": 3},
+    ],
+    ids=["plain", "engine-inputs-fg-style"],
+)
 def test_gradients_reach_every_generator_parameter(shapes: Path, tmp_path: Path, generator: dict) -> None:
-    cfg = tiny_train_config(shapes, tmp_path, generator={"preset": "tiny", "ngf": 8, "n_blocks": 2, "num_classes": 3, **generator})
+    cfg = tiny_train_config(
+        shapes, tmp_path, generator={"preset": "tiny", "ngf": 8, "n_blocks": 2, "num_classes": 3, **generator}
+    )
     trainer = Trainer(cfg, training_data(cfg), CPU)
     reached = gradient_names(trainer, full_phase(1))
     everything = {n for n, _ in trainer.synthesis.named_parameters()}
@@ -71,13 +81,15 @@ def test_gradients_reach_every_generator_parameter(shapes: Path, tmp_path: Path,
 
 
 def test_gradients_follow_the_coarse_to_fine_phases(shapes: Path, tmp_path: Path) -> None:
-    cfg = tiny_train_config(shapes, tmp_path, generator={"preset": "tiny-2scale", "ngf": 8, "n_blocks": 2, "num_classes": 3})
+    cfg = tiny_train_config(
+        shapes, tmp_path, generator={"preset": "tiny-2scale", "ngf": 8, "n_blocks": 2, "num_classes": 3}
+    )
     trainer = Trainer(cfg, training_data(cfg), CPU)
     names = {n for n, _ in trainer.synthesis.named_parameters()}
     coarse = {n for n in names if n.startswith("generator.scales.0.")}
     fine = names - coarse
-    assert gradient_names(trainer, full_phase(1)) == coarse               # the coarse scale alone, at half size
-    assert gradient_names(trainer, full_phase(2, frozen=1)) == fine       # the fine scale with the coarse frozen
+    assert gradient_names(trainer, full_phase(1)) == coarse  # the coarse scale alone, at half size
+    assert gradient_names(trainer, full_phase(2, frozen=1)) == fine  # the fine scale with the coarse frozen
     # together: everything but the coarse scale's output heads, whose frame the fine scale replaces
     heads = {n for n in coarse if any(f".{h}." in n for h in ("image_head", "flow_head", "mask_head"))}
     assert gradient_names(trainer, full_phase(2)) == names - heads
@@ -85,7 +97,15 @@ def test_gradients_follow_the_coarse_to_fine_phases(shapes: Path, tmp_path: Path
 
 def test_training_generation_matches_the_exported_step(shapes: Path, tmp_path: Path) -> None:
     """The trainer's sequential generation (quantised history, state update) is the served step's."""
-    generator = {"preset": "tiny", "ngf": 8, "n_blocks": 2, "num_classes": 3, "use_instances": True, "use_depth": True, "use_motion": True}
+    generator = {
+        "preset": "tiny",
+        "ngf": 8,
+        "n_blocks": 2,
+        "num_classes": 3,
+        "use_instances": True,
+        "use_depth": True,
+        "use_motion": True,
+    }
     cfg = tiny_train_config(shapes, tmp_path, generator=generator)
     trainer = Trainer(cfg, training_data(cfg), CPU)
     batch = batch_of(trainer, 5)
@@ -98,22 +118,37 @@ def test_training_generation_matches_the_exported_step(shapes: Path, tmp_path: P
     with torch.no_grad():
         for t in range(5):
             rgb, prev_labels, prev_frames = step(
-                labels[:, t], prev_labels, prev_frames, torch.tensor([int(t > 0)], dtype=torch.uint8),
-                instances=batch["instances"][:, t].to(torch.int32), depth=batch["depth"][:, t].half(),
-                motion=batch["motion"][:, t].half())
+                labels[:, t],
+                prev_labels,
+                prev_frames,
+                torch.tensor([int(t > 0)], dtype=torch.uint8),
+                instances=batch["instances"][:, t].to(torch.int32),
+                depth=batch["depth"][:, t].half(),
+                motion=batch["motion"][:, t].half(),
+            )
             diff = (rgb.int() - ours[t].int()).abs().max()
             assert int(diff) <= 1, f"frame {t}: the step differs from training by {int(diff)} levels"
 
 
 def reconstruction_error(trainer: Trainer) -> float:
     batches = [batch_of(trainer, 4, i) for i in (0, 5)]
-    return sum(float(torch.stack(trainer.generate(b, use_ema=False)).sub(b["image"].permute(1, 0, 4, 2, 3).float() / 127.5 - 1).abs().mean())
-               for b in batches)
+    return sum(
+        float(
+            torch.stack(trainer.generate(b, use_ema=False))
+            .sub(b["image"].permute(1, 0, 4, 2, 3).float() / 127.5 - 1)
+            .abs()
+            .mean()
+        )
+        for b in batches
+    )
 
 
 def test_a_short_training_run_lowers_the_loss(shapes: Path, tmp_path: Path) -> None:
-    cfg = tiny_train_config(shapes, tmp_path / "run", schedule={"epochs": 1, "iters_per_epoch": 16, "decay_epochs": 0,
-                                                                 "clip_length": 3, "coarse_epochs": 0})
+    cfg = tiny_train_config(
+        shapes,
+        tmp_path / "run",
+        schedule={"epochs": 1, "iters_per_epoch": 16, "decay_epochs": 0, "clip_length": 3, "coarse_epochs": 0},
+    )
     before_trainer = Trainer(cfg, training_data(cfg), CPU)
     before = reconstruction_error(before_trainer)
     trainer = train(cfg)
@@ -133,7 +168,9 @@ def test_generator_config_must_cover_the_dataset(shapes: Path, tmp_path: Path) -
 
 
 def test_per_frame_baseline_trains_with_the_same_code(shapes: Path, tmp_path: Path) -> None:
-    cfg = tiny_train_config(shapes, tmp_path, baseline=True, schedule={"epochs": 1, "iters_per_epoch": 2, "decay_epochs": 0})
+    cfg = tiny_train_config(
+        shapes, tmp_path, baseline=True, schedule={"epochs": 1, "iters_per_epoch": 2, "decay_epochs": 0}
+    )
     trainer = train(cfg)
     assert not trainer.model_cfg.use_flow and trainer.d_video is None
     assert not any("flow" in n or "frame_encoder" in n for n, _ in trainer.synthesis.named_parameters())
@@ -153,8 +190,17 @@ def test_optimiser_options_ttur_and_amp_only_on_cuda(shapes: Path, tmp_path: Pat
 
 def test_wall_time_budget_drives_the_schedule(shapes: Path, tmp_path: Path) -> None:
     budget = 3.0
-    cfg = tiny_train_config(shapes, tmp_path, schedule={"minutes": budget / 60, "epochs": 4, "single_frame_epochs": 1,
-                                                        "clip_length": 3, "clip_length_max": 8})
+    cfg = tiny_train_config(
+        shapes,
+        tmp_path,
+        schedule={
+            "minutes": budget / 60,
+            "epochs": 4,
+            "single_frame_epochs": 1,
+            "clip_length": 3,
+            "clip_length_max": 8,
+        },
+    )
     trainer = train(cfg)
     assert budget <= trainer.position.elapsed < budget + 2.0  # the last clip stops at a frame boundary
     assert trainer.position.epoch == 3  # epochs follow the clock: elapsed / budget * epochs

@@ -19,15 +19,48 @@ def _pngs(folder: Path) -> int:
 def test_retarget_then_dance_then_again(tmp_path: Path, capsys) -> None:
     clip = str(MOCAP / "humanoid3d_dance_a.txt")
     retargeted = tmp_path / "retargeted"
-    assert main(["retarget", "--motion", clip, "--target", str(TARGET), "--out", str(retargeted), "--size", "64x64",
-                 "--frames", "5"]) == 0
+    assert (
+        main(
+            [
+                "retarget",
+                "--motion",
+                clip,
+                "--target",
+                str(TARGET),
+                "--out",
+                str(retargeted),
+                "--size",
+                "64x64",
+                "--frames",
+                "5",
+            ]
+        )
+        == 0
+    )
     summary = json.loads((retargeted / "retarget.json").read_text())
     assert summary["frames"] == 5 and summary["fps"] == 30.0  # dance's rate, not the clip's own
     assert _pngs(retargeted / "pose") == 5
     assert main(["retarget", "--motion", clip, "--target", str(TARGET), "--out", str(retargeted), "--frames", "3"]) == 2
     assert "--overwrite" in capsys.readouterr().err
-    assert main(["retarget", "--motion", clip, "--target", str(TARGET), "--out", str(retargeted), "--size", "64x64",
-                 "--frames", "3", "--overwrite"]) == 0
+    assert (
+        main(
+            [
+                "retarget",
+                "--motion",
+                clip,
+                "--target",
+                str(TARGET),
+                "--out",
+                str(retargeted),
+                "--size",
+                "64x64",
+                "--frames",
+                "3",
+                "--overwrite",
+            ]
+        )
+        == 0
+    )
     assert _pngs(retargeted / "pose") == 3 and len(list((retargeted / "keypoints").iterdir())) == 3
 
     danced = tmp_path / "danced"

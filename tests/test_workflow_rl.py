@@ -24,7 +24,7 @@ SIZE = (32, 32)
 
 @pytest.fixture(scope="module")
 def models(tiny_bundle_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """"tiny" (labels only) beside "engine" (labels, depth and motion), served from one folder."""
+    """ "tiny" (labels only) beside "engine" (labels, depth and motion), served from one folder."""
     import shutil
 
     import torch
@@ -92,25 +92,39 @@ def test_vector_wrapper_renders_every_sub_env_and_cuts_history_on_autoreset(serv
 
 
 def test_depth_and_motion_pass_through_to_a_model_that_takes_them(server) -> None:
-    env = NeuralObservation(gym.make("neurender/StreetDriveGBuffer-v0", size=SIZE), server.address, "engine",
-                            label_key="labels", passthrough=("depth", "motion"))
+    env = NeuralObservation(
+        gym.make("neurender/StreetDriveGBuffer-v0", size=SIZE),
+        server.address,
+        "engine",
+        label_key="labels",
+        passthrough=("depth", "motion"),
+    )
     raw = gym.make("neurender/StreetDriveGBuffer-v0", size=SIZE)
-    with RenderClient(server.address) as client, client.session("engine", SIZE) as session, \
-            client.session("engine", SIZE) as labels_only:
+    with (
+        RenderClient(server.address) as client,
+        client.session("engine", SIZE) as session,
+        client.session("engine", SIZE) as labels_only,
+    ):
         obs, _ = env.reset(seed=0)
         o, _ = raw.reset(seed=0)
         for action in (None, 2, 2):
             if action is not None:
                 obs, *_ = env.step(action)
                 o, *_ = raw.step(action)
-            expected = session.render(labels=o["labels"], depth=o["depth"].astype(np.float16),
-                                      motion=o["motion"].astype(np.float16))
+            expected = session.render(
+                labels=o["labels"], depth=o["depth"].astype(np.float16), motion=o["motion"].astype(np.float16)
+            )
             np.testing.assert_array_equal(obs, expected)
         assert np.abs(obs.astype(int) - labels_only.render(labels=o["labels"]).astype(int)).max() > 0
     env.close()
     with pytest.raises(ValueError, match=r"the observation has no \['normals'\]"):
-        NeuralObservation(gym.make("neurender/StreetDriveGBuffer-v0", size=SIZE), server.address, "engine",
-                          label_key="labels", passthrough=("normals",))
+        NeuralObservation(
+            gym.make("neurender/StreetDriveGBuffer-v0", size=SIZE),
+            server.address,
+            "engine",
+            label_key="labels",
+            passthrough=("normals",),
+        )
 
 
 ASYNC_SCRIPT = """
@@ -145,9 +159,15 @@ parent.close()
 
 
 def test_async_vector_env_forked_after_the_parent_used_grpc(server) -> None:
-    result = subprocess.run([sys.executable, "-c", textwrap.dedent(ASYNC_SCRIPT), server.address],
-                            capture_output=True, text=True, timeout=180)
-    assert "refused: this process was forked from one holding an open RenderClient" in result.stdout, result.stderr[-2000:]
+    result = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(ASYNC_SCRIPT), server.address],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert "refused: this process was forked from one holding an open RenderClient" in result.stdout, result.stderr[
+        -2000:
+    ]
     assert "context='forkserver'" in result.stdout
     assert "forkserver ok (2, 32, 32, 3)" in result.stdout, result.stderr[-2000:]
     assert result.returncode == 0, result.stderr[-2000:]

@@ -17,10 +17,30 @@ from neurender.cli import main
 from neurender.proto.bundle import read_bundle
 from neurender.tests.train_support import write_moving_shapes
 
-SHRINK = ["--set", "generator.ngf=8", "--set", "generator.n_blocks=1", "--set", "generator.num_classes=4",
-          "--set", "data.crop=32", "--set", "data.batch_size=1", "--set", "discriminator.ndf=8",
-          "--set", "discriminator.num_scales=1", "--set", "schedule.iters_per_epoch=1",
-          "--set", "schedule.single_frame_epochs=1", "--set", "schedule.clip_length=2", "--threads", "1"]
+SHRINK = [
+    "--set",
+    "generator.ngf=8",
+    "--set",
+    "generator.n_blocks=1",
+    "--set",
+    "generator.num_classes=4",
+    "--set",
+    "data.crop=32",
+    "--set",
+    "data.batch_size=1",
+    "--set",
+    "discriminator.ndf=8",
+    "--set",
+    "discriminator.num_scales=1",
+    "--set",
+    "schedule.iters_per_epoch=1",
+    "--set",
+    "schedule.single_frame_epochs=1",
+    "--set",
+    "schedule.clip_length=2",
+    "--threads",
+    "1",
+]
 
 
 def test_recipe_train_export_evaluate_serve(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys, caplog) -> None:
@@ -33,17 +53,36 @@ def test_recipe_train_export_evaluate_serve(tmp_path: Path, monkeypatch: pytest.
     # the recipe's default data root is not there yet: the error names the command that makes it
     assert main(["train", "--config", "tiny-synth", "--max-steps", "1"]) == 2
     err = capsys.readouterr().err
-    assert "runs/data/synth128: not a directory" in err and "make it with `neurender dataset synth --out runs/data/synth128" in err
+    assert (
+        "runs/data/synth128: not a directory" in err
+        and "make it with `neurender dataset synth --out runs/data/synth128" in err
+    )
     assert "Traceback" not in err
 
-    data = write_moving_shapes(tmp_path / "shapes", sequences=3, frames=6, size=32, num_classes=3, instances=True, depth=True)
-    command = ["train", "--config", "tiny-synth", "--set", f"data.root={data}", "--out", "runs/probe", "--max-steps", "3", *SHRINK]
+    data = write_moving_shapes(
+        tmp_path / "shapes", sequences=3, frames=6, size=32, num_classes=3, instances=True, depth=True
+    )
+    command = [
+        "train",
+        "--config",
+        "tiny-synth",
+        "--set",
+        f"data.root={data}",
+        "--out",
+        "runs/probe",
+        "--max-steps",
+        "3",
+        *SHRINK,
+    ]
     assert main(command) == 0
     captured = capsys.readouterr()
     assert "trained tiny-synth: 3 iterations" in captured.out
     progress = captured.err
-    for part in ("it 1/3 | epoch 1/20 | warm-up (single frames)", "it 3/3 | epoch 3/20 | clip 2 | scale 1/1 | g ",
-                 "ETA 00:00 of the budget"):
+    for part in (
+        "it 1/3 | epoch 1/20 | warm-up (single frames)",
+        "it 3/3 | epoch 3/20 | clip 2 | scale 1/1 | g ",
+        "ETA 00:00 of the budget",
+    ):
         assert part in progress, (part, progress[-600:])
     assert "holding out ['seq02'] instead" in caplog.text  # the recipe's street_0008/9 are not in this dataset
     samples = sorted(p.name for p in (tmp_path / "runs/probe/samples").glob("*.png"))
@@ -66,8 +105,24 @@ def test_recipe_train_export_evaluate_serve(tmp_path: Path, monkeypatch: pytest.
     capsys.readouterr()
 
     # evaluate against a baseline, with the ground truth's own E_warp beside the figures
-    assert main(["evaluate", "bundles/probe", str(data), "--sequences", "seq02", "--baseline", "bundles/probe",
-                 "--out", "eval", "--threads", "1"]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "bundles/probe",
+                str(data),
+                "--sequences",
+                "seq02",
+                "--baseline",
+                "bundles/probe",
+                "--out",
+                "eval",
+                "--threads",
+                "1",
+            ]
+        )
+        == 0
+    )
     table = capsys.readouterr().out.splitlines()
     assert table[0].split() == ["metric", "probe", "probe", "(baseline)", "ground", "truth", "better"]
     e_warp = next(line for line in table if line.startswith("E_warp"))
@@ -80,11 +135,18 @@ def test_recipe_train_export_evaluate_serve(tmp_path: Path, monkeypatch: pytest.
     from neurender.engine_plugin.sdk.client import RenderClient
     from neurender.server.app import local_server
 
-    with local_server(tmp_path / "bundles/probe") as server, RenderClient(server.address) as client, \
-            client.session("probe", (32, 32)) as session:
+    with (
+        local_server(tmp_path / "bundles/probe") as server,
+        RenderClient(server.address) as client,
+        client.session("probe", (32, 32)) as session,
+    ):
         labels = np.zeros((32, 32), np.uint8)
-        inputs = {"labels": labels, "instances": labels.astype(np.uint16), "depth": np.ones((32, 32), np.float16),
-                  "motion": np.zeros((32, 32, 2), np.float16)}
+        inputs = {
+            "labels": labels,
+            "instances": labels.astype(np.uint16),
+            "depth": np.ones((32, 32), np.float16),
+            "motion": np.zeros((32, 32, 2), np.float16),
+        }
         assert session.submit(**inputs).result().image.shape == (32, 32, 3)
 
 

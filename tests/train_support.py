@@ -26,8 +26,17 @@ def _texture(ys: np.ndarray, xs: np.ndarray, seed: int) -> np.ndarray:
     return 0.5 + 0.5 * np.sin(xs * fx + phase) * np.cos(ys * fy)
 
 
-def write_moving_shapes(root: Path, sequences: int = 2, frames: int = 8, size: int = 32, num_classes: int = 3,
-                        seed: int = 0, motion: bool = True, instances: bool = False, depth: bool = False) -> Path:
+def write_moving_shapes(
+    root: Path,
+    sequences: int = 2,
+    frames: int = 8,
+    size: int = 32,
+    num_classes: int = 3,
+    seed: int = 0,
+    motion: bool = True,
+    instances: bool = False,
+    depth: bool = False,
+) -> Path:
     """A segmentation dataset in training/dataset.py's format; returns `root`."""
     root = Path(root)
     classes = tuple(ClassInfo(i, f"class{i}", COLOURS[i % len(COLOURS)]) for i in range(num_classes))
@@ -39,11 +48,14 @@ def write_moving_shapes(root: Path, sequences: int = 2, frames: int = 8, size: i
         objects = []
         for c in range(1, num_classes):
             side = int(rng.integers(size // 5, size // 3))
-            objects.append({
-                "cls": c, "side": side,
-                "pos": rng.integers(0, size - side, size=2).astype(int),
-                "vel": rng.integers(-2, 3, size=2).astype(int),
-            })
+            objects.append(
+                {
+                    "cls": c,
+                    "side": side,
+                    "pos": rng.integers(0, size - side, size=2).astype(int),
+                    "vel": rng.integers(-2, 3, size=2).astype(int),
+                }
+            )
         writer = SequenceWriter(root, f"seq{s:02d}")
         prev_labels = None
         for t in range(frames):
@@ -73,7 +85,12 @@ def write_moving_shapes(root: Path, sequences: int = 2, frames: int = 8, size: i
                 if prev_labels is not None:
                     sy = np.clip(np.round(ys + mv[..., 1]).astype(int), 0, size - 1)
                     sx = np.clip(np.round(xs + mv[..., 0]).astype(int), 0, size - 1)
-                    inside = (ys + mv[..., 1] >= 0) & (ys + mv[..., 1] <= size - 1) & (xs + mv[..., 0] >= 0) & (xs + mv[..., 0] <= size - 1)
+                    inside = (
+                        (ys + mv[..., 1] >= 0)
+                        & (ys + mv[..., 1] <= size - 1)
+                        & (xs + mv[..., 0] >= 0)
+                        & (xs + mv[..., 0] <= size - 1)
+                    )
                     valid = ((prev_labels[sy, sx] == labels) & inside).astype(np.uint8) * 255
                 arrays["flow_valid"] = valid
             if instances:
@@ -93,8 +110,17 @@ def tiny_train_config(data_root: Path, log_dir: Path, **sections: dict) -> Train
         "data": {"root": str(data_root), "crop": 32, "batch_size": 1},
         "discriminator": {"ndf": 8, "n_layers": 2, "num_scales": 1, "temporal_scales": 1},
         "optim": {"ema_decay": 0.9},
-        "schedule": {"epochs": 2, "iters_per_epoch": 2, "decay_epochs": 1, "clip_length": 3, "clip_length_max": 6,
-                     "clip_double_every": 1, "coarse_epochs": 1, "fix_coarse_epochs": 1, "real_start_prob": 0.5},
+        "schedule": {
+            "epochs": 2,
+            "iters_per_epoch": 2,
+            "decay_epochs": 1,
+            "clip_length": 3,
+            "clip_length_max": 6,
+            "clip_double_every": 1,
+            "coarse_epochs": 1,
+            "fix_coarse_epochs": 1,
+            "real_start_prob": 0.5,
+        },
         "log": {"dir": str(log_dir), "scalars_every": 1, "images_every": 1, "checkpoint_every": 1, "progress": False},
         "seed": 3,
     }
@@ -122,8 +148,9 @@ def ddp_worker(rank: int, world_size: int, port: int, config: dict) -> None:
 
     from neurender.training.run import train
 
-    os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world_size),
-                      MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    os.environ.update(
+        RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world_size), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port)
+    )
     torch.set_num_threads(1)
     train(train_config_from_dict(config), device="cpu")
 

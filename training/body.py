@@ -33,8 +33,14 @@ LEG_METRES = 0.9  # the scene is scaled so that the leg (hip to ankle) is this l
 # Torso sections along the mid-hip -> neck axis: (height, half-width, half-depth) in leg lengths, for a torso
 # 0.59 leg lengths long (the canonical body's); heights scale with the actual torso.
 _PELVIS = ((-0.13, 0.09, 0.07), (-0.07, 0.165, 0.10), (0.04, 0.175, 0.105), (0.15, 0.16, 0.10))
-_CHEST = ((0.13, 0.16, 0.10), (0.28, 0.15, 0.095), (0.44, 0.18, 0.105), (0.55, 0.20, 0.095), (0.61, 0.15, 0.07),
-          (0.645, 0.07, 0.05))
+_CHEST = (
+    (0.13, 0.16, 0.10),
+    (0.28, 0.15, 0.095),
+    (0.44, 0.18, 0.105),
+    (0.55, 0.20, 0.095),
+    (0.61, 0.15, 0.07),
+    (0.645, 0.07, 0.05),
+)
 _CANONICAL_TORSO = 0.59
 
 # Limb capsules: (name, from point, to point, radius in leg lengths, material).
@@ -49,9 +55,9 @@ _LIMBS = (
     ("r_shin", "r_knee", "r_ankle", 0.060, "trousers"),
     ("l_shin", "l_knee", "l_ankle", 0.060, "trousers"),
 )
-_HEAD_RADII = np.array([0.095, 0.12, 0.11])      # lateral, up, front-back (leg lengths)
-_HAND_RADII = np.array([0.030, 0.042, 0.075])    # across the palm, palm width, along the forearm
-_SHOE = (0.11, 0.10)                             # width, height (leg lengths); length: heel to toes + margin
+_HEAD_RADII = np.array([0.095, 0.12, 0.11])  # lateral, up, front-back (leg lengths)
+_HAND_RADII = np.array([0.030, 0.042, 0.075])  # across the palm, palm width, along the forearm
+_SHOE = (0.11, 0.10)  # width, height (leg lengths); length: heel to toes + margin
 
 
 @dataclass(frozen=True)
@@ -66,8 +72,9 @@ class Outfit:
     hair: tuple[int, int, int] = (70, 45, 30)
 
 
-def _striped(rng: np.random.Generator, base: tuple[int, int, int], stripe: tuple[int, int, int], size: int = 64,
-             stripes: int = 3) -> np.ndarray:
+def _striped(
+    rng: np.random.Generator, base: tuple[int, int, int], stripe: tuple[int, int, int], size: int = 64, stripes: int = 3
+) -> np.ndarray:
     """A cloth texture with `stripes` broad horizontal stripes per tile."""
     image = tx.paint(rng, base, size)
     band = np.arange(size) % (size // stripes) < size // (3 * stripes)
@@ -80,8 +87,13 @@ def outfit_materials(outfit: Outfit, seed: int) -> dict[str, trimesh.visual.mate
     return {
         "skin": tx.material(tx.paint(rng, outfit.skin, grain=0.05), 0.7),
         "shirt": tx.material(_striped(rng, outfit.shirt, outfit.stripes)),
-        "trousers": tx.material(tx.tint(tx.fractal_noise(rng, 64, 4, 8), tuple(int(c * 0.7) for c in outfit.trousers),
-                                        tuple(min(255, int(c * 1.3)) for c in outfit.trousers))),
+        "trousers": tx.material(
+            tx.tint(
+                tx.fractal_noise(rng, 64, 4, 8),
+                tuple(int(c * 0.7) for c in outfit.trousers),
+                tuple(min(255, int(c * 1.3)) for c in outfit.trousers),
+            )
+        ),
         "shoes": tx.material(tx.paint(rng, outfit.shoes, grain=0.08), 0.5),
         "hair": tx.material(tx.paint(rng, outfit.hair, grain=0.3)),
     }
@@ -91,7 +103,9 @@ def _unit(v: np.ndarray) -> np.ndarray:
     return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-12)
 
 
-def _frames(origin: np.ndarray, axis: np.ndarray, reference: np.ndarray, axis_column: int, reference_column: int) -> np.ndarray:
+def _frames(
+    origin: np.ndarray, axis: np.ndarray, reference: np.ndarray, axis_column: int, reference_column: int
+) -> np.ndarray:
     """World-from-local [F, 4, 4] at `origin`: local axis `axis_column` (0 x, 1 y, 2 z) along `axis`, local axis
     `reference_column` along `reference` made orthogonal to it, the third completing a right-handed frame."""
     a = _unit(axis)
@@ -113,10 +127,13 @@ def _frames(origin: np.ndarray, axis: np.ndarray, reference: np.ndarray, axis_co
 def _loft(sections: tuple[tuple[float, float, float], ...], height_scale: float, segments: int = 20) -> trimesh.Trimesh:
     """A closed tube along +y through elliptical sections (y, half-width along x, half-depth along z)."""
     angles = np.linspace(0.0, 2 * np.pi, segments, endpoint=False)
-    rings = [np.stack([a * np.cos(angles), np.full(segments, y * height_scale), b * np.sin(angles)], axis=1)
-             for y, a, b in sections]
-    vertices = np.concatenate(rings + [np.array([[0.0, sections[0][0] * height_scale, 0.0],
-                                                 [0.0, sections[-1][0] * height_scale, 0.0]])])
+    rings = [
+        np.stack([a * np.cos(angles), np.full(segments, y * height_scale), b * np.sin(angles)], axis=1)
+        for y, a, b in sections
+    ]
+    vertices = np.concatenate(
+        rings + [np.array([[0.0, sections[0][0] * height_scale, 0.0], [0.0, sections[-1][0] * height_scale, 0.0]])]
+    )
     faces = []
     for k in range(len(rings) - 1):
         for i in range(segments):
@@ -158,8 +175,16 @@ def body_objects(points: np.ndarray, materials: dict[str, trimesh.visual.materia
     torso_scale = float(np.median(np.linalg.norm(spine, axis=-1))) / _CANONICAL_TORSO
     lateral = (p["l_shoulder"] - p["r_shoulder"]) + (p["l_hip"] - p["r_hip"])
     torso = _frames(p["mid_hip"], spine, lateral, 1, 0)
-    objects.append(part("torso", [uv(_loft(_PELVIS, torso_scale).apply_scale(leg), "trousers"),
-                                  uv(_loft(_CHEST, torso_scale).apply_scale(leg), "shirt", tile=0.6)], torso))
+    objects.append(
+        part(
+            "torso",
+            [
+                uv(_loft(_PELVIS, torso_scale).apply_scale(leg), "trousers"),
+                uv(_loft(_CHEST, torso_scale).apply_scale(leg), "shirt", tile=0.6),
+            ],
+            torso,
+        )
+    )
 
     # Head: centred between the ears, a little forward and up; local x to the left ear, y up, z forward.
     ears = 0.5 * (p["l_ear"] + p["r_ear"])
@@ -180,7 +205,9 @@ def body_objects(points: np.ndarray, materials: dict[str, trimesh.visual.materia
         end = centre if b is None else p[b]
         direction = end - p[a]
         length = float(np.median(np.linalg.norm(direction, axis=-1)))
-        objects.append(part(name, [uv(_capsule(length, radius * leg), material, 0.4)], _frames(p[a], direction, forward, 2, 0)))
+        objects.append(
+            part(name, [uv(_capsule(length, radius * leg), material, 0.4)], _frames(p[a], direction, forward, 2, 0))
+        )
 
     # Hands: ellipsoids beyond the wrists along the forearms.
     for side in ("r", "l"):
@@ -226,16 +253,23 @@ def engine_camera(camera: PoseCamera, height: int, frames: int, scale: float) ->
     return Camera(np.repeat(pose[None], frames, axis=0), yfov=yfov, znear=0.05, zfar=300.0)
 
 
-def person_scene(points: np.ndarray, camera: PoseCamera, size: tuple[int, int], fps: float, seed: int = 0,
-                 outfit: Outfit = Outfit()) -> Scene:
+def person_scene(
+    points: np.ndarray, camera: PoseCamera, size: tuple[int, int], fps: float, seed: int = 0, outfit: Outfit = Outfit()
+) -> Scene:
     """The clothed person performing canonical points [F, 25, 3] (retargeted: floor at y = 0), on a tiled
     floor, seen by `camera` (retargeting's, fixed) at `size` (height, width). Scaled to metres (leg 0.9 m)."""
     scale = LEG_METRES / float(np.median(leg_length(points)))
     points = points * scale
     materials = outfit_materials(outfit, seed)
     objects = [floor_object(points, seed, 1.0)] + body_objects(points, materials)
-    return Scene(objects, engine_camera(camera, size[0], len(points), scale), PERSON_CLASSES, fps=fps,
-                 background=(205, 210, 220), ambient=0.45)
+    return Scene(
+        objects,
+        engine_camera(camera, size[0], len(points), scale),
+        PERSON_CLASSES,
+        fps=fps,
+        background=(205, 210, 220),
+        ambient=0.45,
+    )
 
 
 __all__ = ["Outfit", "PERSON_CLASSES", "PERSON_INSTANCE", "body_objects", "engine_camera", "person_scene"]

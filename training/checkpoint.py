@@ -76,12 +76,16 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     except OSError as err:
         raise CheckpointError(f"checkpoint {path}: {err.strerror}") from None
     if not raw.startswith(MAGIC):
-        raise CheckpointError(f"checkpoint {path}: {'empty' if not raw else 'no neurender checksum header'} "
-                              f"({len(raw)} bytes); it is damaged or not a neurender checkpoint")
+        raise CheckpointError(
+            f"checkpoint {path}: {'empty' if not raw else 'no neurender checksum header'} "
+            f"({len(raw)} bytes); it is damaged or not a neurender checkpoint"
+        )
     header, _, data = raw.partition(b"\n")
-    if hashlib.sha256(data).hexdigest().encode() != header[len(MAGIC):]:
-        raise CheckpointError(f"checkpoint {path}: checksum mismatch ({len(data)} bytes after the header): the file is "
-                              "damaged or truncated")
+    if hashlib.sha256(data).hexdigest().encode() != header[len(MAGIC) :]:
+        raise CheckpointError(
+            f"checkpoint {path}: checksum mismatch ({len(data)} bytes after the header): the file is "
+            "damaged or truncated"
+        )
     return torch.load(io.BytesIO(data), map_location="cpu", weights_only=False)
 
 
@@ -90,7 +94,11 @@ def non_finite_tensor(state: dict[str, Any], parts: tuple[str, ...] = WEIGHT_PAR
     for part in parts:
         tensors = state.get(part) or {}
         if part in OPTIMISER_PARTS:
-            tensors = {f"{index}.{slot}": value for index, slots in tensors.get("state", {}).items() for slot, value in slots.items()}
+            tensors = {
+                f"{index}.{slot}": value
+                for index, slots in tensors.get("state", {}).items()
+                for slot, value in slots.items()
+            }
         for name, value in tensors.items():
             if torch.is_tensor(value) and value.is_floating_point() and not bool(torch.isfinite(value).all()):
                 return f"{part}.{name}"
@@ -119,10 +127,16 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
             problems.append(str(err))
             continue
         if problems:
-            log.warning("%s; using the previous checkpoint %s (iteration %d) instead", problems[0], candidate,
-                        state["position"]["iteration"])
+            log.warning(
+                "%s; using the previous checkpoint %s (iteration %d) instead",
+                problems[0],
+                candidate,
+                state["position"]["iteration"],
+            )
         return state
-    raise CheckpointError("; ".join(problems) + ("" if len(candidates) > 1 else f" (no {PREVIOUS_NAME} to fall back to)"))
+    raise CheckpointError(
+        "; ".join(problems) + ("" if len(candidates) > 1 else f" (no {PREVIOUS_NAME} to fall back to)")
+    )
 
 
 def rng_state() -> dict[str, Any]:

@@ -22,21 +22,23 @@ from neurender.training.model.step import encode_labels, extra_channels
 class EncodedClip:
     """[B, T, ...] tensors at one resolution (h, w)."""
 
-    labels: torch.Tensor              # [B, T, Cl, h, w] label encodings
-    condition: torch.Tensor           # [B, T, Cc, h, w] what the discriminators are conditioned on
-    images: torch.Tensor              # [B, T, 3, h, w] real frames in [-1, 1]
-    extras: torch.Tensor | None       # [B, T, E, h, w] instance edges, depth, motion (style is added per frame)
-    motion: torch.Tensor | None       # [B, T, 2, h, w] engine flow fed to the generator, pixels
-    flow: torch.Tensor | None         # [B, T, 2, h, w] ground-truth backward flow t -> t-1 (t = 0 unused)
-    confidence: torch.Tensor | None   # [B, T, 1, h, w] 1 where that flow is trustworthy
-    regions: torch.Tensor | None      # [B, T, h, w] feature-encoder pooling regions
+    labels: torch.Tensor  # [B, T, Cl, h, w] label encodings
+    condition: torch.Tensor  # [B, T, Cc, h, w] what the discriminators are conditioned on
+    images: torch.Tensor  # [B, T, 3, h, w] real frames in [-1, 1]
+    extras: torch.Tensor | None  # [B, T, E, h, w] instance edges, depth, motion (style is added per frame)
+    motion: torch.Tensor | None  # [B, T, 2, h, w] engine flow fed to the generator, pixels
+    flow: torch.Tensor | None  # [B, T, 2, h, w] ground-truth backward flow t -> t-1 (t = 0 unused)
+    confidence: torch.Tensor | None  # [B, T, 1, h, w] 1 where that flow is trustworthy
+    regions: torch.Tensor | None  # [B, T, h, w] feature-encoder pooling regions
 
     @property
     def length(self) -> int:
         return self.labels.shape[1]
 
 
-def raw_labels(cfg: GeneratorConfig, batch: dict[str, torch.Tensor], pose_convention: object | None = None) -> torch.Tensor:
+def raw_labels(
+    cfg: GeneratorConfig, batch: dict[str, torch.Tensor], pose_convention: object | None = None
+) -> torch.Tensor:
     """The generator's label input as the wire carries it: [B, T, H, W] IDs / edges or [B, T, H, W, 3] pose maps."""
     if cfg.modality == "segmentation":
         labels = batch["labels"]
@@ -51,7 +53,9 @@ def raw_labels(cfg: GeneratorConfig, batch: dict[str, torch.Tensor], pose_conven
     keypoints = batch["pose"].numpy()
     b, t = keypoints.shape[:2]
     h, w = batch["image"].shape[2:4]
-    maps = np.stack([np.stack([draw_pose_map(keypoints[i, j], h, w, pose_convention) for j in range(t)]) for i in range(b)])
+    maps = np.stack(
+        [np.stack([draw_pose_map(keypoints[i, j], h, w, pose_convention) for j in range(t)]) for i in range(b)]
+    )
     return torch.from_numpy(maps)
 
 
@@ -66,13 +70,21 @@ def _down(x: torch.Tensor, levels: int, scale: float = 1.0) -> torch.Tensor:
     return y.reshape(b, t, *y.shape[1:])
 
 
-def encode_clip(cfg: GeneratorConfig, batch: dict[str, torch.Tensor], levels_down: int, temporal: bool,
-                confidence_threshold: float, pool: str, device: torch.device, pose_convention: object | None = None) -> EncodedClip:
+def encode_clip(
+    cfg: GeneratorConfig,
+    batch: dict[str, torch.Tensor],
+    levels_down: int,
+    temporal: bool,
+    confidence_threshold: float,
+    pool: str,
+    device: torch.device,
+    pose_convention: object | None = None,
+) -> EncodedClip:
     """Encode a ClipDataset batch; `levels_down` pyramid levels below the full resolution."""
     labels_raw = raw_labels(cfg, batch, pose_convention).to(device)
     b, t, h, w = labels_raw.shape[:4]
-    labels = encode_labels(cfg, labels_raw)                       # [B, T, Cl, H, W]
-    images = frames_to_float(batch["image"].to(device))            # [B, T, 3, H, W]
+    labels = encode_labels(cfg, labels_raw)  # [B, T, Cl, H, W]
+    images = frames_to_float(batch["image"].to(device))  # [B, T, 3, H, W]
     flat = lambda x: x.reshape(b * t, *x.shape[2:])  # noqa: E731
     instances = batch.get("instances")
     if cfg.use_instances and instances is None:
@@ -82,15 +94,19 @@ def encode_clip(cfg: GeneratorConfig, batch: dict[str, torch.Tensor], levels_dow
     if cfg.use_motion and "motion" not in batch:
         raise ValueError("the generator uses motion vectors (use_motion) but the dataset has no motion/")
     boundaries = instance_boundaries(flat(instances.to(device))).reshape(b, t, 1, h, w) if cfg.use_instances else None
-    depth = flat(batch["depth"].to(device).half()) if cfg.use_depth else None          # as on the wire
+    depth = flat(batch["depth"].to(device).half()) if cfg.use_depth else None  # as on the wire
     motion = None
     if cfg.use_motion:
-        motion = batch["motion"].to(device).half().float().permute(0, 1, 4, 2, 3)      # [B, T, 2, H, W]
+        motion = batch["motion"].to(device).half().float().permute(0, 1, 4, 2, 3)  # [B, T, 2, H, W]
     if cfg.use_instances or cfg.use_depth or cfg.use_motion:
         dense = extra_channels(
-            replace(cfg, style_dim=0), flat(labels),  # the style map is added per frame
-            flat(instances.to(device)) if cfg.use_instances else None, depth,
-            flat(motion) if motion is not None else None, None)
+            replace(cfg, style_dim=0),
+            flat(labels),  # the style map is added per frame
+            flat(instances.to(device)) if cfg.use_instances else None,
+            depth,
+            flat(motion) if motion is not None else None,
+            None,
+        )
         extras = dense.reshape(b, t, *dense.shape[1:])
     else:
         extras = None
@@ -108,8 +124,9 @@ def encode_clip(cfg: GeneratorConfig, batch: dict[str, torch.Tensor], levels_dow
             confidence = batch["flow_valid"].to(device).float().unsqueeze(2)
         else:
             confidence = torch.zeros_like(flow[:, :, :1])
-            confidence[:, 1:] = flow_confidence(flat(images[:, 1:]), flat(images[:, :-1]), flat(flow[:, 1:]),
-                                                confidence_threshold).reshape(b, t - 1, 1, h, w)
+            confidence[:, 1:] = flow_confidence(
+                flat(images[:, 1:]), flat(images[:, :-1]), flat(flow[:, 1:]), confidence_threshold
+            ).reshape(b, t - 1, 1, h, w)
 
     regions = None
     if cfg.style_dim:
@@ -127,4 +144,3 @@ def encode_clip(cfg: GeneratorConfig, batch: dict[str, torch.Tensor], levels_dow
         step = 2**levels_down
         regions = regions[..., ::step, ::step] if regions is not None else None
     return EncodedClip(labels, condition, images, extras, motion, flow, confidence, regions)
-

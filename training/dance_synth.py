@@ -66,8 +66,11 @@ def plan_sequences(durations: list[float], fps: float, sequences: int, frames: i
             start = int(rng.integers(0, n - length + 1))
             span_start = int(rng.integers(0, start + 1))
             span_end = int(rng.integers(start + length, n + 1))
-            plans.append(SequencePlan(m, phase, start, length, span_start, span_end,
-                                      float(rng.uniform(-MAX_YAW_DEG, MAX_YAW_DEG))))
+            plans.append(
+                SequencePlan(
+                    m, phase, start, length, span_start, span_end, float(rng.uniform(-MAX_YAW_DEG, MAX_YAW_DEG))
+                )
+            )
     return plans
 
 
@@ -94,8 +97,17 @@ def motion_files(paths: list[Path] | None) -> list[Path]:
     return files
 
 
-def make_dance_dataset(out: str | Path, motions: list[Path], size: tuple[int, int], frames: int = 24, sequences: int = 8,
-                       seed: int = 0, fps: float = 15.0, target: Path = DEFAULT_TARGET, progress: bool = True) -> DatasetMeta:
+def make_dance_dataset(
+    out: str | Path,
+    motions: list[Path],
+    size: tuple[int, int],
+    frames: int = 24,
+    sequences: int = 8,
+    seed: int = 0,
+    fps: float = 15.0,
+    target: Path = DEFAULT_TARGET,
+    progress: bool = True,
+) -> DatasetMeta:
     """Write `sequences` sequences of up to `frames` frames per motion file into the dataset folder `out`.
 
     Raises FileNotFoundError / ValueError (MotionFormatError, SkeletonMapError) for motions or a target that
@@ -111,18 +123,34 @@ def make_dance_dataset(out: str | Path, motions: list[Path], size: tuple[int, in
     for path in motions:
         source = load_source(path, options)
         if source.pose3d is None:
-            raise ValueError(f"{path}: a 2D keypoint motion cannot drive the rendered body; give a 3D motion "
-                             "(BVH, DeepMimic clip or SMPL-X)")
+            raise ValueError(
+                f"{path}: a 2D keypoint motion cannot drive the rendered body; give a 3D motion "
+                "(BVH, DeepMimic clip or SMPL-X)"
+            )
         poses.append(source.pose3d)
     plans = plan_sequences([(p.n_frames - 1) / p.fps for p in poses], fps, sequences, frames, seed)
     height, width = size
-    meta = DatasetMeta("pose", (), fps, (height, width), {
-        "pose_convention": pose_convention_dict(CONVENTION),
-        "source": {"generator": "neurender dataset dance-synth", "motions": [Path(m).name for m in motions],
-                   "target": Path(target).name, "seed": seed, "sequences_per_motion": sequences, "frames": frames},
-    })
-    with GBufferRenderer(height, width) as renderer, \
-            tqdm(total=sum(p.length for p in plans), desc="dance-synth", unit="frame", disable=not progress) as bar:
+    meta = DatasetMeta(
+        "pose",
+        (),
+        fps,
+        (height, width),
+        {
+            "pose_convention": pose_convention_dict(CONVENTION),
+            "source": {
+                "generator": "neurender dataset dance-synth",
+                "motions": [Path(m).name for m in motions],
+                "target": Path(target).name,
+                "seed": seed,
+                "sequences_per_motion": sequences,
+                "frames": frames,
+            },
+        },
+    )
+    with (
+        GBufferRenderer(height, width) as renderer,
+        tqdm(total=sum(p.length for p in plans), desc="dance-synth", unit="frame", disable=not progress) as bar,
+    ):
         for k, plan in enumerate(plans):
             clip = _sample(poses[plan.motion], fps, plan.phase, plan.span_start, plan.span_end)
             result = retarget_source(Source(pose3d=clip), target_body, size, None, "none", plan.yaw_deg)
@@ -132,14 +160,28 @@ def make_dance_dataset(out: str | Path, motions: list[Path], size: tuple[int, in
             writer = SequenceWriter(out, f"{Path(motions[plan.motion]).stem}_{k:04d}")
             for frame, people in zip(renderer.render_sequence(scene, photo=True), keypoints):
                 writer.write(
-                    frame.index, images=frame.photo, instances=frame.instances, motion=frame.motion,
+                    frame.index,
+                    images=frame.photo,
+                    instances=frame.instances,
+                    motion=frame.motion,
                     flow_valid=frame.motion_valid.astype(np.uint8) * 255,
-                    poses={"skeleton": CONVENTION.skeleton, "num_keypoints": int(people.shape[1]),
-                           "people": np.round(people, 3).tolist()},
+                    poses={
+                        "skeleton": CONVENTION.skeleton,
+                        "num_keypoints": int(people.shape[1]),
+                        "people": np.round(people, 3).tolist(),
+                    },
                 )
                 bar.update(1)
     write_meta(out, meta)  # last: a folder with dataset.json is complete
     return meta
 
 
-__all__ = ["CONVENTION", "DEFAULT_MOTIONS", "DEFAULT_TARGET", "SequencePlan", "make_dance_dataset", "motion_files", "plan_sequences"]
+__all__ = [
+    "CONVENTION",
+    "DEFAULT_MOTIONS",
+    "DEFAULT_TARGET",
+    "SequencePlan",
+    "make_dance_dataset",
+    "motion_files",
+    "plan_sequences",
+]

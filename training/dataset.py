@@ -54,8 +54,15 @@ FOLDERS: dict[str, tuple[str, ...]] = {
 }
 # Folder -> key in the dict that `Sequence.frame` returns.
 FRAME_KEYS = {
-    "images": "image", "labels": "labels", "edges": "edges", "poses": "pose", "instances": "instances",
-    "depth": "depth", "motion": "motion", "flow": "flow", "flow_valid": "flow_valid",
+    "images": "image",
+    "labels": "labels",
+    "edges": "edges",
+    "poses": "pose",
+    "instances": "instances",
+    "depth": "depth",
+    "motion": "motion",
+    "flow": "flow",
+    "flow_valid": "flow_valid",
 }
 # How a pose dataset's keypoints are drawn into the generator's pose maps when dataset.json does not say.
 DEFAULT_POSE_CONVENTION = {"skeleton": "body25", "face": False, "hands": False, "limb_width": 3}
@@ -88,8 +95,12 @@ class DatasetMeta:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "format": FORMAT_NAME, "version": FORMAT_VERSION, "modality": self.modality,
-            "classes": [c.to_dict() for c in self.classes], "fps": self.fps, "size": list(self.size),
+            "format": FORMAT_NAME,
+            "version": FORMAT_VERSION,
+            "modality": self.modality,
+            "classes": [c.to_dict() for c in self.classes],
+            "fps": self.fps,
+            "size": list(self.size),
             **self.extra,
         }
 
@@ -125,13 +136,19 @@ def parse_meta(d: Any) -> tuple[DatasetMeta | None, list[str]]:
         problems.append("dataset.json: classes is empty; a segmentation dataset needs its class table")
     for n, c in enumerate(raw_classes):
         ok = (
-            isinstance(c, dict) and isinstance(c.get("id"), int) and c["id"] >= 0
-            and isinstance(c.get("name"), str) and isinstance(c.get("color"), list) and len(c["color"]) == 3
+            isinstance(c, dict)
+            and isinstance(c.get("id"), int)
+            and c["id"] >= 0
+            and isinstance(c.get("name"), str)
+            and isinstance(c.get("color"), list)
+            and len(c["color"]) == 3
             and all(isinstance(v, int) and 0 <= v <= 255 for v in c["color"])
         )
         if not ok:
-            problems.append(f"dataset.json: classes[{n}] is {c!r}, expected {{\"id\": int >= 0, \"name\": str, "
-                            f"\"color\": [r, g, b] in 0-255}}")
+            problems.append(
+                f'dataset.json: classes[{n}] is {c!r}, expected {{"id": int >= 0, "name": str, '
+                f'"color": [r, g, b] in 0-255}}'
+            )
             continue
         classes.append(ClassInfo.from_dict(c))
     ids = [c.id for c in classes]
@@ -156,8 +173,12 @@ def pose_convention_from_dict(d: Any) -> model_pb2.PoseConvention:
     if not isinstance(d, dict) or set(d) - set(DEFAULT_POSE_CONVENTION):
         raise ValueError(f"expected an object with keys {sorted(DEFAULT_POSE_CONVENTION)}")
     d = {**DEFAULT_POSE_CONVENTION, **d}
-    if not (isinstance(d["face"], bool) and isinstance(d["hands"], bool) and isinstance(d["limb_width"], int)
-            and isinstance(d["skeleton"], str)):
+    if not (
+        isinstance(d["face"], bool)
+        and isinstance(d["hands"], bool)
+        and isinstance(d["limb_width"], int)
+        and isinstance(d["skeleton"], str)
+    ):
         raise ValueError("expected skeleton a string, face and hands true/false, limb_width an integer")
     convention = model_pb2.PoseConvention(**d)
     pose_layout(convention)  # refuses an unknown skeleton or a limb width below 1
@@ -165,8 +186,12 @@ def pose_convention_from_dict(d: Any) -> model_pb2.PoseConvention:
 
 
 def pose_convention_dict(convention: model_pb2.PoseConvention) -> dict[str, Any]:
-    return {"skeleton": convention.skeleton, "face": convention.face, "hands": convention.hands,
-            "limb_width": int(convention.limb_width)}
+    return {
+        "skeleton": convention.skeleton,
+        "face": convention.face,
+        "hands": convention.hands,
+        "limb_width": int(convention.limb_width),
+    }
 
 
 def pose_convention(meta: DatasetMeta) -> model_pb2.PoseConvention:
@@ -195,6 +220,7 @@ def write_meta(root: Path, meta: DatasetMeta) -> None:
 
 
 # ---- one file per frame and folder ----
+
 
 def read_file(folder: str, path: Path) -> np.ndarray:
     """Read one frame file of `folder` in its stored dtype; raise DatasetError if it is unreadable."""
@@ -268,6 +294,7 @@ class SequenceWriter:
 
 # ---- reading ----
 
+
 class Sequence:
     """One sequence: its folders and `frame(i) -> {key: array}` (keys from FRAME_KEYS)."""
 
@@ -338,11 +365,14 @@ def open_dataset(root: str | Path) -> VideoDataset:
     for s in sequences:
         for folder in ("images", needed):
             if folder not in s.files or not s.files[folder]:
-                raise DatasetError(f"{s.directory}: no {folder}/ frames ({meta.modality} datasets need images/ and {needed}/)")
+                raise DatasetError(
+                    f"{s.directory}: no {folder}/ frames ({meta.modality} datasets need images/ and {needed}/)"
+                )
     return VideoDataset(root, meta, sequences)
 
 
 # ---- clips for training ----
+
 
 class ClipDataset(torch.utils.data.Dataset):
     """Every window of `clip_length` consecutive frames of every sequence, as tensors with a leading T axis.
@@ -375,7 +405,8 @@ class ClipDataset(torch.utils.data.Dataset):
         self.seed = seed
         self.epoch = 0
         self.windows = [
-            (s, start) for s in range(len(dataset.sequences))
+            (s, start)
+            for s in range(len(dataset.sequences))
             for start in range(len(dataset.sequences[s]) - clip_length + 1)
         ]
         if not self.windows:
@@ -415,7 +446,7 @@ class ClipDataset(torch.utils.data.Dataset):
 
 def clip_transform(key: str, array: np.ndarray, top: int, left: int, height: int, width: int, flip: bool) -> np.ndarray:
     """Crop [top:top+height, left:left+width], optionally mirror, and convert to the training dtype."""
-    array = array[top:top + height, left:left + width]
+    array = array[top : top + height, left : left + width]
     if flip:
         array = array[:, ::-1]
     if key in ("motion", "flow"):
@@ -446,7 +477,23 @@ def pose_transform(clip: list[np.ndarray], top: int, left: int, width: int, flip
 
 
 __all__ = [
-    "ClipDataset", "DatasetError", "DatasetMeta", "FOLDERS", "FRAME_KEYS", "INPUT_FOLDER",
-    "MODALITIES", "Sequence", "SequenceWriter", "VideoDataset", "frame_name", "open_dataset", "parse_meta",
-    "pose_convention", "pose_convention_dict", "pose_convention_from_dict", "read_file", "read_meta", "write_meta",
+    "ClipDataset",
+    "DatasetError",
+    "DatasetMeta",
+    "FOLDERS",
+    "FRAME_KEYS",
+    "INPUT_FOLDER",
+    "MODALITIES",
+    "Sequence",
+    "SequenceWriter",
+    "VideoDataset",
+    "frame_name",
+    "open_dataset",
+    "parse_meta",
+    "pose_convention",
+    "pose_convention_dict",
+    "pose_convention_from_dict",
+    "read_file",
+    "read_meta",
+    "write_meta",
 ]

@@ -66,21 +66,37 @@ def _frames(dirs: list[Path], meta: DatasetMeta | None, problems: list[str]) -> 
         required = ["images"] + ([INPUT_FOLDER[meta.modality]] if meta else [])
         for folder in required:
             if not sequence.files.get(folder):
-                problems.append(f"{d}: no {folder}/ frames ({f'a {meta.modality} dataset' if meta else 'every dataset'} needs {' and '.join(required)})")
+                problems.append(
+                    f"{d}: no {folder}/ frames ({f'a {meta.modality} dataset' if meta else 'every dataset'} needs {' and '.join(required)})"
+                )
         for folder, paths in sequence.files.items():
-            stray = sorted(p.name for p in (d / folder).iterdir() if not FRAME_FILE.match(p.name) or p.suffix.lower() not in FOLDERS[folder])
+            stray = sorted(
+                p.name
+                for p in (d / folder).iterdir()
+                if not FRAME_FILE.match(p.name) or p.suffix.lower() not in FOLDERS[folder]
+            )
             if stray:
-                problems.append(f"{d / folder}: file(s) {stray[:5]}{' ...' if len(stray) > 5 else ''} are not frames "
-                                f"(expected NNNNNN{'|'.join(FOLDERS[folder])})")
+                problems.append(
+                    f"{d / folder}: file(s) {stray[:5]}{' ...' if len(stray) > 5 else ''} are not frames "
+                    f"(expected NNNNNN{'|'.join(FOLDERS[folder])})"
+                )
             numbers = sorted({int(FRAME_FILE.match(p.name).group(1)) for p in paths if FRAME_FILE.match(p.name)})
             expected = range(sequence.length) if folder != "images" and sequence.length else range(len(numbers))
             missing = sorted(set(expected) - set(numbers))
             extra = sorted(set(numbers) - set(expected))
             if missing:
-                problems.append(f"{d / folder}: missing frame(s) {_ranges(missing)}" + (
-                    f" (images/ has {sequence.length})" if folder != "images" else " (frames must be numbered from 000000 without gaps)"))
+                problems.append(
+                    f"{d / folder}: missing frame(s) {_ranges(missing)}"
+                    + (
+                        f" (images/ has {sequence.length})"
+                        if folder != "images"
+                        else " (frames must be numbered from 000000 without gaps)"
+                    )
+                )
             if extra and folder != "images":
-                problems.append(f"{d / folder}: frame(s) {_ranges(extra)} have no image (images/ has {sequence.length})")
+                problems.append(
+                    f"{d / folder}: frame(s) {_ranges(extra)} have no image (images/ has {sequence.length})"
+                )
             for n in numbers:
                 if n in expected:
                     yield sequence, folder, n
@@ -113,11 +129,15 @@ def _check_file(sequence: Sequence, folder: str, index: int, meta: DatasetMeta |
         problems.append(f"{where}: shape {array.shape}, expected [H, W{''.join(f', {c}' for c in channels)}]")
         return problems
     if meta is not None and array.shape[:2] != meta.size:
-        problems.append(f"{where}: size {array.shape[0]}x{array.shape[1]} (HxW), dataset.json says {meta.size[0]}x{meta.size[1]}")
+        problems.append(
+            f"{where}: size {array.shape[0]}x{array.shape[1]} (HxW), dataset.json says {meta.size[0]}x{meta.size[1]}"
+        )
     if folder == "labels" and meta is not None and meta.classes:
         unknown = sorted(set(np.unique(array).tolist()) - meta.class_ids)
         if unknown:
-            problems.append(f"{where}: class ID(s) {unknown[:10]} not in dataset.json's classes {sorted(meta.class_ids)}")
+            problems.append(
+                f"{where}: class ID(s) {unknown[:10]} not in dataset.json's classes {sorted(meta.class_ids)}"
+            )
     if folder in ("motion", "flow") and not np.isfinite(array).all():
         problems.append(f"{where}: non-finite {folder} values")
     if folder == "depth" and (np.isnan(array).any() or (array < 0).any()):

@@ -67,7 +67,9 @@ class MultiscaleDiscriminator(nn.Module):
 class ImageDiscriminator(nn.Module):
     """D_I: is this image a real frame for this label map?"""
 
-    def __init__(self, condition_channels: int, ndf: int = 64, n_layers: int = 3, num_scales: int = 2, norm: str = "instance") -> None:
+    def __init__(
+        self, condition_channels: int, ndf: int = 64, n_layers: int = 3, num_scales: int = 2, norm: str = "instance"
+    ) -> None:
         super().__init__()
         self.condition_channels = condition_channels
         self.net = MultiscaleDiscriminator(condition_channels + 3, ndf, n_layers, num_scales, norm)
@@ -83,8 +85,16 @@ class ImageDiscriminator(nn.Module):
 class VideoDiscriminator(nn.Module):
     """D_V: are these K frames, moving along these real flows, a real clip? One D per temporal stride."""
 
-    def __init__(self, frames: int = 3, temporal_scales: int = 2, ndf: int = 64, n_layers: int = 3, num_scales: int = 2,
-                 norm: str = "instance", flow_scale: float = 20.0) -> None:
+    def __init__(
+        self,
+        frames: int = 3,
+        temporal_scales: int = 2,
+        ndf: int = 64,
+        n_layers: int = 3,
+        num_scales: int = 2,
+        norm: str = "instance",
+        flow_scale: float = 20.0,
+    ) -> None:
         super().__init__()
         if frames < 2:
             raise ValueError(f"video discriminator frames {frames}: expected at least 2")
@@ -93,7 +103,9 @@ class VideoDiscriminator(nn.Module):
         self.frames = frames
         self.flow_scale = flow_scale
         in_ch = 3 * frames + 2 * (frames - 1)
-        self.nets = nn.ModuleList(MultiscaleDiscriminator(in_ch, ndf, n_layers, num_scales, norm) for _ in range(temporal_scales))
+        self.nets = nn.ModuleList(
+            MultiscaleDiscriminator(in_ch, ndf, n_layers, num_scales, norm) for _ in range(temporal_scales)
+        )
         init_weights(self)
 
     def stride(self, temporal_scale: int) -> int:
@@ -111,7 +123,11 @@ class VideoDiscriminator(nn.Module):
         for frames, flows, temporal_scale in clips:
             b, k, _, h, w = frames.shape
             if k != self.frames or flows.shape[1] != k - 1:
-                raise ValueError(f"video discriminator got {k} frames and {flows.shape[1]} flows, expected {self.frames} and {self.frames - 1}")
-            x = torch.cat((frames.reshape(b, 3 * k, h, w), flows.reshape(b, 2 * (k - 1), h, w) / self.flow_scale), dim=1)
+                raise ValueError(
+                    f"video discriminator got {k} frames and {flows.shape[1]} flows, expected {self.frames} and {self.frames - 1}"
+                )
+            x = torch.cat(
+                (frames.reshape(b, 3 * k, h, w), flows.reshape(b, 2 * (k - 1), h, w) / self.flow_scale), dim=1
+            )
             out.append(self.nets[temporal_scale](x))
         return out

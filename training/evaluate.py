@@ -37,8 +37,8 @@ class EvalOptions:
     exclude: tuple[str, ...] = ()
     frames: tuple[int, int] | None = None
     max_frames: int | None = None
-    lpips: str | None = None        # TorchScript: (x, y) in [-1, 1], [N, 3, H, W] -> [N] or [N, 1, 1, 1] distances
-    fid: str | None = None          # TorchScript: [N, 3, H, W] in [0, 1] -> [N, D] features
+    lpips: str | None = None  # TorchScript: (x, y) in [-1, 1], [N, 3, H, W] -> [N] or [N, 1, 1, 1] distances
+    fid: str | None = None  # TorchScript: [N, 3, H, W] in [0, 1] -> [N, D] features
     threads: int | None = None
     sheet_sequences: int = 4
     sheet_frames: int = 4
@@ -53,9 +53,11 @@ def _label_image(label_name: str, label: np.ndarray, colours: np.ndarray) -> np.
     return label.astype(np.uint8)
 
 
-def _frame_inputs(runner: SessionRunner, frame: dict[str, np.ndarray], top: int, left: int, h: int, w: int) -> dict[str, Any]:
+def _frame_inputs(
+    runner: SessionRunner, frame: dict[str, np.ndarray], top: int, left: int, h: int, w: int
+) -> dict[str, Any]:
     """The frame's label input and the passes the model takes, centre-cropped, as a client would send them."""
-    crop = lambda a: None if a is None else a[top:top + h, left:left + w]  # noqa: E731
+    crop = lambda a: None if a is None else a[top : top + h, left : left + w]  # noqa: E731
     model = runner.spec.model
     d = model.description
     if model.label_input == "labels":
@@ -109,16 +111,18 @@ def run_sequence(runner: SessionRunner, sequence: Any, max_frames: int | None) -
         frame = sequence.frame(i)
         inputs = _frame_inputs(runner, frame, top, left, h, w)
         result["outputs"].append(runner.step(**inputs))
-        result["targets"].append(np.ascontiguousarray(frame["image"][top:top + h, left:left + w]))
+        result["targets"].append(np.ascontiguousarray(frame["image"][top : top + h, left : left + w]))
         result["labels"].append(inputs[runner.spec.model.label_input])
         flow = frame.get("motion", frame.get("flow"))
-        result["backward"].append(None if flow is None else flow[top:top + h, left:left + w].astype(np.float32))
+        result["backward"].append(None if flow is None else flow[top : top + h, left : left + w].astype(np.float32))
         valid = frame.get("flow_valid")
-        result["valid"].append(None if valid is None else valid[top:top + h, left:left + w])
+        result["valid"].append(None if valid is None else valid[top : top + h, left : left + w])
     return result
 
 
-def learned_metrics(outputs: list[np.ndarray], targets: list[np.ndarray], lpips_path: str | None, fid_path: str | None) -> dict[str, float]:
+def learned_metrics(
+    outputs: list[np.ndarray], targets: list[np.ndarray], lpips_path: str | None, fid_path: str | None
+) -> dict[str, float]:
     """LPIPS / FID with user-supplied TorchScript backbones; nothing is downloaded, absent files mean absent metrics."""
     if not lpips_path and not fid_path:
         return {}
@@ -149,13 +153,17 @@ SHEET_COLUMNS = ("labels", "output", "ground truth")  # the contact sheet's colu
 OWNED = ("report.json", "contact_sheet.png")
 
 
-def evaluate(bundle: str | Path, dataset: str | Path | VideoDataset, out_dir: str | Path, options: EvalOptions | None = None) -> dict[str, Any]:
+def evaluate(
+    bundle: str | Path, dataset: str | Path | VideoDataset, out_dir: str | Path, options: EvalOptions | None = None
+) -> dict[str, Any]:
     """Score `bundle` on `dataset` and write report.json and contact_sheet.png into `out_dir`."""
     options = options or EvalOptions()
     description = read_bundle(bundle).description
     data = dataset if isinstance(dataset, VideoDataset) else open_dataset(dataset)
     data = select(data, options.sequences, options.exclude, options.frames)
-    expected = {model_pb2.SEGMENTATION: "segmentation", model_pb2.POSE: "pose", model_pb2.EDGES: "edges"}[description.modality]
+    expected = {model_pb2.SEGMENTATION: "segmentation", model_pb2.POSE: "pose", model_pb2.EDGES: "edges"}[
+        description.modality
+    ]
     if data.meta.modality != expected:
         raise DatasetError(f"the dataset's modality is {data.meta.modality}, the bundle's is {expected}")
     height, width = evaluated_size(description, bundle, data)
@@ -195,8 +203,12 @@ def evaluate(bundle: str | Path, dataset: str | Path | VideoDataset, out_dir: st
         "overall": overall,
         "per_sequence": per_sequence,
         "learned_metrics": {
-            "lpips": "computed" if options.lpips else "off: no LPIPS TorchScript file given (--lpips); nothing is downloaded",
-            "fid": "computed" if options.fid else "off: no FID backbone TorchScript file given (--fid); nothing is downloaded",
+            "lpips": "computed"
+            if options.lpips
+            else "off: no LPIPS TorchScript file given (--lpips); nothing is downloaded",
+            "fid": "computed"
+            if options.fid
+            else "off: no FID backbone TorchScript file given (--fid); nothing is downloaded",
         },
         "definitions": {
             "e_warp": "Lai et al. 2018: mean squared RGB difference (0-1) between frame t and frame t-1 warped by the ground-truth backward flow, over non-occluded pixels (forward-backward check with DIS forward flow on the ground truth, and flow_valid)",

@@ -37,8 +37,9 @@ def class_table(classes: list[tuple[int, str, list[int]]], num_classes: int) -> 
 
 
 @torch.no_grad()
-def style_clusters(synthesis: Synthesis, cfg: TrainConfig, dataset: VideoDataset, n_clusters: int,
-                   max_frames: int = 200, seed: int = 0) -> dict[int, list[list[float]]]:
+def style_clusters(
+    synthesis: Synthesis, cfg: TrainConfig, dataset: VideoDataset, n_clusters: int, max_frames: int = 200, seed: int = 0
+) -> dict[int, list[list[float]]]:
     """Per class, k-means centres of the feature encoder's region-pooled vectors over real frames."""
     from scipy.cluster.vq import kmeans2
 
@@ -71,8 +72,15 @@ def style_clusters(synthesis: Synthesis, cfg: TrainConfig, dataset: VideoDataset
     return clusters
 
 
-def export_checkpoint(checkpoint: str | Path, out: str | Path, name: str | None = None, use_ema: bool = True,
-                      n_clusters: int = 10, data_root: str | None = None, include_torch: bool = True) -> Bundle:
+def export_checkpoint(
+    checkpoint: str | Path,
+    out: str | Path,
+    name: str | None = None,
+    use_ema: bool = True,
+    n_clusters: int = 10,
+    data_root: str | None = None,
+    include_torch: bool = True,
+) -> Bundle:
     """Write the bundle of a checkpoint (a checkpoint.pt or a run folder)."""
     state = load_checkpoint(checkpoint)
     cfg, synthesis = synthesis_from_checkpoint(state, use_ema)

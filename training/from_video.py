@@ -84,7 +84,7 @@ def cover_and_crop(rgb: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, 
     sh, sw = max(size[0], round(h * scale)), max(size[1], round(w * scale))
     scaled = cv2.resize(rgb, (sw, sh), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
     top, left = (sh - size[0]) // 2, (sw - size[1]) // 2
-    return np.ascontiguousarray(scaled[top:top + size[0], left:left + size[1]]), scale, (top, left)
+    return np.ascontiguousarray(scaled[top : top + size[0], left : left + size[1]]), scale, (top, left)
 
 
 def read_frames(video: Path, start: int = 0, count: int = 0) -> Iterator[np.ndarray]:
@@ -129,17 +129,32 @@ class BackwardFlow:
         forward = self.dis.calc(previous, current, None)
         h, w = current.shape
         gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-        forward_there = cv2.remap(forward, gx + backward[..., 0], gy + backward[..., 1], cv2.INTER_LINEAR,
-                                  borderMode=cv2.BORDER_CONSTANT, borderValue=(np.nan, np.nan))
+        forward_there = cv2.remap(
+            forward,
+            gx + backward[..., 0],
+            gy + backward[..., 1],
+            cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_CONSTANT,
+            borderValue=(np.nan, np.nan),
+        )
         loop = backward + forward_there
-        bound = 0.01 * ((backward ** 2).sum(-1) + (forward_there ** 2).sum(-1)) + 0.5
+        bound = 0.01 * ((backward**2).sum(-1) + (forward_there**2).sum(-1)) + 0.5
         valid = np.isfinite(loop).all(-1) & ((np.nan_to_num(loop, nan=1e9) ** 2).sum(-1) < bound)
         return backward, valid
 
 
-def video_to_dataset(video: str | Path, out: str | Path, modality: str, size: tuple[int, int] | None = None,
-                     start: int = 0, frames: int = 0, progress: bool = True,
-                     canny: tuple[int, int] = CANNY_THRESHOLDS, max_side: int | None = None, person: int = 0) -> DatasetMeta:
+def video_to_dataset(
+    video: str | Path,
+    out: str | Path,
+    modality: str,
+    size: tuple[int, int] | None = None,
+    start: int = 0,
+    frames: int = 0,
+    progress: bool = True,
+    canny: tuple[int, int] = CANNY_THRESHOLDS,
+    max_side: int | None = None,
+    person: int = 0,
+) -> DatasetMeta:
     """Write one sequence (named after the video) of paired frames into the dataset folder `out`."""
     if modality not in ("edges", "pose"):
         raise ValueError(f"modality {modality!r}: from-video makes 'edges' or 'pose' datasets")
@@ -149,8 +164,14 @@ def video_to_dataset(video: str | Path, out: str | Path, modality: str, size: tu
     info = probe(video)
     shape = output_size((info.height, info.width), size, max_side)
     if size is None and max_side is None and max(shape) > LARGE_SIDE:
-        log.warning("%s: writing full-size %dx%d frames (flow alone is %.1f MB a frame); --max-side or --size makes "
-                    "smaller ones", video, shape[0], shape[1], shape[0] * shape[1] * 2 * 2 / 1e6)  # float16 x, y
+        log.warning(
+            "%s: writing full-size %dx%d frames (flow alone is %.1f MB a frame); --max-side or --size makes "
+            "smaller ones",
+            video,
+            shape[0],
+            shape[1],
+            shape[0] * shape[1] * 2 * 2 / 1e6,
+        )  # float16 x, y
     total = max(0, info.frames - start) if info.frames else 0
     total = min(total, frames) if frames and total else (frames or total)
     poses = _extract_poses(video, start, frames, person) if modality == "pose" else None
@@ -159,8 +180,15 @@ def video_to_dataset(video: str | Path, out: str | Path, modality: str, size: tu
     previous_grey = None
     written, without_person = 0, 0
     began = time.monotonic()
-    for t, rgb in enumerate(tqdm(read_frames(video, start, frames), desc=f"from-video {video.name}", unit="frame",
-                                 total=total or None, disable=not progress)):
+    for t, rgb in enumerate(
+        tqdm(
+            read_frames(video, start, frames),
+            desc=f"from-video {video.name}",
+            unit="frame",
+            total=total or None,
+            disable=not progress,
+        )
+    ):
         rgb, scale, corner = cover_and_crop(rgb, shape)
         grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
         if previous_grey is None:
@@ -194,8 +222,13 @@ def _log_estimate(video: Path, directory: Path, total: int, seconds: float) -> N
     if not total:
         return
     size = sum(f.stat().st_size for f in directory.rglob("*") if f.is_file())
-    log.info("%s: %d frames, about %.0f MB and at least %.1f s at the first frame's rate", video, total,
-             size * total / 1e6, seconds * total)
+    log.info(
+        "%s: %d frames, about %.0f MB and at least %.1f s at the first frame's rate",
+        video,
+        total,
+        size * total / 1e6,
+        seconds * total,
+    )
 
 
 def _extract_poses(video: Path, start: int, frames: int, person: int):  # -> Keypoints2D
@@ -203,10 +236,14 @@ def _extract_poses(video: Path, start: int, frames: int, person: int):  # -> Key
         from neurender.retarget.pose_extract import extract_poses, pose_env_ready
         from neurender.retarget.skeleton import MotionFormatError
     except ImportError as err:
-        raise VideoError(f"--modality pose needs neurender.retarget's pose extractor, which is not installed ({err})") from None
+        raise VideoError(
+            f"--modality pose needs neurender.retarget's pose extractor, which is not installed ({err})"
+        ) from None
     if not pose_env_ready():
-        raise VideoError("--modality pose needs the MediaPipe pose environment: create it with `neurender pose-env` "
-                         "(or set NEURENDER_POSE_ENV to an environment with mediapipe==0.10.14)")
+        raise VideoError(
+            "--modality pose needs the MediaPipe pose environment: create it with `neurender pose-env` "
+            "(or set NEURENDER_POSE_ENV to an environment with mediapipe==0.10.14)"
+        )
     try:
         keypoints, _ = extract_poses(video, max_frames=start + frames if frames else 0, person=person)
     except MotionFormatError:  # the extractor's file holds no frame with a person
@@ -231,9 +268,21 @@ def _pose_frame(keypoints, index: int, scale: float, corner: tuple[int, int], sh
         p[~inside] = 0.0
         if (p[:, 2] > 0).any():
             people.append(p)
-    return {"skeleton": keypoints.skeleton, "num_keypoints": int(body.shape[2]),
-            "people": [np.round(p, 3).tolist() for p in people]}
+    return {
+        "skeleton": keypoints.skeleton,
+        "num_keypoints": int(body.shape[2]),
+        "people": [np.round(p, 3).tolist() for p in people],
+    }
 
 
-__all__ = ["BackwardFlow", "VideoError", "VideoInfo", "canny_edges", "cover_and_crop", "output_size", "probe",
-           "read_frames", "video_to_dataset"]
+__all__ = [
+    "BackwardFlow",
+    "VideoError",
+    "VideoInfo",
+    "canny_edges",
+    "cover_and_crop",
+    "output_size",
+    "probe",
+    "read_frames",
+    "video_to_dataset",
+]

@@ -60,7 +60,9 @@ def masked_l1(x: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torc
     return (torch.abs(x - target) * mask).mean()
 
 
-def flow_confidence(current: torch.Tensor, previous: torch.Tensor, flow: torch.Tensor, threshold: float) -> torch.Tensor:
+def flow_confidence(
+    current: torch.Tensor, previous: torch.Tensor, flow: torch.Tensor, threshold: float
+) -> torch.Tensor:
     """[B, 1, H, W]: 1 where `flow` warps the previous real frame onto the current one (vid2vid's check).
 
     Images in [-1, 1]; the squared error summed over colour channels must stay below `threshold`. It marks
@@ -75,12 +77,16 @@ def flow_loss(flow: torch.Tensor, target: torch.Tensor, confidence: torch.Tensor
     return masked_l1(flow, target, confidence)
 
 
-def flow_warp_loss(flow: torch.Tensor, real_current: torch.Tensor, real_previous: torch.Tensor, confidence: torch.Tensor) -> torch.Tensor:
+def flow_warp_loss(
+    flow: torch.Tensor, real_current: torch.Tensor, real_previous: torch.Tensor, confidence: torch.Tensor
+) -> torch.Tensor:
     """The generated flow must carry the real previous frame onto the real current one."""
     return masked_l1(warp(real_previous, flow), real_current, confidence)
 
 
-def output_warp_loss(output: torch.Tensor, previous_output: torch.Tensor, flow_gt: torch.Tensor, confidence: torch.Tensor) -> torch.Tensor:
+def output_warp_loss(
+    output: torch.Tensor, previous_output: torch.Tensor, flow_gt: torch.Tensor, confidence: torch.Tensor
+) -> torch.Tensor:
     """The output must agree with the previous output moved along the ground-truth flow."""
     return masked_l1(output, warp(previous_output, flow_gt).detach(), confidence)
 
@@ -96,6 +102,14 @@ def compose_flows(later: torch.Tensor, earlier: torch.Tensor) -> torch.Tensor:
 
 
 __all__ = [
-    "GANLoss", "GAN_MODES", "feature_matching", "masked_l1", "flow_confidence", "flow_loss", "flow_warp_loss",
-    "output_warp_loss", "mask_loss", "compose_flows",
+    "GANLoss",
+    "GAN_MODES",
+    "feature_matching",
+    "masked_l1",
+    "flow_confidence",
+    "flow_loss",
+    "flow_warp_loss",
+    "output_warp_loss",
+    "mask_loss",
+    "compose_flows",
 ]

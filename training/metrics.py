@@ -83,8 +83,12 @@ def warp_error(current: np.ndarray, previous: np.ndarray, backward: np.ndarray, 
     return float((diff * mask[..., None]).sum() / (3.0 * n)) if n else 0.0
 
 
-def sequence_metrics(outputs: list[np.ndarray], targets: list[np.ndarray], backward: list[np.ndarray | None],
-                     valid: list[np.ndarray | None]) -> dict[str, float]:
+def sequence_metrics(
+    outputs: list[np.ndarray],
+    targets: list[np.ndarray],
+    backward: list[np.ndarray | None],
+    valid: list[np.ndarray | None],
+) -> dict[str, float]:
     """Metrics of one sequence. backward[t]: ground-truth flow t -> t-1 (None: measure it with DIS on the
     ground truth); valid[t]: the dataset's flow_valid or None."""
     n = len(outputs)

@@ -23,8 +23,13 @@ class Synthesis(nn.Module):
         self.generator = generator
         self.encoder = encoder
 
-    def forward(self, inputs: GeneratorInputs, real: torch.Tensor | None = None, regions: torch.Tensor | None = None,
-                scales: int | None = None) -> list[ScaleOutput]:
+    def forward(
+        self,
+        inputs: GeneratorInputs,
+        real: torch.Tensor | None = None,
+        regions: torch.Tensor | None = None,
+        scales: int | None = None,
+    ) -> list[ScaleOutput]:
         if self.encoder is not None:
             style = self.encoder(real, regions)
             extras = style if inputs.extras is None else torch.cat((inputs.extras, style), dim=1)
@@ -56,8 +61,9 @@ def build_video_discriminator(cfg: TrainConfig) -> VideoDiscriminator | None:
     d = cfg.discriminator
     if not cfg.temporal or d.temporal_scales == 0 or cfg.loss.temporal_gan == 0:
         return None
-    return VideoDiscriminator(d.temporal_frames, d.temporal_scales, d.ndf, d.n_layers, d.num_scales, d.norm,
-                              cfg.model.flow_multiplier)
+    return VideoDiscriminator(
+        d.temporal_frames, d.temporal_scales, d.ndf, d.n_layers, d.num_scales, d.norm, cfg.model.flow_multiplier
+    )
 
 
 class EMA:

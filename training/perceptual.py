@@ -22,8 +22,10 @@ SLICE_WEIGHTS = (1.0 / 32, 1.0 / 16, 1.0 / 8, 1.0 / 4, 1.0)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
-OFF_MESSAGE = ("VGG19 perceptual loss is OFF: no weights file was given (loss.vgg_weights). Nothing is downloaded; "
-               "to turn it on, pass a torchvision-layout VGG19 state_dict, e.g. torch.save(vgg19(weights=...).state_dict(), 'vgg19.pt').")
+OFF_MESSAGE = (
+    "VGG19 perceptual loss is OFF: no weights file was given (loss.vgg_weights). Nothing is downloaded; "
+    "to turn it on, pass a torchvision-layout VGG19 state_dict, e.g. torch.save(vgg19(weights=...).state_dict(), 'vgg19.pt')."
+)
 
 
 def vgg19_features() -> nn.Sequential:
@@ -52,11 +54,15 @@ def load_vgg19_features(path: str | Path) -> nn.Sequential:
     missing = sorted(set(expected) - set(features))
     unexpected = sorted(set(features) - set(expected))
     if missing or unexpected:
-        raise ValueError(f"VGG19 weights {path}: missing keys {missing[:4]}, unexpected keys {unexpected[:4]}; "
-                         f"expected torchvision vgg19().features keys such as '0.weight' or 'features.0.weight'")
+        raise ValueError(
+            f"VGG19 weights {path}: missing keys {missing[:4]}, unexpected keys {unexpected[:4]}; "
+            f"expected torchvision vgg19().features keys such as '0.weight' or 'features.0.weight'"
+        )
     for key, tensor in expected.items():
         if features[key].shape != tensor.shape:
-            raise ValueError(f"VGG19 weights {path}: {key} has shape {tuple(features[key].shape)}, expected {tuple(tensor.shape)}")
+            raise ValueError(
+                f"VGG19 weights {path}: {key} has shape {tuple(features[key].shape)}, expected {tuple(tensor.shape)}"
+            )
     net.load_state_dict(features)
     return net
 
@@ -73,7 +79,7 @@ class VGGLoss(nn.Module):
         self.requires_grad_(False)
         self.eval()
 
-    def train(self, mode: bool = True) -> "VGGLoss":
+    def train(self, mode: bool = True) -> VGGLoss:
         return super().train(False)  # a fixed feature extractor
 
     def forward(self, fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:

@@ -18,8 +18,8 @@ class RecipeError(UserError, FileNotFoundError):
 class Recipe:
     name: str
     path: Path
-    summary: str                 # the file's first comment line
-    commands: tuple[str, ...]    # the neurender commands its comments show, in order (data, train, export, ...)
+    summary: str  # the file's first comment line
+    commands: tuple[str, ...]  # the neurender commands its comments show, in order (data, train, export, ...)
 
 
 def read_recipe(path: Path) -> Recipe:

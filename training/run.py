@@ -32,8 +32,10 @@ def check_run_folder(cfg: TrainConfig, resume: bool | str | Path) -> None:
     """Never overwrite a run: a run folder holding a checkpoint is continued (--resume) or refused."""
     folder = Path(cfg.log.dir)
     if not resume and (folder / CHECKPOINT_NAME).exists():
-        raise RunExistsError(f"run folder {folder} already holds a run ({CHECKPOINT_NAME}); continue it with --resume, "
-                             "or train into a new folder with --out runs/NEW_NAME")
+        raise RunExistsError(
+            f"run folder {folder} already holds a run ({CHECKPOINT_NAME}); continue it with --resume, "
+            "or train into a new folder with --out runs/NEW_NAME"
+        )
 
 
 def check_data_root(cfg: TrainConfig, made_by: str | None = None) -> None:
@@ -43,8 +45,10 @@ def check_data_root(cfg: TrainConfig, made_by: str | None = None) -> None:
         raise DatasetError("data.root is empty: set the dataset folder with --set data.root=DIR")
     if not Path(root).is_dir():
         command = made_by or DATA_COMMANDS.get(cfg.model.modality, "neurender dataset --help").format(root=root)
-        raise DatasetError(f"data.root {root}: not a directory; make it with `{command}`, or train on your own "
-                           f"dataset with --set data.root=DIR")
+        raise DatasetError(
+            f"data.root {root}: not a directory; make it with `{command}`, or train on your own "
+            f"dataset with --set data.root=DIR"
+        )
 
 
 def derive_holdout(cfg: TrainConfig) -> TrainConfig:
@@ -55,10 +59,14 @@ def derive_holdout(cfg: TrainConfig) -> TrainConfig:
     names = [s.name for s in open_dataset(cfg.data.root).sequences]
     if set(cfg.data.holdout) <= set(names):
         return cfg
-    keep = names[:-max(1, len(names) // 5)] if len(names) > 1 else names
+    keep = names[: -max(1, len(names) // 5)] if len(names) > 1 else names
     holdout = tuple(n for n in names if n not in keep)
-    log.warning("data.holdout %s: not in %s; holding out %s instead (set it with --set 'data.holdout=[NAME, ...]')",
-                list(cfg.data.holdout), cfg.data.root, list(holdout) or "nothing")
+    log.warning(
+        "data.holdout %s: not in %s; holding out %s instead (set it with --set 'data.holdout=[NAME, ...]')",
+        list(cfg.data.holdout),
+        cfg.data.root,
+        list(holdout) or "nothing",
+    )
     return with_changes(cfg, data={"holdout": holdout})
 
 
@@ -71,8 +79,10 @@ def training_data(cfg: TrainConfig):
     if meta.modality != model.modality:
         raise ValueError(f"the dataset's modality is {meta.modality}, the generator's is {model.modality}")
     if model.modality == "segmentation" and meta.num_classes > model.num_classes:
-        raise ValueError(f"the dataset has class IDs up to {meta.num_classes - 1}, "
-                         f"the generator only {model.num_classes} classes (generator.num_classes)")
+        raise ValueError(
+            f"the dataset has class IDs up to {meta.num_classes - 1}, "
+            f"the generator only {model.num_classes} classes (generator.num_classes)"
+        )
     return dataset
 
 

@@ -23,14 +23,15 @@ def epoch_stream(seed: int, epoch: int, n_items: int, length: int) -> np.ndarray
     return np.concatenate(parts)[:length]
 
 
-def micro_batch_indices(seed: int, epoch: int, iteration: int, n_items: int, batch_size: int, accumulate: int,
-                        rank: int, world_size: int) -> list[list[int]]:
+def micro_batch_indices(
+    seed: int, epoch: int, iteration: int, n_items: int, batch_size: int, accumulate: int, rank: int, world_size: int
+) -> list[list[int]]:
     """The clip indices of each of this rank's micro-batches at (epoch, iteration)."""
     per_iteration = batch_size * accumulate * world_size
     stream = epoch_stream(seed, epoch, n_items, (iteration + 1) * per_iteration)
-    chunk = stream[iteration * per_iteration:]
+    chunk = stream[iteration * per_iteration :]
     out = []
     for m in range(accumulate):
         start = (m * world_size + rank) * batch_size
-        out.append([int(i) for i in chunk[start:start + batch_size]])
+        out.append([int(i) for i in chunk[start : start + batch_size]])
     return out

@@ -24,9 +24,9 @@ from neurender.training.train_config import ScheduleConfig
 class Phase:
     epoch: int
     clip_length: int
-    active_scales: int      # the coarsest n scales run; the finest of them makes the frame the losses see
-    frozen_scales: int      # the coarsest n of the active scales are frozen
-    single_frame: bool      # warm-up: no history at all
+    active_scales: int  # the coarsest n scales run; the finest of them makes the frame the losses see
+    frozen_scales: int  # the coarsest n of the active scales are frozen
+    single_frame: bool  # warm-up: no history at all
     lr_factor: float
 
     @property

@@ -31,8 +31,12 @@ class FrameRange:
         return self.sequence.frame(self.first + index)
 
 
-def select(dataset: VideoDataset, sequences: tuple[str, ...] = (), exclude: tuple[str, ...] = (),
-           frames: tuple[int, int] | None = None) -> VideoDataset:
+def select(
+    dataset: VideoDataset,
+    sequences: tuple[str, ...] = (),
+    exclude: tuple[str, ...] = (),
+    frames: tuple[int, int] | None = None,
+) -> VideoDataset:
     """The named sequences (all if none are named) minus `exclude`, each cut to `frames` = (first, end).
 
     A negative bound counts from the end of each sequence, so (-20, 0) (end 0 meaning "the end") is the last

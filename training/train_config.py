@@ -19,14 +19,14 @@ from neurender.training.model.config import GeneratorConfig, load_generator_conf
 
 @dataclass(frozen=True)
 class DataConfig:
-    root: str = ""                      # dataset folder (training/dataset.py format)
-    sequences: tuple[str, ...] = ()     # train on these sequences only (empty: all but `holdout`)
-    holdout: tuple[str, ...] = ()       # sequences kept out of training (for evaluation)
+    root: str = ""  # dataset folder (training/dataset.py format)
+    sequences: tuple[str, ...] = ()  # train on these sequences only (empty: all but `holdout`)
+    holdout: tuple[str, ...] = ()  # sequences kept out of training (for evaluation)
     frames: tuple[int, int] | None = None  # [first, end) frame range of every sequence used for training
-    crop: int | None = 64               # square random crop, same over a clip (None: full frames)
+    crop: int | None = 64  # square random crop, same over a clip (None: full frames)
     flip: bool = True
-    batch_size: int = 1                 # clips per process and micro-batch
-    workers: int = 0                    # DataLoader worker processes
+    batch_size: int = 1  # clips per process and micro-batch
+    workers: int = 0  # DataLoader worker processes
 
 
 @dataclass(frozen=True)
@@ -35,28 +35,28 @@ class DiscriminatorConfig:
     n_layers: int = 3
     num_scales: int = 2
     norm: str = "instance"
-    temporal_frames: int = 3            # K frames per video-discriminator input
-    temporal_scales: int = 2            # temporal strides 1, K, K^2, ...; 0 switches D_V off
+    temporal_frames: int = 3  # K frames per video-discriminator input
+    temporal_scales: int = 2  # temporal strides 1, K, K^2, ...; 0 switches D_V off
 
 
 @dataclass(frozen=True)
 class EncoderConfig:
     nef: int = 16
     n_downsample: int = 3
-    pool: str = "instance"              # instance: per instance ID where the data has them, else per class
+    pool: str = "instance"  # instance: per instance ID where the data has them, else per class
 
 
 @dataclass(frozen=True)
 class LossConfig:
     gan_mode: str = "lsgan"
-    gan: float = 1.0                    # image GAN on the frame and on the hallucinated image
+    gan: float = 1.0  # image GAN on the frame and on the hallucinated image
     feature_matching: float = 10.0
-    vgg: float = 10.0                   # only when vgg_weights is given
-    vgg_weights: str | None = None      # torchvision-layout VGG19 state_dict; nothing is ever downloaded
-    l1: float = 0.0                     # optional L1 to the real frame (not in the paper)
-    flow: float = 10.0                  # flow L1 to ground truth, divided by 2^(active scales - 1)
-    flow_warp: float = 10.0             # the generated flow warps the real previous frame onto the real one
-    output_warp: float = 10.0           # the output agrees with the previous output moved by the real flow
+    vgg: float = 10.0  # only when vgg_weights is given
+    vgg_weights: str | None = None  # torchvision-layout VGG19 state_dict; nothing is ever downloaded
+    l1: float = 0.0  # optional L1 to the real frame (not in the paper)
+    flow: float = 10.0  # flow L1 to ground truth, divided by 2^(active scales - 1)
+    flow_warp: float = 10.0  # the generated flow warps the real previous frame onto the real one
+    output_warp: float = 10.0  # the output agrees with the previous output moved by the real flow
     mask: float = 1.0
     temporal_gan: float = 1.0
     temporal_feature_matching: float = 10.0
@@ -68,36 +68,36 @@ class OptimConfig:
     lr: float = 2e-4
     beta1: float = 0.5
     beta2: float = 0.999
-    ttur: bool = False                  # G lr/2, D lr*2, betas (0, 0.9)
-    ema_decay: float = 0.999            # 0 switches the EMA off (export then uses the raw weights)
-    ema_start: int = 0                  # iterations before the EMA starts tracking
-    amp: bool = True                    # mixed precision, CUDA only (never on CPU)
-    accumulate: int = 1                 # micro-batches per optimiser step
-    grad_clip: float = 0.0              # 0: no clipping
+    ttur: bool = False  # G lr/2, D lr*2, betas (0, 0.9)
+    ema_decay: float = 0.999  # 0 switches the EMA off (export then uses the raw weights)
+    ema_start: int = 0  # iterations before the EMA starts tracking
+    amp: bool = True  # mixed precision, CUDA only (never on CPU)
+    accumulate: int = 1  # micro-batches per optimiser step
+    grad_clip: float = 0.0  # 0: no clipping
 
 
 @dataclass(frozen=True)
 class ScheduleConfig:
     epochs: int = 20
     iters_per_epoch: int | None = None  # None: one pass over every clip window
-    decay_epochs: int | None = None     # linear lr decay to 0 over the last N epochs (None: half of them)
-    clip_length: int = 4                # frames per clip at first
+    decay_epochs: int | None = None  # linear lr decay to 0 over the last N epochs (None: half of them)
+    clip_length: int = 4  # frames per clip at first
     clip_length_max: int = 16
-    clip_double_every: int = 5          # epochs
-    coarse_epochs: int = 5              # epochs per scale before the next finer scale joins
-    fix_coarse_epochs: int = 2          # epochs a newly added scale trains with the coarser ones frozen
-    single_frame_epochs: int = 0        # warm-up: every frame a first frame (image branch only)
-    real_start_prob: float = 0.5        # chance a clip starts from real previous frames instead of none
-    minutes: float | None = None        # wall-time budget: the schedule is then driven by elapsed time
-    max_steps: int | None = None        # stop after this many iterations (beside epochs or minutes, whichever ends first)
+    clip_double_every: int = 5  # epochs
+    coarse_epochs: int = 5  # epochs per scale before the next finer scale joins
+    fix_coarse_epochs: int = 2  # epochs a newly added scale trains with the coarser ones frozen
+    single_frame_epochs: int = 0  # warm-up: every frame a first frame (image branch only)
+    real_start_prob: float = 0.5  # chance a clip starts from real previous frames instead of none
+    minutes: float | None = None  # wall-time budget: the schedule is then driven by elapsed time
+    max_steps: int | None = None  # stop after this many iterations (beside epochs or minutes, whichever ends first)
 
 
 @dataclass(frozen=True)
 class LogConfig:
-    dir: str = "runs/default"           # checkpoints and TensorBoard events
+    dir: str = "runs/default"  # checkpoints and TensorBoard events
     scalars_every: int = 10
     images_every: int = 200
-    checkpoint_every: int = 200         # iterations; a checkpoint is also written at every epoch end
+    checkpoint_every: int = 200  # iterations; a checkpoint is also written at every epoch end
     progress: bool = True
 
 
@@ -105,7 +105,7 @@ class LogConfig:
 class TrainConfig:
     name: str = "run"
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
-    baseline: bool = False              # per-frame baseline: the same networks with every temporal part off
+    baseline: bool = False  # per-frame baseline: the same networks with every temporal part off
     data: DataConfig = field(default_factory=DataConfig)
     discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
@@ -114,7 +114,7 @@ class TrainConfig:
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     log: LogConfig = field(default_factory=LogConfig)
     seed: int = 0
-    initial_mask: float = 0.5           # M when training starts (the mask heads' bias); lower starts from warping
+    initial_mask: float = 0.5  # M when training starts (the mask heads' bias); lower starts from warping
 
     def __post_init__(self) -> None:
         if self.loss.gan_mode not in GAN_MODES:
@@ -125,7 +125,9 @@ class TrainConfig:
             raise ValueError("generator.style_dim needs a segmentation model (styles are per class)")
         s = self.schedule
         if s.clip_length < 1 or s.clip_length_max < s.clip_length:
-            raise ValueError(f"schedule.clip_length {s.clip_length} / clip_length_max {s.clip_length_max}: expected 1 <= length <= max")
+            raise ValueError(
+                f"schedule.clip_length {s.clip_length} / clip_length_max {s.clip_length_max}: expected 1 <= length <= max"
+            )
         if s.max_steps is not None and s.max_steps < 1:
             raise ValueError(f"schedule.max_steps {s.max_steps}: expected at least 1")
         if not 0.0 < self.initial_mask < 1.0:
@@ -133,7 +135,9 @@ class TrainConfig:
         if not 0.0 <= s.real_start_prob <= 1.0:
             raise ValueError(f"schedule.real_start_prob {s.real_start_prob}: expected 0..1")
         if s.epochs < 1 or not 0 <= (s.decay_epochs or 0) <= s.epochs:
-            raise ValueError(f"schedule.epochs {s.epochs} / decay_epochs {s.decay_epochs}: expected 0 <= decay <= epochs")
+            raise ValueError(
+                f"schedule.epochs {s.epochs} / decay_epochs {s.decay_epochs}: expected 0 <= decay <= epochs"
+            )
         if self.optim.accumulate < 1 or self.data.batch_size < 1:
             raise ValueError("optim.accumulate and data.batch_size must be at least 1")
 
@@ -162,8 +166,13 @@ def _plain(value: Any) -> Any:
 
 
 SECTIONS = {
-    "data": DataConfig, "discriminator": DiscriminatorConfig, "encoder": EncoderConfig, "loss": LossConfig,
-    "optim": OptimConfig, "schedule": ScheduleConfig, "log": LogConfig,
+    "data": DataConfig,
+    "discriminator": DiscriminatorConfig,
+    "encoder": EncoderConfig,
+    "loss": LossConfig,
+    "optim": OptimConfig,
+    "schedule": ScheduleConfig,
+    "log": LogConfig,
 }
 
 

@@ -16,9 +16,10 @@ import contextlib
 import logging
 import math
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -68,10 +69,10 @@ class Position:
     """Where training is: what resume restores besides the weights."""
 
     epoch: int = 0
-    epoch_iteration: int = 0     # iterations done in this epoch (the data position)
-    iteration: int = 0           # iterations done in total
-    g_steps: int = 0             # generator updates (one per frame, or per accumulated frame)
-    elapsed: float = 0.0         # seconds of training, for wall-time budgets
+    epoch_iteration: int = 0  # iterations done in this epoch (the data position)
+    iteration: int = 0  # iterations done in total
+    g_steps: int = 0  # generator updates (one per frame, or per accumulated frame)
+    elapsed: float = 0.0  # seconds of training, for wall-time budgets
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -81,9 +82,9 @@ class Position:
 class FrameState:
     """One micro-batch's generation state: the step's history, as training floats at the active scale."""
 
-    labels: torch.Tensor         # [B, L, Cl, h, w]
-    frames: torch.Tensor         # [B, L, 3, h, w], quantised
-    has_history: torch.Tensor    # [B]
+    labels: torch.Tensor  # [B, L, Cl, h, w]
+    frames: torch.Tensor  # [B, L, 3, h, w], quantised
+    has_history: torch.Tensor  # [B]
     generated: dict[int, torch.Tensor] = field(default_factory=dict)  # t -> quantised frame (output, or real start)
 
 
@@ -109,7 +110,9 @@ class Trainer:
         g_lr, d_lr, betas = (o.lr / 2, o.lr * 2, (0.0, 0.9)) if o.ttur else (o.lr, o.lr, (o.beta1, o.beta2))
         self.base_lr = {"g": g_lr, "d": d_lr}
         self.g_optimizer = torch.optim.Adam(self.synthesis.parameters(), lr=g_lr, betas=betas)
-        d_params = list(self.d_image.parameters()) + (list(self.d_video.parameters()) if self.d_video is not None else [])
+        d_params = list(self.d_image.parameters()) + (
+            list(self.d_video.parameters()) if self.d_video is not None else []
+        )
         self.d_optimizer = torch.optim.Adam(d_params, lr=d_lr, betas=betas)
         self.ema = EMA(self.synthesis, o.ema_decay) if o.ema_decay > 0 else None
         self.amp = o.amp and self.device.type == "cuda"  # never on CPU (bf16 there is ~400x slower)
@@ -143,10 +146,14 @@ class Trainer:
         return self.position.epoch + self.position.epoch_iteration / self._iters_in_epoch(self.position.epoch)
 
     def phase(self) -> Phase:
-        return phase_at(self.cfg.schedule, self._progress_epochs(), self.model_cfg.n_scales, self.cfg.temporal, self.longest)
+        return phase_at(
+            self.cfg.schedule, self._progress_epochs(), self.model_cfg.n_scales, self.cfg.temporal, self.longest
+        )
 
     def _clip_dataset(self, epoch: int) -> ClipDataset:
-        length = phase_at(self.cfg.schedule, float(epoch), self.model_cfg.n_scales, self.cfg.temporal, self.longest).clip_length
+        length = phase_at(
+            self.cfg.schedule, float(epoch), self.model_cfg.n_scales, self.cfg.temporal, self.longest
+        ).clip_length
         clips = ClipDataset(self.dataset, length, self.cfg.data.crop, self.cfg.data.flip, self.cfg.seed)
         clips.set_epoch(epoch)
         return clips
@@ -174,8 +181,14 @@ class Trainer:
             if self._logged_phase is not None:
                 self.write_samples(f"phase end at epoch {phase.epoch}")
             self._logged_phase = (phase.active_scales, phase.frozen_scales, phase.clip_length, phase.single_frame)
-            log.info("epoch %d: %d active scale(s), %d frozen; clip length %d%s", phase.epoch, phase.active_scales,
-                     phase.frozen_scales, phase.clip_length, ", single-frame warm-up" if phase.single_frame else "")
+            log.info(
+                "epoch %d: %d active scale(s), %d frozen; clip length %d%s",
+                phase.epoch,
+                phase.active_scales,
+                phase.frozen_scales,
+                phase.clip_length,
+                ", single-frame warm-up" if phase.single_frame else "",
+            )
         key = (phase.active_scales, phase.frozen_scales)
         if key == self._phase_key:
             return
@@ -199,7 +212,7 @@ class Trainer:
     @staticmethod
     def _inputs(clip: EncodedClip, t: int, state: FrameState) -> GeneratorInputs:
         """The step's inputs for frame t: on a first frame the previous labels are the current ones."""
-        current = clip.labels[:, t:t + 1]
+        current = clip.labels[:, t : t + 1]
         history = state.has_history.view(-1, 1, 1, 1, 1) > 0
         prev_labels = torch.where(history, state.labels, current.expand_as(state.labels))
         return GeneratorInputs(
@@ -220,11 +233,11 @@ class Trainer:
         """The step's state update: on a first frame the history is filled with the current frame."""
         frame = quantise(output.detach().float())
         history = state.has_history.view(-1, 1, 1, 1, 1) > 0
-        labels = torch.where(history, state.labels, clip.labels[:, t:t + 1].expand_as(state.labels))
+        labels = torch.where(history, state.labels, clip.labels[:, t : t + 1].expand_as(state.labels))
         frames = torch.where(history, state.frames, frame.unsqueeze(1).expand_as(state.frames))
         state.generated[t] = frame
         return FrameState(
-            labels=torch.cat((labels[:, 1:], clip.labels[:, t:t + 1]), dim=1),
+            labels=torch.cat((labels[:, 1:], clip.labels[:, t : t + 1]), dim=1),
             frames=torch.cat((frames[:, 1:], frame.unsqueeze(1)), dim=1),
             has_history=torch.ones_like(state.has_history),
             generated=state.generated,
@@ -235,8 +248,9 @@ class Trainer:
         b, _, cl, h, w = clip.labels.shape
         L = self.model_cfg.history
         if real_frames == 0:
-            return FrameState(clip.labels.new_zeros(b, L, cl, h, w), clip.images.new_zeros(b, L, 3, h, w),
-                              clip.images.new_zeros(b))
+            return FrameState(
+                clip.labels.new_zeros(b, L, cl, h, w), clip.images.new_zeros(b, L, 3, h, w), clip.images.new_zeros(b)
+            )
         idx = [max(0, real_frames - L + i) for i in range(L)]
         # the real frames count as the clip's past for the video discriminator too (as in vid2vid)
         past = {i: quantise(clip.images[:, i]) for i in range(real_frames)}
@@ -262,8 +276,15 @@ class Trainer:
             out.append((s, indices, torch.stack(flows, dim=1)))
         return out
 
-    def _generator_losses(self, clip: EncodedClip, t: int, out: ScaleOutput, state: FrameState,
-                          windows: list[tuple[int, list[int], torch.Tensor]], phase: Phase) -> tuple[torch.Tensor, dict[str, float]]:
+    def _generator_losses(
+        self,
+        clip: EncodedClip,
+        t: int,
+        out: ScaleOutput,
+        state: FrameState,
+        windows: list[tuple[int, list[int], torch.Tensor]],
+        phase: Phase,
+    ) -> tuple[torch.Tensor, dict[str, float]]:
         lc = self.cfg.loss
         real = clip.images[:, t]
         cond = clip.condition[:, t]
@@ -273,12 +294,16 @@ class Trainer:
         with torch.no_grad():
             real_features = d_image(cond, real)
         fakes = torch.cat((out.image, out.hallucinated)) if with_raw else out.image
-        fake_features = split_features(d_image(torch.cat((cond,) * (2 if with_raw else 1)), fakes), 2 if with_raw else 1)
+        fake_features = split_features(
+            d_image(torch.cat((cond,) * (2 if with_raw else 1)), fakes), 2 if with_raw else 1
+        )
         terms: dict[str, torch.Tensor] = {}
         terms["gan"] = lc.gan * sum(self.gan.generator(f) for f in fake_features)
         terms["feature_matching"] = lc.feature_matching * sum(feature_matching(f, real_features) for f in fake_features)
         if self.vgg is not None:
-            terms["vgg"] = lc.vgg * (self.vgg(out.image, real) + (self.vgg(out.hallucinated, real) if with_raw else 0.0))
+            terms["vgg"] = lc.vgg * (
+                self.vgg(out.image, real) + (self.vgg(out.hallucinated, real) if with_raw else 0.0)
+            )
         if lc.l1:
             terms["l1"] = lc.l1 * torch.abs(out.image - real).mean()
         if out.flow is not None and has_history and clip.flow is not None:
@@ -288,18 +313,30 @@ class Trainer:
             terms["output_warp"] = lc.output_warp * output_warp_loss(out.image, state.frames[:, -1], flow_gt, conf)
             terms["mask"] = lc.mask * mask_loss(out.mask, conf)
         if windows:
-            fake_clips = [(torch.stack([state.generated[i] for i in idx[:-1]] + [out.image], dim=1), flows, s) for s, idx, flows in windows]
+            fake_clips = [
+                (torch.stack([state.generated[i] for i in idx[:-1]] + [out.image], dim=1), flows, s)
+                for s, idx, flows in windows
+            ]
             with torch.no_grad():
                 real_t = self.d_video([(clip.images[:, idx], flows, s) for s, idx, flows in windows])
             fake_t = self.d_video(fake_clips)
             for (s, _, _), fake_s, real_s in zip(windows, fake_t, real_t):
                 terms[f"temporal_gan_{s}"] = lc.temporal_gan * self.gan.generator(fake_s)
-                terms[f"temporal_feature_matching_{s}"] = lc.temporal_feature_matching * feature_matching(fake_s, real_s)
+                terms[f"temporal_feature_matching_{s}"] = lc.temporal_feature_matching * feature_matching(
+                    fake_s, real_s
+                )
         total = sum(terms.values())
         return total, {k: float(v.detach()) for k, v in terms.items()}
 
-    def _discriminator_loss(self, clip: EncodedClip, t: int, fake: torch.Tensor, raw: torch.Tensor | None,
-                            windows: list[tuple[int, list[int], torch.Tensor]], state: FrameState) -> tuple[torch.Tensor, dict[str, float]]:
+    def _discriminator_loss(
+        self,
+        clip: EncodedClip,
+        t: int,
+        fake: torch.Tensor,
+        raw: torch.Tensor | None,
+        windows: list[tuple[int, list[int], torch.Tensor]],
+        state: FrameState,
+    ) -> tuple[torch.Tensor, dict[str, float]]:
         real = clip.images[:, t]
         cond = clip.condition[:, t]
         images = [real, fake] + ([raw] if raw is not None else [])
@@ -321,8 +358,16 @@ class Trainer:
         synthesis = self.ema.module if use_ema and self.ema is not None else self.synthesis
         was_training = synthesis.training
         synthesis.eval()
-        clip = encode_clip(self.model_cfg, batch, 0, False, self.cfg.loss.confidence_threshold, self.cfg.encoder.pool, self.device,
-                           self.pose_convention)
+        clip = encode_clip(
+            self.model_cfg,
+            batch,
+            0,
+            False,
+            self.cfg.loss.confidence_threshold,
+            self.cfg.encoder.pool,
+            self.device,
+            self.pose_convention,
+        )
         state = self._start_state(clip, real_start)
         frames = []
         for t in range(real_start, clip.length):
@@ -343,16 +388,34 @@ class Trainer:
         module = self._ddp.get(name)
         return module.no_sync() if isinstance(module, DDP) and not last else contextlib.nullcontext()
 
-    def train_iteration(self, batches: list[dict[str, torch.Tensor]], phase: Phase, deadline: float | None = None) -> dict[str, float]:
+    def train_iteration(
+        self, batches: list[dict[str, torch.Tensor]], phase: Phase, deadline: float | None = None
+    ) -> dict[str, float]:
         """One batch of clips, frame by frame; with a `deadline` (time.perf_counter) the clip ends at the first
         frame boundary past it, so a wall-time budget is kept to about one frame's time."""
         cfg = self.cfg
         levels_down = self.model_cfg.n_scales - phase.active_scales
-        clips = [encode_clip(self.model_cfg, b, levels_down, cfg.temporal and not phase.single_frame,
-                             cfg.loss.confidence_threshold, cfg.encoder.pool, self.device, self.pose_convention) for b in batches]
+        clips = [
+            encode_clip(
+                self.model_cfg,
+                b,
+                levels_down,
+                cfg.temporal and not phase.single_frame,
+                cfg.loss.confidence_threshold,
+                cfg.encoder.pool,
+                self.device,
+                self.pose_convention,
+            )
+            for b in batches
+        ]
         length = clips[0].length
         real_start = 0
-        if cfg.temporal and not phase.single_frame and length > 1 and self.mode_rng.random() < cfg.schedule.real_start_prob:
+        if (
+            cfg.temporal
+            and not phase.single_frame
+            and length > 1
+            and self.mode_rng.random() < cfg.schedule.real_start_prob
+        ):
             real_start = min(self.model_cfg.history, length - 1)
         states = [self._start_state(c, real_start) for c in clips]
         sums: dict[str, float] = {}
@@ -398,12 +461,20 @@ class Trainer:
                 states[m] = self._advance(states[m], clip, t, fake)
             if self.dist.is_main and len(sheet_rows) < 8:
                 c = clips[0]
-                sheet_rows.append([label_image(self.model_cfg, c.labels[0, t], self.colours), to_uint8(saved[0][0][0]), to_uint8(c.images[0, t])])
+                sheet_rows.append(
+                    [
+                        label_image(self.model_cfg, c.labels[0, t], self.colours),
+                        to_uint8(saved[0][0][0]),
+                        to_uint8(c.images[0, t]),
+                    ]
+                )
             frames += 1
         self._last_sheet = sheet_rows
         return {name: v / frames for name, v in sums.items()}
 
-    def _step(self, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler, module: torch.nn.Module | None) -> None:
+    def _step(
+        self, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler, module: torch.nn.Module | None
+    ) -> None:
         clip = self.cfg.optim.grad_clip
         if clip and module is not None:
             scaler.unscale_(optimizer)
@@ -422,12 +493,23 @@ class Trainer:
         def groups() -> Iterator[list[int]]:
             iteration = start_iteration
             while True:
-                yield from micro_batch_indices(cfg.seed, clips.epoch, iteration, len(clips), cfg.data.batch_size,
-                                               cfg.optim.accumulate, self.dist.rank, self.dist.world_size)
+                yield from micro_batch_indices(
+                    cfg.seed,
+                    clips.epoch,
+                    iteration,
+                    len(clips),
+                    cfg.data.batch_size,
+                    cfg.optim.accumulate,
+                    self.dist.rank,
+                    self.dist.world_size,
+                )
                 iteration += 1
 
-        loader = iter(torch.utils.data.DataLoader(clips, batch_sampler=groups(), num_workers=cfg.data.workers,
-                                                  collate_fn=torch.utils.data.default_collate))
+        loader = iter(
+            torch.utils.data.DataLoader(
+                clips, batch_sampler=groups(), num_workers=cfg.data.workers, collate_fn=torch.utils.data.default_collate
+            )
+        )
         while True:
             yield [next(loader) for _ in range(cfg.optim.accumulate)]
 
@@ -494,8 +576,12 @@ class Trainer:
         s = self.cfg.schedule
         bar_format = "{desc}: {percentage:3.0f}%|{bar:12}| ETA {remaining} of the budget ({elapsed} in){postfix}"
         if s.minutes:
-            return tqdm(total=round(s.minutes * 60), initial=round(self.position.elapsed), desc=self.cfg.name,
-                        bar_format=bar_format)
+            return tqdm(
+                total=round(s.minutes * 60),
+                initial=round(self.position.elapsed),
+                desc=self.cfg.name,
+                bar_format=bar_format,
+            )
         total = sum(self._iters_in_epoch(e) for e in range(s.epochs))
         if s.max_steps:
             total = min(total, s.max_steps)
@@ -504,11 +590,14 @@ class Trainer:
     def progress_line(self, phase: Phase, losses: dict[str, float]) -> str:
         """What the progress bar shows after an iteration: where in the schedule, and the losses."""
         s = self.cfg.schedule
-        parts = [f"it {self.position.iteration}" + (f"/{s.max_steps}" if s.max_steps else ""),
-                 f"epoch {phase.epoch + 1}/{s.epochs}",
-                 "warm-up (single frames)" if phase.single_frame else f"clip {phase.clip_length}",
-                 f"scale {phase.active_scales}/{self.model_cfg.n_scales}" + (f" ({phase.frozen_scales} frozen)" if phase.frozen_scales else ""),
-                 f"g {losses.get('g_total', 0):.3f} d {losses.get('d_image', 0):.3f}"]
+        parts = [
+            f"it {self.position.iteration}" + (f"/{s.max_steps}" if s.max_steps else ""),
+            f"epoch {phase.epoch + 1}/{s.epochs}",
+            "warm-up (single frames)" if phase.single_frame else f"clip {phase.clip_length}",
+            f"scale {phase.active_scales}/{self.model_cfg.n_scales}"
+            + (f" ({phase.frozen_scales} frozen)" if phase.frozen_scales else ""),
+            f"g {losses.get('g_total', 0):.3f} d {losses.get('d_image', 0):.3f}",
+        ]
         return " | ".join(parts)
 
     def _update_progress(self, progress: Any, phase: Phase, losses: dict[str, float]) -> None:
@@ -581,8 +670,10 @@ class Trainer:
     def _diverged(self, what: str) -> None:
         saved = self.out_dir / CHECKPOINT_NAME
         last = f"the last checkpoint, {saved}, is from before it" if saved.exists() else "no checkpoint was written"
-        raise TrainingDiverged(f"training diverged at iteration {self.position.iteration}: {what}; stopped without saving "
-                               f"({last}); lower optim.lr or check the data, then resume")
+        raise TrainingDiverged(
+            f"training diverged at iteration {self.position.iteration}: {what}; stopped without saving "
+            f"({last}); lower optim.lr or check the data, then resume"
+        )
 
     def save(self) -> None:
         """Checkpoint, unless nothing was trained since the last one (which would push a good older generation out)."""

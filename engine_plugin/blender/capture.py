@@ -13,7 +13,8 @@ import contextlib
 import os
 import tempfile
 import time
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import bpy
 
@@ -65,7 +66,11 @@ def _settings(scene: bpy.types.Scene, view_layer: bpy.types.ViewLayer, path: str
     ]
     if hasattr(image, "media_type"):  # Blender 5.0+: multilayer EXR is its own media type
         settings.append((image, "media_type", "MULTI_LAYER_IMAGE"))
-    settings += [(image, "file_format", "OPEN_EXR_MULTILAYER"), (image, "exr_codec", "NONE"), (image, "color_depth", "32")]
+    settings += [
+        (image, "file_format", "OPEN_EXR_MULTILAYER"),
+        (image, "exr_codec", "NONE"),
+        (image, "color_depth", "32"),
+    ]
     if hasattr(image, "use_exr_interleave"):  # Blender 5.0+ writes multi-part EXR unless interleaved
         settings.append((image, "use_exr_interleave", True))
     return settings

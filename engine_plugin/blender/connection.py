@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import queue
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -48,7 +49,8 @@ def client_sdk() -> Any:
         raise ImportError(
             f"the neurender client library is not available in Blender's Python ({err}); install the extension "
             "zip built with its wheels (engine_plugin/blender/README.md), or pip-install neurender, grpcio and "
-            "protobuf into Blender's Python") from None
+            "protobuf into Blender's Python"
+        ) from None
     return client
 
 
@@ -56,8 +58,10 @@ def describe_error(error: BaseException, address: str) -> str:
     """A message for the artist: what happened and what to do about it."""
     sdk = client_sdk()
     if isinstance(error, sdk.ServerUnavailable):
-        return (f"Cannot reach the neurender server at {address} ({error.details or 'unavailable'}). Start it with "
-                "`neurender serve --models DIR`, or fix the address in the add-on preferences.")
+        return (
+            f"Cannot reach the neurender server at {address} ({error.details or 'unavailable'}). Start it with "
+            "`neurender serve --models DIR`, or fix the address in the add-on preferences."
+        )
     if isinstance(error, sdk.Unauthenticated):
         return f"The server at {address} refused the token ({error.details}). Set the right token in the add-on preferences."
     if isinstance(error, sdk.ModelNotFound):
@@ -92,7 +96,7 @@ class Connection:
         self.token = token
         self.events: queue.Queue[Event] = queue.Queue()
         self._jobs: queue.Queue[tuple[str, Any, Callable[[], Any]] | None] = queue.Queue()
-        self._client: Any = None   # worker thread only
+        self._client: Any = None  # worker thread only
         self._session: Any = None  # worker thread only
         self._thread = threading.Thread(target=self._work, name="neurender-addon", daemon=True)
         self._thread.start()
@@ -103,8 +107,9 @@ class Connection:
         """Event "models": list[ModelInfo] of everything the server serves."""
         self._jobs.put(("models", tag, self._list_models))
 
-    def open_session(self, tag: Any, model: str, size: tuple[int, int], style_seed: int, drop_stale: bool,
-                     max_in_flight: int) -> None:
+    def open_session(
+        self, tag: Any, model: str, size: tuple[int, int], style_seed: int, drop_stale: bool, max_in_flight: int
+    ) -> None:
         """Event "opened": the ModelInfo of the session's model. Closes any session still open first."""
         self._jobs.put(("opened", tag, lambda: self._open(model, size, style_seed, drop_stale, max_in_flight)))
 
@@ -153,10 +158,13 @@ class Connection:
         client = self._sdk_client()
         return [model_info(client.get_model(summary.name)) for summary in client.list_models()]
 
-    def _open(self, model: str, size: tuple[int, int], style_seed: int, drop_stale: bool, max_in_flight: int) -> ModelInfo:
+    def _open(
+        self, model: str, size: tuple[int, int], style_seed: int, drop_stale: bool, max_in_flight: int
+    ) -> ModelInfo:
         self._close_session()
-        session = self._sdk_client().session(model, size, encoding="raw", style_seed=style_seed,
-                                             drop_stale=drop_stale, max_in_flight=max_in_flight)
+        session = self._sdk_client().session(
+            model, size, encoding="raw", style_seed=style_seed, drop_stale=drop_stale, max_in_flight=max_in_flight
+        )
         session.open()
         self._session = session
         return model_info(session.model)

@@ -30,13 +30,15 @@ def _cstring(data: bytes, pos: int) -> tuple[str, int]:
 
 def _channels(value: bytes) -> list[tuple[str, np.dtype]]:
     channels, pos = [], 0
-    while value[pos:pos + 1] != b"\0":
+    while value[pos : pos + 1] != b"\0":
         name, pos = _cstring(value, pos)
         pixel_type, _linear, x_sampling, y_sampling = struct.unpack_from("<iB3xii", value, pos)
         pos += 16
         if pixel_type not in _PIXEL_DTYPES or (x_sampling, y_sampling) != (1, 1):
-            raise ExrError(f"channel {name!r}: pixel type {pixel_type}, sampling {x_sampling}x{y_sampling}; "
-                           "expected UINT/HALF/FLOAT at full resolution")
+            raise ExrError(
+                f"channel {name!r}: pixel type {pixel_type}, sampling {x_sampling}x{y_sampling}; "
+                "expected UINT/HALF/FLOAT at full resolution"
+            )
         channels.append((name, _PIXEL_DTYPES[pixel_type]))
     return channels
 
@@ -49,15 +51,17 @@ def read_exr(path: str | Path) -> dict[str, np.ndarray]:
         raise ExrError(f"{path}: not an OpenEXR file (bad magic number)")
     flags = struct.unpack_from("<I", data, 4)[0]
     if flags & (_TILED | _DEEP | _MULTIPART):
-        raise ExrError(f"{path}: tiled, deep or multi-part EXR (flags {flags:#x}); expected a single-part scanline "
-                       "file (Blender: image_settings.use_exr_interleave = True)")
+        raise ExrError(
+            f"{path}: tiled, deep or multi-part EXR (flags {flags:#x}); expected a single-part scanline "
+            "file (Blender: image_settings.use_exr_interleave = True)"
+        )
     header: dict[str, tuple[str, bytes]] = {}
     pos = 8
-    while data[pos:pos + 1] != b"\0":
+    while data[pos : pos + 1] != b"\0":
         name, pos = _cstring(data, pos)
         kind, pos = _cstring(data, pos)
         size = struct.unpack_from("<i", data, pos)[0]
-        header[name] = (kind, data[pos + 4:pos + 4 + size])
+        header[name] = (kind, data[pos + 4 : pos + 4 + size])
         pos += 4 + size
     pos += 1
     compression = header["compression"][1][0]
@@ -69,7 +73,9 @@ def read_exr(path: str | Path) -> dict[str, np.ndarray]:
     channels = _channels(header["channels"][1])
     line_dtype = np.dtype([(name, dtype, (width,)) for name, dtype in channels])
     offsets = np.frombuffer(data, "<u8", count=height, offset=pos)
-    planes = {name: np.empty((height, width), np.uint32 if dtype.kind == "u" else np.float32) for name, dtype in channels}
+    planes = {
+        name: np.empty((height, width), np.uint32 if dtype.kind == "u" else np.float32) for name, dtype in channels
+    }
     for offset in offsets:
         y, size = struct.unpack_from("<ii", data, int(offset))
         if size != line_dtype.itemsize:

@@ -28,14 +28,23 @@ def server_python(environment: str) -> Path:
     """The Python executable of `environment`: a venv (or conda) folder, or the executable itself."""
     path = Path(os.path.expanduser(environment.strip()))
     if not environment.strip():
-        raise LocalServerError("No server environment: set the Python environment with neurender installed in the "
-                               "neurender add-on preferences (a venv folder or its python executable).")
+        raise LocalServerError(
+            "No server environment: set the Python environment with neurender installed in the "
+            "neurender add-on preferences (a venv folder or its python executable)."
+        )
     if path.is_dir():
-        for candidate in (path / "bin" / "python", path / "Scripts" / "python.exe", path / "python.exe", path / "python"):
+        for candidate in (
+            path / "bin" / "python",
+            path / "Scripts" / "python.exe",
+            path / "python.exe",
+            path / "python",
+        ):
             if candidate.is_file():
                 return candidate
-        raise LocalServerError(f"{path} holds no bin/python or Scripts/python.exe: expected a Python environment "
-                               "with neurender installed (`pip install neurender`)")
+        raise LocalServerError(
+            f"{path} holds no bin/python or Scripts/python.exe: expected a Python environment "
+            "with neurender installed (`pip install neurender`)"
+        )
     if not path.is_file():
         raise LocalServerError(f"{path} does not exist: expected a Python environment with neurender installed")
     return path
@@ -43,11 +52,17 @@ def server_python(environment: str) -> Path:
 
 def installed_models(python: Path) -> Path:
     """The model bundles installed with neurender in that environment (the demo models)."""
-    probe = subprocess.run([str(python), "-c", "import neurender, pathlib; print(pathlib.Path(neurender.__file__).parent / 'models')"],
-                           capture_output=True, text=True, timeout=60)
+    probe = subprocess.run(
+        [str(python), "-c", "import neurender, pathlib; print(pathlib.Path(neurender.__file__).parent / 'models')"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     if probe.returncode != 0:
-        raise LocalServerError(f"{python} cannot import neurender ({probe.stderr.strip().splitlines()[-1:] or ['?']}): "
-                               "install it there with `pip install neurender`, or pick another environment")
+        raise LocalServerError(
+            f"{python} cannot import neurender ({probe.stderr.strip().splitlines()[-1:] or ['?']}): "
+            "install it there with `pip install neurender`, or pick another environment"
+        )
     return Path(probe.stdout.strip())
 
 
@@ -55,8 +70,17 @@ class LocalServer:
     """One `neurender serve` child process: start, state, log tail, stop."""
 
     def __init__(self, python: Path, models: Path, port: int, log_path: Path) -> None:
-        self.command = [str(python), "-m", "neurender.cli", "serve", "--models", str(models), "--address", f"127.0.0.1:{port}",
-                        "--no-metrics"]  # an artist's server needs no Prometheus port (and another may hold it)
+        self.command = [
+            str(python),
+            "-m",
+            "neurender.cli",
+            "serve",
+            "--models",
+            str(models),
+            "--address",
+            f"127.0.0.1:{port}",
+            "--no-metrics",
+        ]  # an artist's server needs no Prometheus port (and another may hold it)
         self.log_path = log_path
         self.port: int | None = None  # known once the server says it listens
         self._tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
@@ -69,9 +93,16 @@ class LocalServer:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         flags = subprocess.CREATE_NEW_PROCESS_GROUP if sys.platform == "win32" else 0
         try:
-            self._process = subprocess.Popen(self.command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                             stderr=subprocess.STDOUT, text=True, bufsize=1, creationflags=flags,
-                                             env={**os.environ, "PYTHONUNBUFFERED": "1"})
+            self._process = subprocess.Popen(
+                self.command,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                bufsize=1,
+                creationflags=flags,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )
         except OSError as err:
             raise LocalServerError(f"cannot run {self.command[0]}: {err}") from None
         self._reader = threading.Thread(target=self._read, name="neurender-local-server", daemon=True)
@@ -99,8 +130,12 @@ class LocalServer:
 
     def ended(self, address: str) -> bool:
         """Whether this server listened on `address` and has exited since (not stopped by us)."""
-        return (self.port is not None and address == f"127.0.0.1:{self.port}" and not self.running
-                and not self._stopped_by_us)
+        return (
+            self.port is not None
+            and address == f"127.0.0.1:{self.port}"
+            and not self.running
+            and not self._stopped_by_us
+        )
 
     @property
     def running(self) -> bool:

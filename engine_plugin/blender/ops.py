@@ -4,7 +4,7 @@ and stop the local server."""
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import bpy
 from bpy.props import BoolProperty
@@ -13,8 +13,12 @@ from . import runtime
 
 # In background mode (scripts) an operator waits for its job by default; wait=False returns at once and leaves
 # the job to runtime.pump(), as Blender's timer does in the UI.
-WAIT = BoolProperty(name="Wait", default=True, options={"HIDDEN", "SKIP_SAVE"},
-                    description="In background mode, return only when the job is done")
+WAIT = BoolProperty(
+    name="Wait",
+    default=True,
+    options={"HIDDEN", "SKIP_SAVE"},
+    description="In background mode, return only when the job is done",
+)
 
 
 def _run(operator: bpy.types.Operator, make: Callable[[], runtime.Task]) -> set[str]:
@@ -178,9 +182,18 @@ class NEURENDER_OT_class_map_from_scene(bpy.types.Operator):
     def execute(self, context: bpy.types.Context) -> set[str]:
         settings = context.scene.neurender
         if settings.class_source == "OBJECT":
-            used = {obj.pass_index for obj in context.scene.objects if obj.type in {"MESH", "CURVE", "SURFACE", "META", "FONT"}}
+            used = {
+                obj.pass_index
+                for obj in context.scene.objects
+                if obj.type in {"MESH", "CURVE", "SURFACE", "META", "FONT"}
+            }
         else:
-            used = {slot.material.pass_index for obj in context.scene.objects for slot in obj.material_slots if slot.material}
+            used = {
+                slot.material.pass_index
+                for obj in context.scene.objects
+                for slot in obj.material_slots
+                if slot.material
+            }
         known = {item.pass_index for item in settings.class_map}
         for index in sorted(used - known):
             item = settings.class_map.add()
@@ -189,6 +202,15 @@ class NEURENDER_OT_class_map_from_scene(bpy.types.Operator):
         return {"FINISHED"}
 
 
-CLASSES = (NEURENDER_OT_refresh_models, NEURENDER_OT_render_frame, NEURENDER_OT_render_animation, NEURENDER_OT_live,
-           NEURENDER_OT_cancel, NEURENDER_OT_start_server, NEURENDER_OT_stop_server, NEURENDER_OT_class_map_add,
-           NEURENDER_OT_class_map_remove, NEURENDER_OT_class_map_from_scene)
+CLASSES = (
+    NEURENDER_OT_refresh_models,
+    NEURENDER_OT_render_frame,
+    NEURENDER_OT_render_animation,
+    NEURENDER_OT_live,
+    NEURENDER_OT_cancel,
+    NEURENDER_OT_start_server,
+    NEURENDER_OT_stop_server,
+    NEURENDER_OT_class_map_add,
+    NEURENDER_OT_class_map_remove,
+    NEURENDER_OT_class_map_from_scene,
+)

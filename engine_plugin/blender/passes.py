@@ -19,8 +19,8 @@ Conventions, checked against Cycles 5.0 renders of a moving object (tests/test_b
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 import numpy as np
 
@@ -32,7 +32,7 @@ _PASS_NAMES = {
     "vector": ("Vector",),
 }
 _NO_SURFACE_DEPTH = 1e9  # Cycles' background depth is 1e10
-_MAX_INDEX = 65535        # uint16 IDs on the wire
+_MAX_INDEX = 65535  # uint16 IDs on the wire
 
 CLASS_SOURCES = ("OBJECT", "MATERIAL")
 
@@ -45,10 +45,10 @@ class PassError(ValueError):
 class Passes:
     """One frame's passes in the protocol's conventions (rows top to bottom)."""
 
-    object_index: np.ndarray    # uint16 [H, W] object pass_index
+    object_index: np.ndarray  # uint16 [H, W] object pass_index
     material_index: np.ndarray  # uint16 [H, W] material pass_index
-    depth: np.ndarray           # float32 [H, W] view depth in scene units, +inf where no surface
-    motion: np.ndarray          # float32 [H, W, 2] backward motion (x right, y down) in pixels
+    depth: np.ndarray  # float32 [H, W] view depth in scene units, +inf where no surface
+    motion: np.ndarray  # float32 [H, W, 2] backward motion (x right, y down) in pixels
 
     @property
     def size(self) -> tuple[int, int]:
@@ -61,8 +61,10 @@ def _channel(channels: Mapping[str, np.ndarray], view_layer: str, key: str, comp
         if found is not None:
             return found
     wanted = " or ".join(f"{view_layer}.{name}.{component}" for name in _PASS_NAMES[key])
-    raise PassError(f"the render has no {wanted} channel (it has {', '.join(sorted(channels)) or 'none'}); "
-                    f"expected the view layer's Object Index, Material Index, Depth and Vector passes")
+    raise PassError(
+        f"the render has no {wanted} channel (it has {', '.join(sorted(channels)) or 'none'}); "
+        f"expected the view layer's Object Index, Material Index, Depth and Vector passes"
+    )
 
 
 def _indices(plane: np.ndarray, what: str) -> np.ndarray:
@@ -84,11 +86,15 @@ def passes_from_channels(channels: Mapping[str, np.ndarray], view_layer: str) ->
         object_index=_indices(_channel(channels, view_layer, "object_index", "X"), "Object Index"),
         material_index=_indices(_channel(channels, view_layer, "material_index", "X"), "Material Index"),
         depth=np.where(depth >= _NO_SURFACE_DEPTH, np.float32(np.inf), depth),
-        motion=backward_motion(_channel(channels, view_layer, "vector", "X"), _channel(channels, view_layer, "vector", "Y")),
+        motion=backward_motion(
+            _channel(channels, view_layer, "vector", "X"), _channel(channels, view_layer, "vector", "Y")
+        ),
     )
 
 
-def class_ids(indices: np.ndarray, mapping: Mapping[int, int], num_classes: int, what: str = "pass index") -> np.ndarray:
+def class_ids(
+    indices: np.ndarray, mapping: Mapping[int, int], num_classes: int, what: str = "pass index"
+) -> np.ndarray:
     """Class IDs from pass indices: `mapping` {pass index: class}, indices not in it keep their own value.
     uint8 when the model has at most 256 classes, else uint16. Raises PassError naming any index whose class
     is outside the model's 0..num_classes-1."""
@@ -102,21 +108,31 @@ def class_ids(indices: np.ndarray, mapping: Mapping[int, int], num_classes: int,
     bad = [int(i) for i in used if not 0 <= lut[i] < num_classes]
     if bad:
         shown = ", ".join(f"{what} {i} -> class {lut[i]}" for i in bad[:5])
-        raise PassError(f"{shown}: the model has classes 0..{num_classes - 1}; map these indices to a class in the "
-                        "neurender panel or change the pass indices")
+        raise PassError(
+            f"{shown}: the model has classes 0..{num_classes - 1}; map these indices to a class in the "
+            "neurender panel or change the pass indices"
+        )
     dtype = np.uint8 if num_classes <= 256 else np.uint16
     return lut[indices].astype(dtype)
 
 
-def frame_arrays(passes: Passes, source: str, mapping: Mapping[int, int], num_classes: int,
-                 input_names: set[str], max_depth: float = 100.0) -> dict[str, np.ndarray]:
+def frame_arrays(
+    passes: Passes,
+    source: str,
+    mapping: Mapping[int, int],
+    num_classes: int,
+    input_names: set[str],
+    max_depth: float = 100.0,
+) -> dict[str, np.ndarray]:
     """The FrameInputs arrays a model takes (its `input_names`): labels from the Object or Material Index via
     `mapping`; instances are the Object Index; depth (max_depth where no surface is hit) and motion as float16."""
     if source not in CLASS_SOURCES:
         raise PassError(f"class source {source!r}; expected one of {', '.join(CLASS_SOURCES)}")
     if "labels" not in input_names:
-        raise PassError(f"the model takes {', '.join(sorted(input_names))}, not class labels; expected a "
-                        "segmentation model (the add-on renders class IDs from pass indices)")
+        raise PassError(
+            f"the model takes {', '.join(sorted(input_names))}, not class labels; expected a "
+            "segmentation model (the add-on renders class IDs from pass indices)"
+        )
     indices = passes.object_index if source == "OBJECT" else passes.material_index
     what = "object pass index" if source == "OBJECT" else "material pass index"
     arrays = {"labels": class_ids(indices, mapping, num_classes, what)}

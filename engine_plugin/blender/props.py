@@ -7,28 +7,44 @@ annotations, which must stay evaluated objects rather than strings.
 """
 
 import bpy
-from bpy.props import (BoolProperty, CollectionProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty,
-                       StringProperty)
+from bpy.props import (
+    BoolProperty,
+    CollectionProperty,
+    EnumProperty,
+    FloatProperty,
+    IntProperty,
+    PointerProperty,
+    StringProperty,
+)
 
 
 class NeurenderPreferences(bpy.types.AddonPreferences):
     bl_idname = __package__
 
     address: StringProperty(
-        name="Server", default="127.0.0.1:50051",
-        description="host:port of the neurender server (`neurender serve --models DIR`)")
-    token: StringProperty(
-        name="Token", subtype="PASSWORD", description="Bearer token, if the server asks for one")
+        name="Server",
+        default="127.0.0.1:50051",
+        description="host:port of the neurender server (`neurender serve --models DIR`)",
+    )
+    token: StringProperty(name="Token", subtype="PASSWORD", description="Bearer token, if the server asks for one")
     server_environment: StringProperty(
-        name="Server Environment", subtype="FILE_PATH",
+        name="Server Environment",
+        subtype="FILE_PATH",
         description="For Start Local Server: a Python environment with neurender installed (its folder, or its "
-                    "python executable)")
+        "python executable)",
+    )
     server_models: StringProperty(
-        name="Models", subtype="DIR_PATH",
-        description="For Start Local Server: a model bundle or a folder of them (empty: the models installed with neurender)")
+        name="Models",
+        subtype="DIR_PATH",
+        description="For Start Local Server: a model bundle or a folder of them (empty: the models installed with neurender)",
+    )
     server_port: IntProperty(
-        name="Port", default=50051, min=0, max=65535,
-        description="For Start Local Server: the port it listens on at 127.0.0.1 (0: any free port)")
+        name="Port",
+        default=50051,
+        min=0,
+        max=65535,
+        description="For Start Local Server: the port it listens on at 127.0.0.1 (0: any free port)",
+    )
 
     def draw(self, context: bpy.types.Context) -> None:
         from . import ui
@@ -60,23 +76,39 @@ class NeurenderSettings(bpy.types.PropertyGroup):
     model: StringProperty(name="Model", description="The server's model that renders this scene")
     class_source: EnumProperty(
         name="Classes from",
-        items=[("OBJECT", "Object Index", "Each object's pass index (Object Properties > Relations) picks its class"),
-               ("MATERIAL", "Material Index", "Each material's pass index (Material Properties > Settings) picks its class")],
-        default="OBJECT")
-    class_map: CollectionProperty(type=NeurenderClassMapItem, name="Class Map",
-                                  description="Pass index -> model class; indices not listed are used as the class ID")
+        items=[
+            ("OBJECT", "Object Index", "Each object's pass index (Object Properties > Relations) picks its class"),
+            (
+                "MATERIAL",
+                "Material Index",
+                "Each material's pass index (Material Properties > Settings) picks its class",
+            ),
+        ],
+        default="OBJECT",
+    )
+    class_map: CollectionProperty(
+        type=NeurenderClassMapItem,
+        name="Class Map",
+        description="Pass index -> model class; indices not listed are used as the class ID",
+    )
     class_map_index: IntProperty()
     style_seed: IntProperty(name="Style Seed", min=0, description="Picks the look per class from the model's styles")
-    output_path: StringProperty(name="Output", subtype="DIR_PATH", default="//neurender/",
-                                description="Folder for rendered animations")
+    output_path: StringProperty(
+        name="Output", subtype="DIR_PATH", default="//neurender/", description="Folder for rendered animations"
+    )
     output_format: EnumProperty(
         name="Format",
-        items=[("PNG", "PNG Sequence", "One PNG per frame: frame_0001.png, ..."),
-               ("MOVIE", "MP4 Movie", "One H.264 MP4 of the frame range")],
-        default="PNG")
+        items=[
+            ("PNG", "PNG Sequence", "One PNG per frame: frame_0001.png, ..."),
+            ("MOVIE", "MP4 Movie", "One H.264 MP4 of the frame range"),
+        ],
+        default="PNG",
+    )
     save_gbuffers: BoolProperty(
-        name="Save G-Buffers", default=False,
-        description="Also write the arrays sent for each frame (labels, instances, depth, motion) as gbuffer_NNNN.npz")
+        name="Save G-Buffers",
+        default=False,
+        description="Also write the arrays sent for each frame (labels, instances, depth, motion) as gbuffer_NNNN.npz",
+    )
 
 
 class NeurenderRuntime(bpy.types.PropertyGroup):

@@ -37,7 +37,7 @@ class JobError(Exception):
 
 
 _connection: Connection | None = None
-_job: "Task | None" = None
+_job: Task | None = None
 _server: LocalServer | None = None
 models: dict[str, ModelInfo] = {}  # what the server said on the last refresh, by name
 SERVER_START_TIMEOUT = 120.0
@@ -69,8 +69,10 @@ def connection() -> Connection:
     prefs = addon_preferences()
     address = prefs.address.strip()
     if not bpy.app.online_access:
-        raise JobError(f"Online access is off in Blender, so neurender will not contact {address}. Turn on "
-                       "Preferences > System > Network > Allow Online Access (or start Blender with --online-mode).")
+        raise JobError(
+            f"Online access is off in Blender, so neurender will not contact {address}. Turn on "
+            "Preferences > System > Network > Allow Online Access (or start Blender with --online-mode)."
+        )
     if not address:
         raise JobError("No server address: set one in the neurender add-on preferences (e.g. 127.0.0.1:50051).")
     global _connection
@@ -81,11 +83,11 @@ def connection() -> Connection:
     return _connection
 
 
-def current_job() -> "Task | None":
+def current_job() -> Task | None:
     return _job if _job is not None and not _job.done else None
 
 
-def start(job: "Task", wait: bool = True) -> None:
+def start(job: Task, wait: bool = True) -> None:
     """Start a task (one at a time) and the timer that drives it; in background mode, run it to its end unless
     `wait` is off (a script then calls pump() itself)."""
     global _job
@@ -128,7 +130,7 @@ def pump() -> float | None:
     return None if job.done else PUMP_INTERVAL
 
 
-def run_to_end(job: "Task", timeout: float = 600.0) -> None:
+def run_to_end(job: Task, timeout: float = 600.0) -> None:
     deadline = time.monotonic() + timeout
     while not job.done:
         if time.monotonic() > deadline:
@@ -157,6 +159,7 @@ def shutdown() -> None:
 
 # -- the local server -------------------------------------------------------------------------------------------
 
+
 def local_server() -> LocalServer | None:
     return _server
 
@@ -171,9 +174,13 @@ def start_local_server(wait: bool = True) -> LocalServer:
     prefs = addon_preferences()
     try:
         python = server_python(prefs.server_environment)
-        models = Path(bpy.path.abspath(prefs.server_models)) if prefs.server_models.strip() else installed_models(python)
+        models = (
+            Path(bpy.path.abspath(prefs.server_models)) if prefs.server_models.strip() else installed_models(python)
+        )
         if not models.exists():
-            raise LocalServerError(f"the models folder {models} does not exist; expected a model bundle or a folder of them")
+            raise LocalServerError(
+                f"the models folder {models} does not exist; expected a model bundle or a folder of them"
+            )
         log_path = Path(tempfile.gettempdir()) / f"neurender-server-{os.getpid()}.log"
         _server = LocalServer(python, models, int(prefs.server_port), log_path)
         _server.start()
@@ -224,6 +231,7 @@ def _where(editors: int, image: str) -> str:
 
 
 # -- tasks ------------------------------------------------------------------------------------------------------
+
 
 class Task:
     """One piece of work on the server, driven by pump(): start() posts requests, on_event() consumes the
@@ -323,8 +331,9 @@ class Job(Task):
     def start(self) -> None:
         height, width = capture.render_size(self.scene)
         set_status(f"Opening a {width}x{height} session on {self.model_name} at {self.connection.address}...")
-        self.connection.open_session(self.serial, self.model_name, (height, width), self.style_seed, self.drop_stale,
-                                     self.max_in_flight)
+        self.connection.open_session(
+            self.serial, self.model_name, (height, width), self.style_seed, self.drop_stale, self.max_in_flight
+        )
 
     def on_event(self, event: Event) -> None:
         if event.kind == "opened":
@@ -342,8 +351,9 @@ class Job(Task):
         """Capture the scene at its current frame and submit it as `frame`."""
         passes, seconds = capture.render_passes(self.scene, bpy.context.view_layer)
         self.capture_seconds.append(seconds)
-        arrays = frame_arrays(passes, self.source, self.mapping, len(self.model.classes), self.model.input_names,
-                              self.model.max_depth)
+        arrays = frame_arrays(
+            passes, self.source, self.mapping, len(self.model.classes), self.model.input_names, self.model.max_depth
+        )
         if self.save_gbuffers:
             os.makedirs(self.output_dir, exist_ok=True)
             np.savez(os.path.join(self.output_dir, f"gbuffer_{frame:04d}.npz"), **arrays)
@@ -432,7 +442,9 @@ class AnimationJob(Job):
             for frame in self.written:
                 os.remove(frame)
             self.written = [path]
-        self.finish(f"Rendered {len(self.frames)} frames into {self.written[-1] if self.movie else self.output_dir}{self.timing()}.")
+        self.finish(
+            f"Rendered {len(self.frames)} frames into {self.written[-1] if self.movie else self.output_dir}{self.timing()}."
+        )
 
     def cancel(self) -> None:
         self.finish(f"Cancelled after {len(self.written)} of {len(self.frames)} frames (in {self.output_dir}).")

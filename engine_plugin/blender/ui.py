@@ -43,7 +43,9 @@ def draw_panel(layout: bpy.types.UILayout, context: bpy.types.Context) -> None:
     column.operator("neurender.render_frame", icon="RENDER_STILL")
     column.operator("neurender.render_animation", icon="RENDER_ANIMATION")
     live = isinstance(job, runtime.LiveJob)
-    column.operator("neurender.live", text="Stop Live" if live else "Live", icon="PAUSE" if live else "PLAY", depress=live)
+    column.operator(
+        "neurender.live", text="Stop Live" if live else "Live", icon="PAUSE" if live else "PLAY", depress=live
+    )
     if state.progress >= 0.0:
         column.progress(factor=state.progress, type="BAR", text=state.progress_text)
     if job is not None and not live:
@@ -69,8 +71,10 @@ def draw_local_server(layout: bpy.types.UILayout, log_lines: int) -> None:
     server = runtime.local_server()
     running = server is not None and server.running
     row = layout.row(align=True)
-    row.label(text=f"Local server: {server.state() if server else 'not started'}",
-              icon="CHECKMARK" if running else ("ERROR" if server and server.state().startswith("exited") else "NONE"))
+    row.label(
+        text=f"Local server: {server.state() if server else 'not started'}",
+        icon="CHECKMARK" if running else ("ERROR" if server and server.state().startswith("exited") else "NONE"),
+    )
     if running:
         row.operator("neurender.stop_server", text="Stop", icon="CANCEL")
     else:

@@ -50,8 +50,14 @@ def _longest_prefix(name: str, keys: list[str]) -> str | None:
     return max(matches, key=len) if matches else None
 
 
-def own_class(name: str, extras: dict[str, Any], material: str | None, classes: tuple[ClassInfo, ...], path: Path,
-              class_map: ClassMap | None = None) -> int | None:
+def own_class(
+    name: str,
+    extras: dict[str, Any],
+    material: str | None,
+    classes: tuple[ClassInfo, ...],
+    path: Path,
+    class_map: ClassMap | None = None,
+) -> int | None:
     """The class one node names itself (rules 1-3 of the module docstring, without "*"), or None."""
     if "class_id" in extras:
         return _class_id(extras["class_id"], classes, f"{path}: node {name!r} extras.class_id")
@@ -78,13 +84,20 @@ def load_class_map(path: str | Path) -> ClassMap:
     except yaml.YAMLError as err:
         raise SceneFileError(f"--class-map {path}: not YAML or JSON ({str(err).splitlines()[0]})") from None
     if not isinstance(loaded, dict) or not all(isinstance(v, (int, str)) for v in loaded.values()):
-        raise SceneFileError(f"--class-map {path}: expected a mapping of node or material names to class names or "
-                             'IDs, e.g. {"Object_3": "car", "Material.002": 4, "*": "building"}')
+        raise SceneFileError(
+            f"--class-map {path}: expected a mapping of node or material names to class names or "
+            'IDs, e.g. {"Object_3": "car", "Material.002": 4, "*": "building"}'
+        )
     return {str(k): v for k, v in loaded.items()}
 
 
-def load_gltf(path: str | Path, classes: tuple[ClassInfo, ...], camera: Camera, fps: float = 10.0,
-              class_map: ClassMap | None = None) -> Scene:
+def load_gltf(
+    path: str | Path,
+    classes: tuple[ClassInfo, ...],
+    camera: Camera,
+    fps: float = 10.0,
+    class_map: ClassMap | None = None,
+) -> Scene:
     """A glTF (.gltf/.glb) or other trimesh-readable file as a Scene with the given class table and camera path."""
     import trimesh
 
@@ -126,9 +139,10 @@ def load_gltf(path: str | Path, classes: tuple[ClassInfo, ...], camera: Camera, 
             class_id = default
         if class_id is None:
             raise SceneFileError(
-                f"{path}: node {node!r} has no class: give it (or a node above it) extras {{\"class_id\": N}} or "
-                f"{{\"class\": NAME}}, a name starting with a class name ({', '.join(sorted(c.name for c in classes))}), "
-                "or name it in a --class-map file")
+                f'{path}: node {node!r} has no class: give it (or a node above it) extras {{"class_id": N}} or '
+                f'{{"class": NAME}}, a name starting with a class name ({", ".join(sorted(c.name for c in classes))}), '
+                "or name it in a --class-map file"
+            )
         instance = extras.get("instance_id")
         if instance is None:
             instance, next_instance = next_instance, next_instance + 1

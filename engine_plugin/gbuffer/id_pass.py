@@ -209,8 +209,12 @@ def _surface_texture(width: int, height: int) -> int:
     tex = GL.glGenTextures(1)
     GL.glBindTexture(GL.GL_TEXTURE_2D, tex)
     GL.glTexImage2D(GL.GL_TEXTURE_2D, 0, GL.GL_RG32UI, width, height, 0, GL.GL_RG_INTEGER, GL.GL_UNSIGNED_INT, None)
-    for name, value in ((GL.GL_TEXTURE_MIN_FILTER, GL.GL_NEAREST), (GL.GL_TEXTURE_MAG_FILTER, GL.GL_NEAREST),
-                        (GL.GL_TEXTURE_WRAP_S, GL.GL_CLAMP_TO_EDGE), (GL.GL_TEXTURE_WRAP_T, GL.GL_CLAMP_TO_EDGE)):
+    for name, value in (
+        (GL.GL_TEXTURE_MIN_FILTER, GL.GL_NEAREST),
+        (GL.GL_TEXTURE_MAG_FILTER, GL.GL_NEAREST),
+        (GL.GL_TEXTURE_WRAP_S, GL.GL_CLAMP_TO_EDGE),
+        (GL.GL_TEXTURE_WRAP_T, GL.GL_CLAMP_TO_EDGE),
+    ):
         GL.glTexParameteri(GL.GL_TEXTURE_2D, name, value)
     GL.glBindTexture(GL.GL_TEXTURE_2D, 0)
     return tex
@@ -284,27 +288,39 @@ class Geometry:
         limit = int(GL.glGetIntegerv(GL.GL_MAX_TEXTURE_BUFFER_SIZE)) // 6 - 1  # six transform texels per object index
         if len(objects) > limit:
             raise ValueError(f"{len(objects)} objects: the G-buffer renderer draws at most {limit}")
-        meshes = [(k, np.asarray(v, np.float32).reshape(-1, 3), np.asarray(f, np.int64).reshape(-1, 3))
-                  for k, object_meshes in enumerate(objects, start=1) for v, f in object_meshes]
+        meshes = [
+            (k, np.asarray(v, np.float32).reshape(-1, 3), np.asarray(f, np.int64).reshape(-1, 3))
+            for k, object_meshes in enumerate(objects, start=1)
+            for v, f in object_meshes
+        ]
         mesh_object = np.array([k for k, _, _ in meshes], np.int64)
         vertex_counts = np.array([len(v) for _, v, _ in meshes], np.int64)
         face_mesh = np.repeat(np.arange(len(meshes)), [len(f) for _, _, f in meshes])
-        vertices = np.concatenate([v for _, v, _ in meshes] or [np.zeros((0, 3), np.float32)]) + np.float32(0.0)  # -0 -> +0
-        faces = np.concatenate([f + start for (_, _, f), start in zip(meshes, np.cumsum(vertex_counts) - vertex_counts)]
-                               or [np.zeros((0, 3), np.int64)])
+        vertices = np.concatenate([v for _, v, _ in meshes] or [np.zeros((0, 3), np.float32)]) + np.float32(
+            0.0
+        )  # -0 -> +0
+        faces = np.concatenate(
+            [f + start for (_, _, f), start in zip(meshes, np.cumsum(vertex_counts) - vertex_counts)]
+            or [np.zeros((0, 3), np.int64)]
+        )
         # Merge corners shared within an object: (object index, x, y, z) as one 16-byte key per vertex.
         vertex_object = np.repeat(mesh_object, vertex_counts)
         keys = np.empty((len(vertices), 4), np.uint32)
         keys[:, 0], keys[:, 1:] = vertex_object, vertices.view(np.uint32)
-        _, first, inverse = np.unique(keys.view(np.dtype((np.void, 16))).reshape(-1), return_index=True, return_inverse=True)
+        _, first, inverse = np.unique(
+            keys.view(np.dtype((np.void, 16))).reshape(-1), return_index=True, return_inverse=True
+        )
         positions, vertex_object, faces = vertices[first], vertex_object[first], inverse.reshape(-1)[faces]
         solid_face = _solid_meshes(positions, faces, face_mesh, len(meshes))[face_mesh]
         face_object = mesh_object[face_mesh]
         # Element ranges: object k's solids are [solid_starts[k-1], solid_starts[k]), its other triangles
         # [other_starts[k-1], other_starts[k]).
-        self.solid_starts = np.concatenate([[0], np.cumsum(3 * np.bincount(face_object[solid_face], minlength=len(objects) + 1)[1:])])
+        self.solid_starts = np.concatenate(
+            [[0], np.cumsum(3 * np.bincount(face_object[solid_face], minlength=len(objects) + 1)[1:])]
+        )
         self.other_starts = self.solid_starts[-1] + np.concatenate(
-            [[0], np.cumsum(3 * np.bincount(face_object[~solid_face], minlength=len(objects) + 1)[1:])])
+            [[0], np.cumsum(3 * np.bincount(face_object[~solid_face], minlength=len(objects) + 1)[1:])]
+        )
         elements = np.concatenate([faces[solid_face], faces[~solid_face]]).reshape(-1)
         # Each object's local bounding box.
         self.box_centres = np.zeros((len(objects), 3, 1))
@@ -338,7 +354,10 @@ class Geometry:
         fill(GL.GL_TEXTURE_BUFFER, self.buffers[4], table, np.uint16)
         self.transform_buffer = self.buffers[3]
         self.transforms, self.labels = GL.glGenTextures(2)
-        for texture, internal, buffer in ((self.transforms, GL.GL_RGBA32F, self.buffers[3]), (self.labels, GL.GL_RG16UI, self.buffers[4])):
+        for texture, internal, buffer in (
+            (self.transforms, GL.GL_RGBA32F, self.buffers[3]),
+            (self.labels, GL.GL_RG16UI, self.buffers[4]),
+        ):
             GL.glBindTexture(GL.GL_TEXTURE_BUFFER, texture)
             GL.glTexBuffer(GL.GL_TEXTURE_BUFFER, internal, buffer)
         GL.glBindTexture(GL.GL_TEXTURE_BUFFER, 0)
@@ -378,8 +397,11 @@ class IdPass:
 
         def program(vertex: str, fragment: str, names: tuple[str, ...]) -> tuple[Any, dict[str, int]]:
             """Linked, with each sampler given its texture unit (_UNITS) for good, then validated."""
-            p = shaders.compileProgram(shaders.compileShader(vertex, GL.GL_VERTEX_SHADER),
-                                       shaders.compileShader(fragment, GL.GL_FRAGMENT_SHADER), validate=False)
+            p = shaders.compileProgram(
+                shaders.compileShader(vertex, GL.GL_VERTEX_SHADER),
+                shaders.compileShader(fragment, GL.GL_FRAGMENT_SHADER),
+                validate=False,
+            )
             GL.glUseProgram(p)
             for name, unit in _UNITS.items():
                 GL.glUniform1i(GL.glGetUniformLocation(p, name), unit)  # -1 (absent) is ignored
@@ -389,7 +411,8 @@ class IdPass:
 
         self.surface_program, self.surface_uniforms = program(_SURFACE_VERTEX, _SURFACE_FRAGMENT, ("projection",))
         self.resolve_program, self.resolve_uniforms = program(
-            _RESOLVE_VERTEX, _RESOLVE_FRAGMENT, ("has_previous", "intrinsics", "tolerance", "motion_limit"))
+            _RESOLVE_VERTEX, _RESOLVE_FRAGMENT, ("has_previous", "intrinsics", "tolerance", "motion_limit")
+        )
         self.empty_vao = GL.glGenVertexArrays(1)  # the resolve triangle has no vertex attributes
         # Surface targets: [0] is drawn into, [1] holds the previous frame; each has its framebuffer.
         self.depth_buffer = GL.glGenRenderbuffers(1)
@@ -400,7 +423,9 @@ class IdPass:
         for fbo, tex in zip(self.surface_fbos, self.surfaces):
             GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, fbo)
             GL.glFramebufferTexture2D(GL.GL_FRAMEBUFFER, GL.GL_COLOR_ATTACHMENT0, GL.GL_TEXTURE_2D, tex, 0)
-            GL.glFramebufferRenderbuffer(GL.GL_FRAMEBUFFER, GL.GL_DEPTH_ATTACHMENT, GL.GL_RENDERBUFFER, self.depth_buffer)
+            GL.glFramebufferRenderbuffer(
+                GL.GL_FRAMEBUFFER, GL.GL_DEPTH_ATTACHMENT, GL.GL_RENDERBUFFER, self.depth_buffer
+            )
             _check_framebuffer("surface")
         self.resolve_fbo = GL.glGenFramebuffers(1)
         GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, self.resolve_fbo)
@@ -421,8 +446,16 @@ class IdPass:
             self.geometry.delete()
         self.geometry = Geometry(objects, labels)
 
-    def render(self, projection: np.ndarray, intrinsics: tuple[float, float, float, float], camera_from_local: np.ndarray,
-               previous_from_current: np.ndarray, has_previous: bool, motion_limit: float, read: bool = True) -> IdPassOutput | None:
+    def render(
+        self,
+        projection: np.ndarray,
+        intrinsics: tuple[float, float, float, float],
+        camera_from_local: np.ndarray,
+        previous_from_current: np.ndarray,
+        has_previous: bool,
+        motion_limit: float,
+        read: bool = True,
+    ) -> IdPassOutput | None:
         """camera_from_local: [objects + 1, 4, 4], row k the view-from-local transform of object k at frame t
         (row 0, the background, is unused); previous_from_current: [objects + 1, 4, 4], row k carries a point
         of object k from frame t's camera space to frame t-1's (row 0: the camera's own motion). Motion is
@@ -434,7 +467,9 @@ class IdPass:
         if g is None:
             raise RuntimeError("upload() the geometry first")
         self.platform.make_current()
-        rows = np.ascontiguousarray(np.concatenate([camera_from_local[:, :3], previous_from_current[:, :3]], axis=1), np.float32)
+        rows = np.ascontiguousarray(
+            np.concatenate([camera_from_local[:, :3], previous_from_current[:, :3]], axis=1), np.float32
+        )
         GL.glBindBuffer(GL.GL_TEXTURE_BUFFER, g.transform_buffer)
         GL.glBufferSubData(GL.GL_TEXTURE_BUFFER, 0, rows.nbytes, rows)
         GL.glBindBuffer(GL.GL_TEXTURE_BUFFER, 0)
@@ -457,7 +492,9 @@ class IdPass:
         GL.glDepthFunc(GL.GL_LESS)
         GL.glUseProgram(self.surface_program)
         flip = np.diag([1.0, -1.0, 1.0, 1.0])  # target row 0 = the image's top row
-        GL.glUniformMatrix4fv(self.surface_uniforms["projection"], 1, GL.GL_TRUE, np.ascontiguousarray(flip @ projection, np.float32))
+        GL.glUniformMatrix4fv(
+            self.surface_uniforms["projection"], 1, GL.GL_TRUE, np.ascontiguousarray(flip @ projection, np.float32)
+        )
         GL.glBindVertexArray(g.vao)
         # Solids the camera is well outside of are drawn with back faces culled (half their triangles),
         # everything else double-sided. The projection's Y flip turns counter-clockwise front faces clockwise.
@@ -486,8 +523,12 @@ class IdPass:
             GL.glBindVertexArray(self.empty_vao)
             GL.glDrawArrays(GL.GL_TRIANGLES, 0, 3)
             result = self._read()
-        for name, target in (("previous", GL.GL_TEXTURE_2D), ("surface", GL.GL_TEXTURE_2D), ("labels", GL.GL_TEXTURE_BUFFER),
-                             ("transforms", GL.GL_TEXTURE_BUFFER)):
+        for name, target in (
+            ("previous", GL.GL_TEXTURE_2D),
+            ("surface", GL.GL_TEXTURE_2D),
+            ("labels", GL.GL_TEXTURE_BUFFER),
+            ("transforms", GL.GL_TEXTURE_BUFFER),
+        ):
             GL.glActiveTexture(GL.GL_TEXTURE0 + _UNITS[name])
             GL.glBindTexture(target, 0)
         GL.glBindVertexArray(0)
@@ -495,7 +536,9 @@ class IdPass:
         GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, 0)
         return result
 
-    def _draw_lists(self, camera_from_local: np.ndarray, projection: np.ndarray) -> dict[bool, tuple[np.ndarray, np.ndarray]]:
+    def _draw_lists(
+        self, camera_from_local: np.ndarray, projection: np.ndarray
+    ) -> dict[bool, tuple[np.ndarray, np.ndarray]]:
         """(element counts, byte offsets) of the ranges to draw with back faces culled (True) and
         double-sided (False). Both shortcuts leave the image unchanged:
 
@@ -519,7 +562,10 @@ class IdPass:
         near_corner = znear * np.sqrt(1.0 + 1.0 / projection[0, 0] ** 2 + 1.0 / projection[1, 1] ** 2)
         gap = np.maximum(np.abs(centres) - halves, 0.0)  # the camera is at the origin
         cull = in_view & (np.linalg.norm(gap, axis=1) > near_corner) & (np.linalg.det(rotation) > 0)
-        culled, double = _runs(g.solid_starts, cull), [_runs(g.solid_starts, in_view & ~cull), _runs(g.other_starts, in_view)]
+        culled, double = (
+            _runs(g.solid_starts, cull),
+            [_runs(g.solid_starts, in_view & ~cull), _runs(g.other_starts, in_view)],
+        )
         return {True: culled, False: (np.concatenate([c for c, _ in double]), np.concatenate([o for _, o in double]))}
 
     def _read(self) -> IdPassOutput:
@@ -532,7 +578,15 @@ class IdPass:
         for i, (name, (_, fmt, kind, dtype, channels)) in enumerate(_OUTPUTS.items()):
             array = np.empty((self.height, self.width, channels) if channels > 1 else (self.height, self.width), dtype)
             GL.glReadBuffer(GL.GL_COLOR_ATTACHMENT0 + i)
-            glReadPixels(0, 0, self.width, self.height, getattr(GL, fmt), getattr(GL, kind), array.ctypes.data_as(ctypes.c_void_p))
+            glReadPixels(
+                0,
+                0,
+                self.width,
+                self.height,
+                getattr(GL, fmt),
+                getattr(GL, kind),
+                array.ctypes.data_as(ctypes.c_void_p),
+            )
             arrays[name] = array
         arrays["motion_valid"] = arrays["motion_valid"].view(bool)
         return IdPassOutput(**arrays)

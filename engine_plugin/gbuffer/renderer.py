@@ -38,6 +38,7 @@ from neurender.engine_plugin.gbuffer.scene import Camera, Scene, look_at
 
 os.environ.setdefault("PYOPENGL_PLATFORM", "egl")  # before pyrender (and so OpenGL) is first imported
 
+
 @dataclass
 class GBufferFrame:
     """One rendered frame; see the module docstring for each pass's meaning and dtype."""
@@ -101,7 +102,7 @@ class GBufferRenderer:
         self._prepared: _Prepared | None = None
         self._last: tuple[int, int] | None = None  # (id of scene, frame) whose geometry the ID pass holds
 
-    def __enter__(self) -> "GBufferRenderer":
+    def __enter__(self) -> GBufferRenderer:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -129,13 +130,19 @@ class GBufferRenderer:
         for k, obj in enumerate(scene.objects, start=1):
             poses[k] = obj.poses[0]
         self._last = None
-        self._prepared = _Prepared(scene, poses, [k for k, o in enumerate(scene.objects, start=1) if len(o.poses) > 1],
-                                   narrow_classes=int(labels[:, 0].max(initial=0)) < 256)
+        self._prepared = _Prepared(
+            scene,
+            poses,
+            [k for k, o in enumerate(scene.objects, start=1) if len(o.poses) > 1],
+            narrow_classes=int(labels[:, 0].max(initial=0)) < 256,
+        )
         return self._prepared
 
     # ---- rendering ----
 
-    def render_sequence(self, scene: Scene, photo: bool = False, frames: Iterable[int] | None = None) -> Iterator[GBufferFrame]:
+    def render_sequence(
+        self, scene: Scene, photo: bool = False, frames: Iterable[int] | None = None
+    ) -> Iterator[GBufferFrame]:
         """Frames of `scene` in order: all of them, or those in `frames`."""
         for t in range(scene.num_frames) if frames is None else frames:
             yield self.render(scene, t, photo=photo)
@@ -175,8 +182,15 @@ class GBufferRenderer:
         projection = perspective(cam.yfov, self.width / self.height, cam.znear, cam.zfar)
         camera_from_local = np.linalg.inv(cam.poses[t]) @ models
         previous_from_current = np.linalg.inv(cam.poses[before]) @ previous @ np.linalg.inv(models) @ cam.poses[t]
-        result = self._ids.render(projection, cam.intrinsics(self.height, self.width), camera_from_local,
-                                  previous_from_current, has_previous=t > 0, motion_limit=self._motion_limit, read=read)
+        result = self._ids.render(
+            projection,
+            cam.intrinsics(self.height, self.width),
+            camera_from_local,
+            previous_from_current,
+            has_previous=t > 0,
+            motion_limit=self._motion_limit,
+            read=read,
+        )
         self._last = (id(p.scene), t)
         return result
 
@@ -215,7 +229,9 @@ class GBufferRenderer:
                 primitives += pyrender.Mesh.from_trimesh(m, smooth=bool(m.metadata.get("smooth", False))).primitives
             nodes.append(pr_scene.add(pyrender.Mesh(primitives=primitives, name=obj.name), pose=obj.pose(0)))
         cam = scene.camera
-        camera = pyrender.PerspectiveCamera(yfov=cam.yfov, znear=cam.znear, zfar=cam.zfar, aspectRatio=self.width / self.height)
+        camera = pyrender.PerspectiveCamera(
+            yfov=cam.yfov, znear=cam.znear, zfar=cam.zfar, aspectRatio=self.width / self.height
+        )
         p.photo_camera = pr_scene.add(camera, pose=cam.poses[0])
         pr_scene.add(pyrender.DirectionalLight(color=np.array([1.0, 0.96, 0.88]), intensity=3.2), pose=_sun_pose())
         p.photo_scene, p.photo_nodes = pr_scene, nodes
@@ -235,12 +251,16 @@ def merge_by_material(meshes: list[tuple[Any, np.ndarray | None]]) -> list[Any]:
             rest.append(m if transform is None else m.copy().apply_transform(transform))
     merged = []
     for (_, smooth), group in groups.items():
-        vertices = [np.asarray(m.vertices) if t is None else np.asarray(m.vertices) @ t[:3, :3].T + t[:3, 3] for m, t in group]
+        vertices = [
+            np.asarray(m.vertices) if t is None else np.asarray(m.vertices) @ t[:3, :3].T + t[:3, 3] for m, t in group
+        ]
         offsets = np.cumsum([0] + [len(v) for v in vertices[:-1]])
         mesh = trimesh.Trimesh(
             vertices=np.concatenate(vertices),
             faces=np.concatenate([m.faces + o for (m, _), o in zip(group, offsets)]),
-            visual=trimesh.visual.TextureVisuals(uv=np.concatenate([m.visual.uv for m, _ in group]), material=group[0][0].visual.material),
+            visual=trimesh.visual.TextureVisuals(
+                uv=np.concatenate([m.visual.uv for m, _ in group]), material=group[0][0].visual.material
+            ),
             process=False,
         )
         mesh.metadata["smooth"] = smooth

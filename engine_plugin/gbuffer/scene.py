@@ -54,7 +54,7 @@ class SceneObject:
     name: str
     class_id: int
     instance_id: int
-    meshes: list["trimesh.Trimesh"]
+    meshes: list[trimesh.Trimesh]
     poses: np.ndarray = field(default_factory=lambda: np.eye(4))
 
     def __post_init__(self) -> None:

@@ -50,7 +50,14 @@ class _Builder:
     def stuff(self, name: str, cls: str, meshes: list[trimesh.Trimesh]) -> None:
         self.objects.append(SceneObject(name, CLASS_ID[cls], 0, meshes))
 
-    def thing(self, name: str, cls: str, meshes: list[trimesh.Trimesh], poses: np.ndarray | None = None, instance: int | None = None) -> int:
+    def thing(
+        self,
+        name: str,
+        cls: str,
+        meshes: list[trimesh.Trimesh],
+        poses: np.ndarray | None = None,
+        instance: int | None = None,
+    ) -> int:
         if instance is None:
             instance, self.next_instance = self.next_instance, self.next_instance + 1
         self.objects.append(SceneObject(name, CLASS_ID[cls], instance, meshes, np.eye(4) if poses is None else poses))
@@ -72,14 +79,36 @@ def street_scene(seed: int = 0, num_frames: int = 24, fps: float = 10.0, camera_
     z_mid = 0.5 * (z_near + z_far)
 
     # Ground: grass, road, sidewalks (stuff).
-    b.stuff("terrain", "terrain", [tx.box_uv(_box((240.0, 0.1, length + 60), (0, -0.07, z_mid)), tx.material(tx.grass(rng)), (4.0, 4.0))])
-    b.stuff("road", "road", [tx.box_uv(_box((2 * ROAD_HALF_WIDTH, 0.1, length), (0, -0.05, z_mid)), tx.material(tx.asphalt(rng)),
-                                       (2 * ROAD_HALF_WIDTH, 6.0), offset=(ROAD_HALF_WIDTH, 0.0))])
+    b.stuff(
+        "terrain",
+        "terrain",
+        [tx.box_uv(_box((240.0, 0.1, length + 60), (0, -0.07, z_mid)), tx.material(tx.grass(rng)), (4.0, 4.0))],
+    )
+    b.stuff(
+        "road",
+        "road",
+        [
+            tx.box_uv(
+                _box((2 * ROAD_HALF_WIDTH, 0.1, length), (0, -0.05, z_mid)),
+                tx.material(tx.asphalt(rng)),
+                (2 * ROAD_HALF_WIDTH, 6.0),
+                offset=(ROAD_HALF_WIDTH, 0.0),
+            )
+        ],
+    )
     paving = tx.material(tx.paving(rng))
     width = SIDEWALK_OUTER - ROAD_HALF_WIDTH
     for side in (-1, 1):
         x = side * (ROAD_HALF_WIDTH + 0.5 * width)
-        b.stuff(f"sidewalk{side:+d}", "sidewalk", [tx.box_uv(_box((width, SIDEWALK_HEIGHT, length), (x, SIDEWALK_HEIGHT / 2 - 0.02, z_mid)), paving, (2.0, 2.0))])
+        b.stuff(
+            f"sidewalk{side:+d}",
+            "sidewalk",
+            [
+                tx.box_uv(
+                    _box((width, SIDEWALK_HEIGHT, length), (x, SIDEWALK_HEIGHT / 2 - 0.02, z_mid)), paving, (2.0, 2.0)
+                )
+            ],
+        )
 
     # Buildings along both sides, each a thing with its own facade.
     for side in (-1, 1):
@@ -89,7 +118,9 @@ def street_scene(seed: int = 0, num_frames: int = 24, fps: float = 10.0, camera_
             if rng.random() < 0.8:
                 depth, height = float(rng.uniform(8.0, 14.0)), float(rng.uniform(6.0, 24.0))
                 x = side * (SIDEWALK_OUTER + 2.5 + float(rng.uniform(0.0, 3.0)) + depth / 2)
-                mesh = tx.box_uv(_box((depth, height, w), (x, height / 2, z - w / 2)), tx.material(tx.facade(rng)), (6.0, 6.4))
+                mesh = tx.box_uv(
+                    _box((depth, height, w), (x, height / 2, z - w / 2)), tx.material(tx.facade(rng)), (6.0, 6.4)
+                )
                 b.thing(f"building{len(b.objects)}", "building", [mesh])
             z -= w + float(rng.uniform(0.5, 4.0))
 
@@ -101,13 +132,23 @@ def street_scene(seed: int = 0, num_frames: int = 24, fps: float = 10.0, camera_
             x = side * (SIDEWALK_OUTER + 1.0)
             trunk_h = float(rng.uniform(1.8, 3.0))
             radius = float(rng.uniform(1.2, 2.2))
-            trunk = tx.box_uv(trimesh.creation.cylinder(0.18, trunk_h, sections=10, transform=translation(x, trunk_h / 2, zt) @ _x_to_y()), wood, (1.0, 1.0))
+            trunk = tx.box_uv(
+                trimesh.creation.cylinder(
+                    0.18, trunk_h, sections=10, transform=translation(x, trunk_h / 2, zt) @ _x_to_y()
+                ),
+                wood,
+                (1.0, 1.0),
+            )
             crown = tx.box_uv(_sphere(radius, (x, trunk_h + radius * 0.8, zt)), leaves, (1.5, 1.5), smooth=True)
             b.thing(f"tree{len(b.objects)}", "vegetation", [trunk, crown])
         metal = tx.material(tx.paint(rng, (120, 122, 125)), 0.5)
         for z in np.arange(z_near - 6.0, z_far, -16.0):
             x = side * (ROAD_HALF_WIDTH + 0.4)
-            post = tx.box_uv(trimesh.creation.cylinder(0.09, 5.0, sections=8, transform=translation(x, 2.5, float(z)) @ _x_to_y()), metal, (1.0, 1.0))
+            post = tx.box_uv(
+                trimesh.creation.cylinder(0.09, 5.0, sections=8, transform=translation(x, 2.5, float(z)) @ _x_to_y()),
+                metal,
+                (1.0, 1.0),
+            )
             arm = tx.box_uv(_box((1.2, 0.12, 0.25), (x - side * 0.55, 5.0, float(z))), metal, (1.0, 1.0))
             b.thing(f"lamp{len(b.objects)}", "pole", [post, arm])
 
@@ -125,7 +166,12 @@ def street_scene(seed: int = 0, num_frames: int = 24, fps: float = 10.0, camera_
     for side in (-1, 1):
         for _ in range(int(rng.integers(1, 4))):
             z0 = float(rng.uniform(z_far + 10.0, z_near - 10.0))
-            b.thing(f"parked{len(b.objects)}", "car", _car_meshes(rng), translation(side * PARKED_X, 0.0, z0) @ rotation_y(float(rng.integers(0, 2)) * np.pi))
+            b.thing(
+                f"parked{len(b.objects)}",
+                "car",
+                _car_meshes(rng),
+                translation(side * PARKED_X, 0.0, z0) @ rotation_y(float(rng.integers(0, 2)) * np.pi),
+            )
 
     # People walking on the sidewalks, legs swinging (legs are objects of the same instance).
     for _ in range(int(rng.integers(3, 8))):
@@ -139,7 +185,11 @@ def street_scene(seed: int = 0, num_frames: int = 24, fps: float = 10.0, camera_
         root = np.stack([translation(x, SIDEWALK_HEIGHT, z0 + walk * t) @ rotation_y(heading) for t in times])
         shirt = tx.material(tx.paint(rng, tuple(int(c) for c in rng.integers(30, 230, 3))))
         trousers = tx.material(tx.paint(rng, tuple(int(c) for c in rng.integers(20, 120, 3))))
-        skin = tx.material(tx.paint(rng, tuple(int(c) for c in rng.choice([(230, 190, 160), (190, 140, 100), (120, 80, 55)])), grain=0.05))
+        skin = tx.material(
+            tx.paint(
+                rng, tuple(int(c) for c in rng.choice([(230, 190, 160), (190, 140, 100), (120, 80, 55)])), grain=0.05
+            )
+        )
         torso = tx.box_uv(_box((0.45, 0.65, 0.25), (0, 1.2, 0)), shirt, (0.5, 0.5))
         head = tx.box_uv(_sphere(0.13, (0, 1.68, 0)), skin, (0.3, 0.3), smooth=True)
         instance = b.thing(f"person{len(b.objects)}", "person", [torso, head], root)
@@ -154,11 +204,14 @@ def street_scene(seed: int = 0, num_frames: int = 24, fps: float = 10.0, camera_
     sway = float(rng.uniform(0.0, 0.4))
     yaw_amp = float(rng.uniform(0.0, 0.08))
     phase = float(rng.uniform(0, 2 * np.pi))
-    cam_poses = np.stack([
-        translation(x0 + sway * np.sin(0.8 * t + phase), CAMERA_HEIGHT, -speed * t)
-        @ rotation_y(yaw_amp * np.sin(0.6 * t + phase)) @ _rotation_x(-0.05)
-        for t in times
-    ])
+    cam_poses = np.stack(
+        [
+            translation(x0 + sway * np.sin(0.8 * t + phase), CAMERA_HEIGHT, -speed * t)
+            @ rotation_y(yaw_amp * np.sin(0.6 * t + phase))
+            @ _rotation_x(-0.05)
+            for t in times
+        ]
+    )
     camera = Camera(poses=cam_poses, yfov=np.deg2rad(60.0), znear=0.25, zfar=400.0)
     return Scene(objects=b.objects, camera=camera, classes=STREET_CLASSES, fps=fps)
 
@@ -181,15 +234,33 @@ def _rotation_x(angle: float) -> np.ndarray:
 
 def _car_meshes(rng: np.random.Generator) -> list[trimesh.Trimesh]:
     """A car along Z (front towards -Z): body, cabin with glass, four wheels."""
-    colour = tuple(int(c) for c in rng.choice([(180, 20, 20), (20, 60, 160), (220, 220, 220), (30, 30, 30), (200, 170, 40), (60, 120, 70)]))
+    colour = tuple(
+        int(c)
+        for c in rng.choice(
+            [(180, 20, 20), (20, 60, 160), (220, 220, 220), (30, 30, 30), (200, 170, 40), (60, 120, 70)]
+        )
+    )
     length, width = float(rng.uniform(3.8, 4.8)), float(rng.uniform(1.7, 1.9))
     body = tx.box_uv(_box((width, 0.75, length), (0, 0.65, 0)), tx.material(tx.paint(rng, colour), 0.4), (1.0, 1.0))
-    cabin = tx.box_uv(_box((width * 0.9, 0.6, length * 0.5), (0, 1.3, 0.1 * length)),
-                      tx.material(tx.paint(rng, (40, 50, 60), grain=0.3), 0.2), (1.0, 1.0))
+    cabin = tx.box_uv(
+        _box((width * 0.9, 0.6, length * 0.5), (0, 1.3, 0.1 * length)),
+        tx.material(tx.paint(rng, (40, 50, 60), grain=0.3), 0.2),
+        (1.0, 1.0),
+    )
     tyre = tx.material(tx.paint(rng, (25, 25, 25)))
     wheels = [
-        tx.box_uv(trimesh.creation.cylinder(0.33, 0.22, sections=14, transform=translation(sx * width / 2, 0.33, sz * length * 0.32) @ _rotation_y90()), tyre, (1.0, 1.0))
-        for sx in (-1, 1) for sz in (-1, 1)
+        tx.box_uv(
+            trimesh.creation.cylinder(
+                0.33,
+                0.22,
+                sections=14,
+                transform=translation(sx * width / 2, 0.33, sz * length * 0.32) @ _rotation_y90(),
+            ),
+            tyre,
+            (1.0, 1.0),
+        )
+        for sx in (-1, 1)
+        for sz in (-1, 1)
     ]
     return [body, cabin, *wheels]
 

@@ -34,14 +34,25 @@ def frame_inputs(frame: GBufferFrame, wanted: Iterable[str], max_depth: float) -
     wanted = set(wanted)
     unknown = wanted - set(GBUFFER_INPUTS)
     if unknown:
-        raise ValueError(f"the model wants input(s) {sorted(unknown)} a G-buffer does not have (it has {', '.join(GBUFFER_INPUTS)})")
-    inputs = {"labels": frame.classes, "instances": frame.instances, "motion": frame.motion,
-              "depth": np.where(np.isinf(frame.depth), np.float16(max_depth), frame.depth)}
+        raise ValueError(
+            f"the model wants input(s) {sorted(unknown)} a G-buffer does not have (it has {', '.join(GBUFFER_INPUTS)})"
+        )
+    inputs = {
+        "labels": frame.classes,
+        "instances": frame.instances,
+        "motion": frame.motion,
+        "depth": np.where(np.isinf(frame.depth), np.float16(max_depth), frame.depth),
+    }
     return {k: v for k, v in inputs.items() if k in wanted}
 
 
-def stream_scene(session: Session, renderer: GBufferRenderer, scene: Scene, frames: Iterable[int] | None = None,
-                 progress: bool = False) -> Iterator[tuple[GBufferFrame, np.ndarray]]:
+def stream_scene(
+    session: Session,
+    renderer: GBufferRenderer,
+    scene: Scene,
+    frames: Iterable[int] | None = None,
+    progress: bool = False,
+) -> Iterator[tuple[GBufferFrame, np.ndarray]]:
     """(G-buffer frame, neural RGB uint8 [H, W, 3]) for each frame of `scene`, in order."""
     model = session.model
     wanted = [spec.name for spec in model.inputs]
@@ -70,7 +81,9 @@ def colourise(classes: np.ndarray, table: tuple[ClassInfo, ...]) -> np.ndarray:
     return palette[np.minimum(classes, len(palette) - 1)]
 
 
-def write_results(out: str | Path, results: Iterable[tuple[GBufferFrame, np.ndarray]], classes: tuple[ClassInfo, ...]) -> int:
+def write_results(
+    out: str | Path, results: Iterable[tuple[GBufferFrame, np.ndarray]], classes: tuple[ClassInfo, ...]
+) -> int:
     """Write out/frames/NNNNNN.png (neural render) and out/labels/NNNNNN.png (coloured labels); returns the count."""
     out = Path(out)
     (out / "frames").mkdir(parents=True, exist_ok=True)
@@ -78,7 +91,10 @@ def write_results(out: str | Path, results: Iterable[tuple[GBufferFrame, np.ndar
     count = 0
     for frame, rgb in results:
         cv2.imwrite(str(out / "frames" / f"{frame.index:06d}.png"), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
-        cv2.imwrite(str(out / "labels" / f"{frame.index:06d}.png"), cv2.cvtColor(colourise(frame.classes, classes), cv2.COLOR_RGB2BGR))
+        cv2.imwrite(
+            str(out / "labels" / f"{frame.index:06d}.png"),
+            cv2.cvtColor(colourise(frame.classes, classes), cv2.COLOR_RGB2BGR),
+        )
         count += 1
     return count
 

@@ -29,7 +29,7 @@ def fractal_noise(rng: np.random.Generator, size: int, octaves: int = 4, base_ce
     total = np.zeros((size, size))
     amplitude, weight = 1.0, 0.0
     for o in range(octaves):
-        total += amplitude * value_noise(rng, size, base_cells * 2 ** o)
+        total += amplitude * value_noise(rng, size, base_cells * 2**o)
         weight += amplitude
         amplitude *= 0.5
     return total / weight
@@ -47,7 +47,7 @@ def asphalt(rng: np.random.Generator, size: int = 128) -> np.ndarray:
     image = tint(fractal_noise(rng, size, 4, 8), (45, 45, 48), (95, 95, 100))
     line = np.array([225, 225, 215], np.uint8)
     image[:, : size // 40 + 1] = line
-    image[:, -(size // 40 + 1):] = line
+    image[:, -(size // 40 + 1) :] = line
     centre = slice(size // 2 - size // 80 - 1, size // 2 + size // 80 + 1)
     image[: size // 2, centre] = line
     return image
@@ -74,9 +74,9 @@ def facade(rng: np.random.Generator, size: int = 128) -> np.ndarray:
     for wy in range(2):
         for wx in range(2):
             y0, x0 = wy * cell + cell // 4, wx * cell + cell // 4
-            wall[y0 - 2: y0 + cell // 2 + 2, x0 - 2: x0 + cell // 2 + 2] = (225, 225, 220)
+            wall[y0 - 2 : y0 + cell // 2 + 2, x0 - 2 : x0 + cell // 2 + 2] = (225, 225, 220)
             glass = tint(fractal_noise(rng, cell // 2, 2, 2), (30, 45, 70), (90, 120, 150))
-            wall[y0: y0 + cell // 2, x0: x0 + cell // 2] = glass
+            wall[y0 : y0 + cell // 2, x0 : x0 + cell // 2] = glass
     return wall
 
 
@@ -103,8 +103,13 @@ def material(texture: np.ndarray, roughness: float = 0.85) -> trimesh.visual.mat
     )
 
 
-def box_uv(mesh: trimesh.Trimesh, surface: trimesh.visual.material.PBRMaterial, metres_per_tile: tuple[float, float] = (1.0, 1.0),
-           offset: tuple[float, float] = (0.0, 0.0), smooth: bool = False) -> trimesh.Trimesh:
+def box_uv(
+    mesh: trimesh.Trimesh,
+    surface: trimesh.visual.material.PBRMaterial,
+    metres_per_tile: tuple[float, float] = (1.0, 1.0),
+    offset: tuple[float, float] = (0.0, 0.0),
+    smooth: bool = False,
+) -> trimesh.Trimesh:
     """A copy of `mesh` with box-projected UVs (each face maps from the plane its normal faces most) and the
     material `surface`. UVs come from local coordinates, so the texture sticks to a moving object."""
     m = mesh.copy()
@@ -112,13 +117,23 @@ def box_uv(mesh: trimesh.Trimesh, surface: trimesh.visual.material.PBRMaterial, 
     normals = np.repeat(np.abs(m.face_normals), 3, axis=0)[np.argsort(m.faces.ravel())]
     axis = normals.argmax(axis=1)
     v = m.vertices
-    uv = np.where(
-        (axis == 0)[:, None], v[:, [2, 1]], np.where((axis == 1)[:, None], v[:, [0, 2]], v[:, [0, 1]])
-    )
+    uv = np.where((axis == 0)[:, None], v[:, [2, 1]], np.where((axis == 1)[:, None], v[:, [0, 2]], v[:, [0, 1]]))
     uv = (uv + np.asarray(offset)) / np.asarray(metres_per_tile)
     m.visual = trimesh.visual.TextureVisuals(uv=uv, material=surface)
     m.metadata["smooth"] = smooth
     return m
 
 
-__all__ = ["asphalt", "bark", "box_uv", "material", "facade", "foliage", "fractal_noise", "grass", "paint", "paving", "value_noise"]
+__all__ = [
+    "asphalt",
+    "bark",
+    "box_uv",
+    "material",
+    "facade",
+    "foliage",
+    "fractal_noise",
+    "grass",
+    "paint",
+    "paving",
+    "value_noise",
+]

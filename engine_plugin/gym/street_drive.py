@@ -24,9 +24,9 @@ CAMERA_HEIGHT = 1.2
 ROAD_HALF = 3.5
 SIDEWALK_OUTER = 5.5
 BUILDING_X = 9.0
-SPEED = 1.0          # metres per step
-STEER = 0.35         # metres of lateral move per steering step
-FAR = 60.0           # metres; the sky's depth
+SPEED = 1.0  # metres per step
+STEER = 0.35  # metres of lateral move per steering step
+FAR = 60.0  # metres; the sky's depth
 CAR_HALF = 0.9
 CAR_LENGTH = 4.0
 
@@ -40,11 +40,13 @@ class StreetDrive(gym.Env):
         self.gbuffer = gbuffer
         labels = gym.spaces.Box(0, CAR, (self.height, self.width), np.uint8)
         if gbuffer:
-            self.observation_space = gym.spaces.Dict({
-                "labels": labels,
-                "depth": gym.spaces.Box(0.0, FAR, (self.height, self.width), np.float32),
-                "motion": gym.spaces.Box(-np.inf, np.inf, (self.height, self.width, 2), np.float32),
-            })
+            self.observation_space = gym.spaces.Dict(
+                {
+                    "labels": labels,
+                    "depth": gym.spaces.Box(0.0, FAR, (self.height, self.width), np.float32),
+                    "motion": gym.spaces.Box(-np.inf, np.inf, (self.height, self.width, 2), np.float32),
+                }
+            )
         else:
             self.observation_space = labels
         self.action_space = gym.spaces.Discrete(3)
@@ -68,8 +70,10 @@ class StreetDrive(gym.Env):
         self.steps = 0
         # cars: (track distance, lateral offset from the centre line)
         n = 12
-        self.cars = np.stack([np.arange(1, n + 1) * 14.0 + self.np_random.uniform(-3, 3, n),
-                              self.np_random.choice([-1.8, 1.8, 4.1], n)], axis=1)
+        self.cars = np.stack(
+            [np.arange(1, n + 1) * 14.0 + self.np_random.uniform(-3, 3, n), self.np_random.choice([-1.8, 1.8, 4.1], n)],
+            axis=1,
+        )
         self._previous = None
         return self._observe(), {}
 
@@ -79,15 +83,20 @@ class StreetDrive(gym.Env):
         self.z += SPEED
         self.steps += 1
         offset = self.x - float(self._centre(self.z))
-        hit = bool(np.any((np.abs(self.cars[:, 0] - self.z) < CAR_LENGTH / 2) & (np.abs(self.cars[:, 1] - offset) < 2 * CAR_HALF)))
+        hit = bool(
+            np.any(
+                (np.abs(self.cars[:, 0] - self.z) < CAR_LENGTH / 2) & (np.abs(self.cars[:, 1] - offset) < 2 * CAR_HALF)
+            )
+        )
         reward = 1.0 if abs(offset) < ROAD_HALF else -1.0
         return self._observe(), reward, hit, self.steps >= self.max_steps, {"offset": offset}
 
     def _ground(self, z_cam: np.ndarray, x_cam: np.ndarray, z0: float, x0: float) -> np.ndarray:
         """Class IDs of ground points at camera depth z_cam and lateral camera offset x_cam, camera at (z0, x0)."""
         lateral = np.abs(x0 + x_cam - self._centre(z0 + z_cam))
-        return np.select([lateral < ROAD_HALF, lateral < SIDEWALK_OUTER, lateral < BUILDING_X], [ROAD, SIDEWALK, TERRAIN],
-                         BUILDING).astype(np.uint8)
+        return np.select(
+            [lateral < ROAD_HALF, lateral < SIDEWALK_OUTER, lateral < BUILDING_X], [ROAD, SIDEWALK, TERRAIN], BUILDING
+        ).astype(np.uint8)
 
     def _observe(self):
         z = self.row_depth[:, None] * np.ones((1, self.width))
@@ -105,7 +114,10 @@ class StreetDrive(gym.Env):
             right = int(np.ceil(self.width / 2 + (lateral + CAR_HALF) * self.focal / ahead))
             bottom = int(np.ceil(self.horizon + CAMERA_HEIGHT * self.focal / ahead))
             top = int(np.floor(self.horizon + (CAMERA_HEIGHT - 1.5) * self.focal / ahead))
-            rows, cols = slice(max(top, 0), max(min(bottom, self.height), 0)), slice(max(left, 0), max(min(right, self.width), 0))
+            rows, cols = (
+                slice(max(top, 0), max(min(bottom, self.height), 0)),
+                slice(max(left, 0), max(min(right, self.width), 0)),
+            )
             labels[rows, cols] = CAR
             depth[rows, cols] = ahead
         if not self.gbuffer:
@@ -118,7 +130,7 @@ class StreetDrive(gym.Env):
         if self._previous is None:
             return motion
         dz, dx = self.z - self._previous[0], self.x - self._previous[1]
-        ys, xs = np.mgrid[0:self.height, 0:self.width].astype(np.float64) + 0.5
+        ys, xs = np.mgrid[0 : self.height, 0 : self.width].astype(np.float64) + 0.5
         lateral = depth * (xs - self.width / 2) / self.focal
         before = depth + dz
         px = self.width / 2 + (lateral + dx) * self.focal / before

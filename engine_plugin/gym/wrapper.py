@@ -36,7 +36,6 @@ from neurender.engine_plugin.sdk.client import RenderClient, Session
 from neurender.proto.tensors import NUMPY_DTYPES
 
 
-
 class ForkedClientError(UserError, RuntimeError):
     """A RenderClient used in a process forked from the one that opened it."""
 
@@ -57,9 +56,11 @@ def _after_fork_in_child() -> None:
 
 os.register_at_fork(before=_before_fork, after_in_child=_after_fork_in_child)
 
-FORK_ADVICE = ("start the workers with context='forkserver' or 'spawn' (AsyncVectorEnv(..., context='forkserver'), "
-               "env functions from neurender.engine_plugin.gym.wrapper.make_env), or open the parent's RenderClient "
-               "after the vector environment is made")
+FORK_ADVICE = (
+    "start the workers with context='forkserver' or 'spawn' (AsyncVectorEnv(..., context='forkserver'), "
+    "env functions from neurender.engine_plugin.gym.wrapper.make_env), or open the parent's RenderClient "
+    "after the vector environment is made"
+)
 
 
 class Connection:
@@ -76,15 +77,18 @@ class Connection:
 
     def client(self) -> RenderClient:
         if _client_open_at_fork:
-            raise ForkedClientError("this process was forked from one holding an open RenderClient, and gRPC does "
-                                    f"not survive fork (the worker would crash inside gRPC): {FORK_ADVICE}")
+            raise ForkedClientError(
+                "this process was forked from one holding an open RenderClient, and gRPC does "
+                f"not survive fork (the worker would crash inside gRPC): {FORK_ADVICE}"
+            )
         if self._given is not None:
             if not self._given._thread.is_alive():  # its event-loop thread did not survive a fork
                 raise ForkedClientError(
                     "this RenderClient was opened in another process (the wrapper runs in a forked worker, e.g. of "
                     "AsyncVectorEnv); gRPC connections do not survive fork: give the wrapper the server's address "
                     "instead, e.g. NeuralObservation(env, '127.0.0.1:50051', model), so each process connects itself, "
-                    f"and {FORK_ADVICE}")
+                    f"and {FORK_ADVICE}"
+                )
             return self._given
         if self._client is None or self._pid != os.getpid():
             self._client, self._pid = RenderClient(self._address), os.getpid()  # a parent's client is left alone
@@ -99,8 +103,10 @@ class Connection:
 def _observation_spaces(space: gym.Space, label_key: str | None, passthrough: Sequence[str]) -> tuple[int, int]:
     labels = space[label_key] if label_key is not None else space
     if not isinstance(labels, gym.spaces.Box) or len(labels.shape) != 2 or labels.dtype not in (np.uint8, np.uint16):
-        raise ValueError(f"the observation{f'[{label_key!r}]' if label_key else ''} must be a Box of class IDs "
-                         f"(uint8 or uint16, [H, W]); got {labels}")
+        raise ValueError(
+            f"the observation{f'[{label_key!r}]' if label_key else ''} must be a Box of class IDs "
+            f"(uint8 or uint16, [H, W]); got {labels}"
+        )
     if passthrough and label_key is None:
         raise ValueError(f"passing {list(passthrough)} through needs a dict observation: give label_key too")
     missing = [k for k in passthrough if k not in space.spaces]
@@ -124,8 +130,10 @@ def _check_model_inputs(session: Session, passthrough: Sequence[str]) -> dict[st
     specs = {spec.name: spec for spec in session.model.inputs}
     missing = [name for name, spec in specs.items() if spec.required and name != "labels" and name not in passthrough]
     if missing:
-        raise ValueError(f"model {session.model.name!r} needs input(s) {missing}: pass them through with "
-                         f"passthrough={tuple(missing)} from a dict observation")
+        raise ValueError(
+            f"model {session.model.name!r} needs input(s) {missing}: pass them through with "
+            f"passthrough={tuple(missing)} from a dict observation"
+        )
     return {name: NUMPY_DTYPES[specs[name].dtype] for name in passthrough if name in specs}
 
 
@@ -135,8 +143,15 @@ class NeuralObservation(gym.ObservationWrapper):
     "motion" float [H, W, 2] backward pixels, "instances"). The session opens on the first reset and closes
     with the environment."""
 
-    def __init__(self, env: gym.Env, server: str | RenderClient, model: str, label_key: str | None = None,
-                 passthrough: Sequence[str] = (), **session_options: Any) -> None:
+    def __init__(
+        self,
+        env: gym.Env,
+        server: str | RenderClient,
+        model: str,
+        label_key: str | None = None,
+        passthrough: Sequence[str] = (),
+        **session_options: Any,
+    ) -> None:
         super().__init__(env)
         self.size = _observation_spaces(env.observation_space, label_key, passthrough)
         self.label_key, self.passthrough = label_key, tuple(passthrough)
@@ -174,7 +189,9 @@ class SessionBatch:
     """One session per sub-environment; a batch of frames is submitted to all of them before any result is
     awaited, so the server steps them together."""
 
-    def __init__(self, client: RenderClient, model: str, count: int, size: tuple[int, int], **session_options: Any) -> None:
+    def __init__(
+        self, client: RenderClient, model: str, count: int, size: tuple[int, int], **session_options: Any
+    ) -> None:
         self.sessions = []
         try:
             for _ in range(count):
@@ -198,8 +215,15 @@ class NeuralVectorObservation(gym.vector.VectorObservationWrapper):
     batches) become [N, H, W, 3] neural frames, all N rendered as one batch of sessions in this process. A
     sub-environment's session history is cut whenever that sub-environment resets (either autoreset mode)."""
 
-    def __init__(self, env: gym.vector.VectorEnv, server: str | RenderClient, model: str, label_key: str | None = None,
-                 passthrough: Sequence[str] = (), **session_options: Any) -> None:
+    def __init__(
+        self,
+        env: gym.vector.VectorEnv,
+        server: str | RenderClient,
+        model: str,
+        label_key: str | None = None,
+        passthrough: Sequence[str] = (),
+        **session_options: Any,
+    ) -> None:
         super().__init__(env)
         self.size = _observation_spaces(env.single_observation_space, label_key, passthrough)
         self.label_key, self.passthrough = label_key, tuple(passthrough)
@@ -215,7 +239,9 @@ class NeuralVectorObservation(gym.vector.VectorObservationWrapper):
 
     def reset(self, **kwargs: Any):
         if self._batch is None:
-            self._batch = SessionBatch(self._connection.client(), self._model, self.num_envs, self.size, **self._options)
+            self._batch = SessionBatch(
+                self._connection.client(), self._model, self.num_envs, self.size, **self._options
+            )
             self._sent = _check_model_inputs(self._batch.sessions[0], self.passthrough)
         mask = (kwargs.get("options") or {}).get("reset_mask")
         self._resetting = np.ones(self.num_envs, bool) if mask is None else np.asarray(mask, bool)
@@ -253,15 +279,17 @@ class NeuralVectorObservation(gym.vector.VectorObservationWrapper):
         super().close(**kwargs)
 
 
-def make_env(env_id: str, server: str, model: str, env_kwargs: Mapping[str, Any] | None = None,
-             **wrapper_options: Any) -> NeuralObservation:
+def make_env(
+    env_id: str, server: str, model: str, env_kwargs: Mapping[str, Any] | None = None, **wrapper_options: Any
+) -> NeuralObservation:
     """gymnasium.make(env_id, **env_kwargs) wrapped in NeuralObservation; picklable through functools.partial, for
     AsyncVectorEnv workers started with context="forkserver" or "spawn"."""
     return NeuralObservation(gym.make(env_id, **(env_kwargs or {})), server, model, **wrapper_options)
 
 
-def render_label_sequences(client: RenderClient, model: str, sequences: Sequence[Sequence[np.ndarray]],
-                           **session_options: Any) -> list[list[np.ndarray]]:
+def render_label_sequences(
+    client: RenderClient, model: str, sequences: Sequence[Sequence[np.ndarray]], **session_options: Any
+) -> list[list[np.ndarray]]:
     """Neural frames for each label sequence (each a list of class-ID maps of one size), rendered through
     concurrent sessions so the server can batch them. Sequences may differ in length and size."""
     sessions = [client.session(model, tuple(seq[0].shape[:2]), **session_options).open() for seq in sequences]
@@ -277,4 +305,11 @@ def render_label_sequences(client: RenderClient, model: str, sequences: Sequence
             session.close()
 
 
-__all__ = ["ForkedClientError", "NeuralObservation", "make_env", "NeuralVectorObservation", "SessionBatch", "render_label_sequences"]
+__all__ = [
+    "ForkedClientError",
+    "NeuralObservation",
+    "make_env",
+    "NeuralVectorObservation",
+    "SessionBatch",
+    "render_label_sequences",
+]

@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import OrderedDict
-from typing import Mapping
+from collections.abc import Mapping
 
 import grpc
 import numpy as np
@@ -75,7 +75,10 @@ class AsyncRenderClient:
             if self._secure:
                 roots, client = self._credentials
                 credentials = grpc.ssl_channel_credentials(
-                    root_certificates=roots, private_key=client[1] if client else None, certificate_chain=client[0] if client else None)
+                    root_certificates=roots,
+                    private_key=client[1] if client else None,
+                    certificate_chain=client[0] if client else None,
+                )
                 self._channel = grpc.aio.secure_channel(self.target, credentials, options=self._options)
             else:
                 self._channel = grpc.aio.insecure_channel(self.target, options=self._options)
@@ -90,7 +93,7 @@ class AsyncRenderClient:
             await self._channel.close()
             self._channel = self._stub = None
 
-    async def __aenter__(self) -> "AsyncRenderClient":
+    async def __aenter__(self) -> AsyncRenderClient:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -108,13 +111,23 @@ class AsyncRenderClient:
         except grpc.RpcError as err:
             raise error_from_rpc(err) from None
 
-    async def render_frame(self, model: str, size: tuple[int, int], *, encoding: str = "raw", jpeg_quality: int = 0,
-                           style_seed: int = 0, style_codes: Mapping[int, np.ndarray] | None = None,
-                           label_remap: Mapping[int, int] | None = None, **inputs: np.ndarray | None) -> np.ndarray:
+    async def render_frame(
+        self,
+        model: str,
+        size: tuple[int, int],
+        *,
+        encoding: str = "raw",
+        jpeg_quality: int = 0,
+        style_seed: int = 0,
+        style_codes: Mapping[int, np.ndarray] | None = None,
+        label_remap: Mapping[int, int] | None = None,
+        **inputs: np.ndarray | None,
+    ) -> np.ndarray:
         """One stateless frame (no history): uint8 [H, W, 3]."""
         request = render_pb2.RenderFrameRequest(
             session=open_message(model, size, encoding, jpeg_quality, style_seed, style_codes, label_remap),
-            inputs=frame_inputs(inputs))
+            inputs=frame_inputs(inputs),
+        )
         try:
             response = await self.stub.RenderFrame(request, metadata=self.metadata)
         except grpc.RpcError as err:
@@ -134,7 +147,7 @@ class AsyncRenderClient:
         drop_stale: bool = False,
         max_in_flight: int = 1,
         reconnect_timeout_s: float = 30.0,
-    ) -> "AsyncSession":
+    ) -> AsyncSession:
         """A render session on `model` for frames of `size` = (height, width); open it with `async with` or
         `await session.open()`. encoding: raw, png or jpeg (how frames travel back; results are always
         decoded to arrays). style_seed / style_codes {class: code}: the look, for models with style.
@@ -151,8 +164,13 @@ class AsyncRenderClient:
 
 
 class AsyncSession:
-    def __init__(self, client: AsyncRenderClient, open_request: render_pb2.OpenSession, max_in_flight: int,
-                 reconnect_timeout_s: float) -> None:
+    def __init__(
+        self,
+        client: AsyncRenderClient,
+        open_request: render_pb2.OpenSession,
+        max_in_flight: int,
+        reconnect_timeout_s: float,
+    ) -> None:
         self.client = client
         self.open_request = open_request
         self.info: render_pb2.SessionInfo | None = None  # session id and the model description, once open
@@ -167,8 +185,8 @@ class AsyncSession:
         self._outbox: asyncio.Queue | None = None  # requests of the current call; None ends its request stream
         self._reader: asyncio.Task | None = None
         self._recovery: asyncio.Task | None = None
-        self._broken: ServerError | None = None   # the stream broke; reopen before the next frame
-        self._failed: Exception | None = None     # the session is unusable
+        self._broken: ServerError | None = None  # the stream broke; reopen before the next frame
+        self._failed: Exception | None = None  # the session is unusable
         self._next_id = 0
         self._reset_next = False
         self._closed = False
@@ -179,7 +197,7 @@ class AsyncSession:
             raise SessionClosed("the session is not open yet")
         return self.info.model
 
-    async def __aenter__(self) -> "AsyncSession":
+    async def __aenter__(self) -> AsyncSession:
         await self.open()
         return self
 
@@ -276,10 +294,12 @@ class AsyncSession:
         except grpc.RpcError as err:
             outbox.put_nowait(None)
             raise error_from_rpc(err) from None
-        except asyncio.TimeoutError:
+        except TimeoutError:
             outbox.put_nowait(None)
             call.cancel()
-            raise ServerUnavailable(grpc.StatusCode.UNAVAILABLE, f"the server did not answer the session's open within {timeout:.1f} s") from None
+            raise ServerUnavailable(
+                grpc.StatusCode.UNAVAILABLE, f"the server did not answer the session's open within {timeout:.1f} s"
+            ) from None
         if response is grpc.aio.EOF or response.WhichOneof("kind") != "opened":
             outbox.put_nowait(None)
             call.cancel()
@@ -319,8 +339,12 @@ class AsyncSession:
             return
         drop_stale = self.open_request.drop_policy == render_pb2.DROP_STALE
         for frame_id in list(self._pending):
-            self._settle(frame_id, FrameDropped(frame_id) if drop_stale else
-                         SessionClosed(f"the stream ended before frame {frame_id} was answered"))
+            self._settle(
+                frame_id,
+                FrameDropped(frame_id)
+                if drop_stale
+                else SessionClosed(f"the stream ended before frame {frame_id} was answered"),
+            )
 
     async def _recover(self, broken: grpc.aio.StreamStreamCall, error: ServerError) -> None:
         async with self._lock:
@@ -345,8 +369,11 @@ class AsyncSession:
                 if not reconnectable(err):
                     break
         else:
-            last = type(last)(last.code, f"gave up reconnecting after {time.monotonic() - started:.1f} s and {attempts} "
-                                         f"attempt(s) (reconnect_timeout_s {self._reconnect_timeout_s:g}); last error: {last.details}")
+            last = type(last)(
+                last.code,
+                f"gave up reconnecting after {time.monotonic() - started:.1f} s and {attempts} "
+                f"attempt(s) (reconnect_timeout_s {self._reconnect_timeout_s:g}); last error: {last.details}",
+            )
         self._broken = None
         self._failed = last
         self._fail_pending(last)
@@ -361,14 +388,23 @@ class AsyncSession:
                 return
             image = decode_image(frame)
             self._history.add(entry[0].frame, frame, image)
-            self._settle(frame.frame_id, RenderResult(
-                frame_id=frame.frame_id, image=image, timings=frame.timings, dropped=frame.dropped,
-                latency_ms=(time.perf_counter() - entry[2]) * 1e3,
-                encoded=frame.encoded if frame.encoding != render_pb2.RAW else None))
+            self._settle(
+                frame.frame_id,
+                RenderResult(
+                    frame_id=frame.frame_id,
+                    image=image,
+                    timings=frame.timings,
+                    dropped=frame.dropped,
+                    latency_ms=(time.perf_counter() - entry[2]) * 1e3,
+                    encoded=frame.encoded if frame.encoding != render_pb2.RAW else None,
+                ),
+            )
         elif kind == "error":
             rejected = response.error
             self._drop_before(rejected.frame_id)
-            self._settle(rejected.frame_id, FrameRejected(rejected.frame_id, rejected.error.code, rejected.error.message))
+            self._settle(
+                rejected.frame_id, FrameRejected(rejected.frame_id, rejected.error.code, rejected.error.message)
+            )
 
     def _drop_before(self, frame_id: int) -> None:
         """Frames are answered in order, so unanswered frames sent before `frame_id` were dropped."""

@@ -20,7 +20,8 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import threading
-from typing import Any, Coroutine, TypeVar
+from collections.abc import Coroutine
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -64,7 +65,7 @@ class RenderClient:
         self._thread.join()
         self._loop.close()
 
-    def __enter__(self) -> "RenderClient":
+    def __enter__(self) -> RenderClient:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -80,7 +81,7 @@ class RenderClient:
         """One stateless frame (no history); arguments as AsyncRenderClient.render_frame."""
         return self._run(self._client.render_frame(model, size, **kwargs))
 
-    def session(self, model: str, size: tuple[int, int], **options: Any) -> "Session":
+    def session(self, model: str, size: tuple[int, int], **options: Any) -> Session:
         """A render session; open it with `with` or `.open()`. Options as AsyncRenderClient.session:
         encoding, jpeg_quality, style_seed, style_codes, label_remap, drop_stale, max_in_flight,
         reconnect_timeout_s."""
@@ -106,11 +107,11 @@ class Session:
         """How often the session reopened its stream after the server went away."""
         return self._session.reconnects
 
-    def open(self) -> "Session":
+    def open(self) -> Session:
         self._client._run(self._session.open())
         return self
 
-    def __enter__(self) -> "Session":
+    def __enter__(self) -> Session:
         return self.open()
 
     def __exit__(self, *exc: object) -> None:
@@ -121,7 +122,7 @@ class Session:
         keypoints, pose_map, edges."""
         return self.submit(reset=reset, **inputs).result().image
 
-    def submit(self, *, reset: bool = False, **inputs: np.ndarray | None) -> "concurrent.futures.Future[RenderResult]":
+    def submit(self, *, reset: bool = False, **inputs: np.ndarray | None) -> concurrent.futures.Future[RenderResult]:
         """Send one frame; returns a future of its RenderResult. Blocks while max_in_flight frames are unanswered."""
         future = self._client._run(self._session.submit(reset=reset, **inputs))
         return asyncio.run_coroutine_threadsafe(_await(future), self._client._loop)
@@ -140,7 +141,18 @@ async def _await(future: asyncio.Future) -> Any:
 
 
 __all__ = [
-    "RenderClient", "Session", "RenderResult", "NeurenderError", "ServerError", "InvalidRequest", "ModelNotFound",
-    "Unauthenticated", "ServerBusy", "ServerUnavailable", "SessionExpired", "FrameRejected", "FrameDropped",
+    "RenderClient",
+    "Session",
+    "RenderResult",
+    "NeurenderError",
+    "ServerError",
+    "InvalidRequest",
+    "ModelNotFound",
+    "Unauthenticated",
+    "ServerBusy",
+    "ServerUnavailable",
+    "SessionExpired",
+    "FrameRejected",
+    "FrameDropped",
     "SessionClosed",
 ]

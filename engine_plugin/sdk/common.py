@@ -4,8 +4,8 @@ a session carries to a reopened stream."""
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 import grpc
 import numpy as np
@@ -20,6 +20,7 @@ DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 
 
 # -- errors ---------------------------------------------------------------------------------------------------
+
 
 class NeurenderError(UserError):
     """Base of every error the client raises."""
@@ -115,13 +116,14 @@ class SessionClosed(NeurenderError):
 
 # -- results ----------------------------------------------------------------------------------------------------
 
+
 @dataclass
 class RenderResult:
     frame_id: int
-    image: np.ndarray                 # uint8 [H, W, 3] sRGB, rows top to bottom
-    timings: render_pb2.Timings       # server side: queue, inference, encode, total (ms) and batch size
-    dropped: int                      # frames of this session the server has dropped so far
-    latency_ms: float                 # client side: frame sent to result decoded
+    image: np.ndarray  # uint8 [H, W, 3] sRGB, rows top to bottom
+    timings: render_pb2.Timings  # server side: queue, inference, encode, total (ms) and batch size
+    dropped: int  # frames of this session the server has dropped so far
+    latency_ms: float  # client side: frame sent to result decoded
     encoded: bytes | None = field(default=None, repr=False)  # the PNG/JPEG bytes when the session asked for them
 
 
@@ -133,7 +135,9 @@ def decode_image(frame: render_pb2.RenderedFrame) -> np.ndarray:
 
     bgr = cv2.imdecode(np.frombuffer(frame.encoded, np.uint8), cv2.IMREAD_COLOR)
     if bgr is None:
-        raise NeurenderError(f"frame {frame.frame_id}: the server's {render_pb2.ImageEncoding.Name(frame.encoding)} bytes do not decode")
+        raise NeurenderError(
+            f"frame {frame.frame_id}: the server's {render_pb2.ImageEncoding.Name(frame.encoding)} bytes do not decode"
+        )
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
@@ -178,6 +182,7 @@ class FrameHistory:
 
 # -- requests ------------------------------------------------------------------------------------------------------
 
+
 def open_message(
     model: str,
     size: tuple[int, int],
@@ -192,8 +197,13 @@ def open_message(
         raise ValueError(f"encoding {encoding!r}: expected one of {', '.join(ENCODINGS)}")
     height, width = size
     message = render_pb2.OpenSession(
-        model=model, height=height, width=width, encoding=ENCODINGS[encoding], jpeg_quality=jpeg_quality,
-        style_seed=style_seed, drop_policy=render_pb2.DROP_STALE if drop_stale else render_pb2.QUEUE,
+        model=model,
+        height=height,
+        width=width,
+        encoding=ENCODINGS[encoding],
+        jpeg_quality=jpeg_quality,
+        style_seed=style_seed,
+        drop_policy=render_pb2.DROP_STALE if drop_stale else render_pb2.QUEUE,
     )
     for class_id, code in (style_codes or {}).items():
         message.style_codes.add(class_id=int(class_id), code=np.asarray(code, np.float32).ravel().tolist())

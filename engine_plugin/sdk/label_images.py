@@ -28,11 +28,15 @@ def read_label_image(path: Path, model: model_pb2.ModelDescription) -> dict[str,
     modality = model.modality
     if modality == model_pb2.POSE:
         if image.ndim != 3 or image.dtype != np.uint8:
-            raise LabelImageError(f"{path}: a POSE model takes 8-bit colour pose maps, got {image.dtype} {list(image.shape)}")
+            raise LabelImageError(
+                f"{path}: a POSE model takes 8-bit colour pose maps, got {image.dtype} {list(image.shape)}"
+            )
         return {"pose_map": cv2.cvtColor(image, cv2.COLOR_BGR2RGB)}
     if modality == model_pb2.EDGES:
         if image.ndim != 2 or image.dtype != np.uint8:
-            raise LabelImageError(f"{path}: an EDGES model takes 8-bit single-channel edge maps, got {image.dtype} {list(image.shape)}")
+            raise LabelImageError(
+                f"{path}: an EDGES model takes 8-bit single-channel edge maps, got {image.dtype} {list(image.shape)}"
+            )
         return {"edges": image}
     if image.ndim == 2:
         return {"labels": image}
@@ -48,7 +52,9 @@ def _colours_to_ids(path: Path, rgb: np.ndarray, model: model_pb2.ModelDescripti
     unknown = [int(c) for c in colours if int(c) not in table]
     if unknown:
         shown = ", ".join(f"({c >> 16}, {(c >> 8) & 255}, {c & 255})" for c in unknown[:5])
-        raise LabelImageError(f"{path}: colours {shown} are not class colours of model {model.name}; "
-                              "expected class IDs (single channel) or the model's class colours (GetModel)")
+        raise LabelImageError(
+            f"{path}: colours {shown} are not class colours of model {model.name}; "
+            "expected class IDs (single channel) or the model's class colours (GetModel)"
+        )
     ids = np.array([table[int(c)] for c in colours], np.uint16 if len(model.classes) > 256 else np.uint8)
     return ids[inverse.reshape(packed.shape)]

@@ -32,7 +32,9 @@ def load_label_remap(path: Path, model: model_pb2.ModelDescription) -> dict[int,
     except yaml.YAMLError as err:
         raise LabelRemapError(f"{path}: not YAML or JSON ({str(err).splitlines()[0]})") from None
     if not isinstance(data, dict) or not data:
-        raise LabelRemapError(f"{path}: expected a mapping of source class ID (or class name) -> model class ID (or name)")
+        raise LabelRemapError(
+            f"{path}: expected a mapping of source class ID (or class name) -> model class ID (or name)"
+        )
     by_name = {c.name: c.id for c in model.classes}
     remap = {}
     for key, value in data.items():
@@ -41,14 +43,17 @@ def load_label_remap(path: Path, model: model_pb2.ModelDescription) -> dict[int,
     return remap
 
 
-def _class(path: Path, entry: object, by_name: dict[str, int], model: model_pb2.ModelDescription, role: str,
-           max_id: int | None) -> int:
+def _class(
+    path: Path, entry: object, by_name: dict[str, int], model: model_pb2.ModelDescription, role: str, max_id: int | None
+) -> int:
     if isinstance(entry, bool) or not isinstance(entry, (int, str)):
         raise LabelRemapError(f"{path}: {role} {entry!r} is neither a class ID nor a class name")
     if isinstance(entry, str) and not entry.strip().isdigit():
         if entry not in by_name:
-            raise LabelRemapError(f"{path}: {role} {entry!r} is not a class of model {model.name}; its classes: "
-                                  f"{', '.join(sorted(by_name))}")
+            raise LabelRemapError(
+                f"{path}: {role} {entry!r} is not a class of model {model.name}; its classes: "
+                f"{', '.join(sorted(by_name))}"
+            )
         return by_name[entry]
     value = int(entry)
     limit = max_id if max_id is not None else len(model.classes) - 1

@@ -6,7 +6,13 @@ import argparse
 import json
 from pathlib import Path
 
-from neurender.common.args import add_frames_option, add_model_option, add_output_options, add_server_options, parse_size
+from neurender.common.args import (
+    add_frames_option,
+    add_model_option,
+    add_output_options,
+    add_server_options,
+    parse_size,
+)
 from neurender.common.errors import UserError
 from neurender.local_render import DEFAULT_MODEL, MODELS_DIR
 
@@ -27,19 +33,27 @@ car_group is a car). extras {"instance_id": N} sets instances (0 = stuff); else 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
-        "render-scene", help="render a 3D scene's G-buffers and stream them through a neurender server",
+        "render-scene",
+        help="render a 3D scene's G-buffers and stream them through a neurender server",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Render the built-in street (or a labelled glTF/GLB with a camera orbit) with the headless "
-                    "G-buffer renderer, send each frame's class IDs (and instances, depth, motion when the model "
-                    "takes them) to a server (a private local one unless --server is given), and write "
-                    "OUT/frames/*.png (neural), OUT/labels/*.png and OUT/classes.json.",
-        epilog=SCENE_HELP)
+        "G-buffer renderer, send each frame's class IDs (and instances, depth, motion when the model "
+        "takes them) to a server (a private local one unless --server is given), and write "
+        "OUT/frames/*.png (neural), OUT/labels/*.png and OUT/classes.json.",
+        epilog=SCENE_HELP,
+    )
     add_server_options(p)
     add_model_option(p, DEFAULT_MODEL, MODELS_DIR)
     add_output_options(p, "output folder")
-    p.add_argument("--gltf", type=Path, default=None, help="scene file instead of the built-in street (see below); "
-                   "the camera orbits its centre")
-    p.add_argument("--class-map", type=Path, default=None, help="YAML/JSON: node or material names -> classes (see below)")
+    p.add_argument(
+        "--gltf",
+        type=Path,
+        default=None,
+        help="scene file instead of the built-in street (see below); the camera orbits its centre",
+    )
+    p.add_argument(
+        "--class-map", type=Path, default=None, help="YAML/JSON: node or material names -> classes (see below)"
+    )
     p.add_argument("--size", type=parse_size, default=(128, 128), help="HEIGHTxWIDTH (default 128x128)")
     add_frames_option(p, 24, "frames to render")
     p.add_argument("--seed", type=int, default=0, help="street scene seed (default 0)")
@@ -80,8 +94,10 @@ def _check_segmentation(client, model: str) -> None:
 
     modality = client.get_model(model).modality
     if modality != model_pb2.SEGMENTATION:
-        raise UserError(f"--model {model} is a {model_pb2.Modality.Name(modality)} model; render-scene sends the "
-                        "G-buffer's class IDs, so it needs a SEGMENTATION model")
+        raise UserError(
+            f"--model {model} is a {model_pb2.Modality.Name(modality)} model; render-scene sends the "
+            "G-buffer's class IDs, so it needs a SEGMENTATION model"
+        )
 
 
 def _gltf_scene(path: Path, frames: int, classes, class_map):  # -> Scene
@@ -91,7 +107,9 @@ def _gltf_scene(path: Path, frames: int, classes, class_map):  # -> Scene
     from neurender.engine_plugin.gbuffer.scene import Camera, look_at
 
     probe = load_gltf(path, classes, Camera(np.eye(4)[None]), class_map=class_map)
-    corners = np.concatenate([(np.asarray(m.bounds) @ o.poses[0][:3, :3].T + o.poses[0][:3, 3]) for o in probe.objects for m in o.meshes])
+    corners = np.concatenate(
+        [(np.asarray(m.bounds) @ o.poses[0][:3, :3].T + o.poses[0][:3, 3]) for o in probe.objects for m in o.meshes]
+    )
     centre, radius = corners.mean(axis=0), float(np.linalg.norm(corners.max(0) - corners.min(0))) * 0.9 + 1e-3
     angles = np.linspace(0, np.pi / 2, frames)
     poses = np.stack([look_at(centre + radius * np.array([np.sin(a), 0.4, np.cos(a)]), centre) for a in angles])

@@ -14,9 +14,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "render-video",
         help="render a folder of label PNGs through a neurender server into an H.264 mp4",
         description="Render label images (sorted by file name) as one session through a server (a private local "
-                    "one with --model unless --server is given), so every "
-                    "frame follows from the ones before it, and write the frames to an mp4. Single-channel PNGs are "
-                    "class IDs (or edge maps); colour PNGs are pose maps, or label maps in the model's class colours.",
+        "one with --model unless --server is given), so every "
+        "frame follows from the ones before it, and write the frames to an mp4. Single-channel PNGs are "
+        "class IDs (or edge maps); colour PNGs are pose maps, or label maps in the model's class colours.",
     )
     parser.add_argument("--labels", required=True, type=Path, metavar="DIR", help="folder of label PNGs")
     parser.add_argument("--out", required=True, type=Path, metavar="FILE", help="the mp4 to write")
@@ -25,9 +25,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_model_option(parser, None, MODELS_DIR)
     parser.add_argument("--fps", type=float, default=30.0, help="frame rate of the video (default %(default)s)")
     parser.add_argument("--style-seed", type=int, default=0, help="style pick, for models with style codes")
-    parser.add_argument("--remap", type=Path, metavar="FILE", help="YAML/JSON mapping of the images' class IDs (any "
-                        "UINT16 value, e.g. a foreign dataset's) or class names onto the model's class IDs or names")
-    parser.add_argument("--in-flight", type=int, default=4, help="frames sent ahead of the results (default %(default)s)")
+    parser.add_argument(
+        "--remap",
+        type=Path,
+        metavar="FILE",
+        help="YAML/JSON mapping of the images' class IDs (any "
+        "UINT16 value, e.g. a foreign dataset's) or class names onto the model's class IDs or names",
+    )
+    parser.add_argument(
+        "--in-flight", type=int, default=4, help="frames sent ahead of the results (default %(default)s)"
+    )
     parser.set_defaults(handler=render_video)
 
 
@@ -62,9 +69,13 @@ def render_video(args: argparse.Namespace) -> int:
             remap = load_label_remap(args.remap, description) if args.remap else None
             first = read_label_image(paths[0], description)
             height, width = next(iter(first.values())).shape[:2]
-            with client.session(model, (height, width), style_seed=args.style_seed, max_in_flight=args.in_flight,
-                                label_remap=remap) as session, \
-                    VideoWriter(args.out, fps=args.fps) as video, tqdm(total=len(paths), desc="render-video", unit="frame") as bar:
+            with (
+                client.session(
+                    model, (height, width), style_seed=args.style_seed, max_in_flight=args.in_flight, label_remap=remap
+                ) as session,
+                VideoWriter(args.out, fps=args.fps) as video,
+                tqdm(total=len(paths), desc="render-video", unit="frame") as bar,
+            ):
                 waiting: deque = deque()
 
                 def write_oldest() -> None:
@@ -85,4 +96,3 @@ def render_video(args: argparse.Namespace) -> int:
         raise UserError(str(err)) from None
     print(f"wrote {video.frames} frames ({width}x{height}) to {args.out}")
     return 0
-

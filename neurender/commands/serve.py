@@ -12,16 +12,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "serve",
         help="serve model bundles over gRPC (stateful Render streams, batching, health, metrics)",
         description="Serve every model bundle in a folder over gRPC. Settings come from a YAML file "
-                    "(see server/serve.yaml for every key and its default). SIGTERM drains: health goes "
-                    "NOT_SERVING, new sessions are refused, frames already received finish.",
+        "(see server/serve.yaml for every key and its default). SIGTERM drains: health goes "
+        "NOT_SERVING, new sessions are refused, frames already received finish.",
     )
     parser.add_argument("--models", required=True, metavar="DIR", help="a model bundle, or a folder of bundles")
     parser.add_argument("--config", metavar="FILE", help="YAML settings file (defaults: server/serve.yaml)")
-    parser.add_argument("--address", metavar="HOST:PORT", help="listen address, overriding the config's (port 0 picks one)")
+    parser.add_argument(
+        "--address", metavar="HOST:PORT", help="listen address, overriding the config's (port 0 picks one)"
+    )
     metrics = parser.add_mutually_exclusive_group()
-    metrics.add_argument("--metrics-address", metavar="HOST:PORT",
-                         help="Prometheus /metrics address, overriding the config's metrics_address and metrics_port "
-                              "(default 127.0.0.1:9464; port 0 picks one)")
+    metrics.add_argument(
+        "--metrics-address",
+        metavar="HOST:PORT",
+        help="Prometheus /metrics address, overriding the config's metrics_address and metrics_port "
+        "(default 127.0.0.1:9464; port 0 picks one)",
+    )
     metrics.add_argument("--no-metrics", action="store_true", help="serve no metrics (the config's metrics_port: null)")
     parser.set_defaults(handler=serve)
 

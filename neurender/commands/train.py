@@ -3,41 +3,65 @@
 from __future__ import annotations
 
 import argparse
-import json
 import re
 from pathlib import Path
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
-        "train", help="train a vid2vid generator (or the per-frame baseline) from a YAML config",
+        "train",
+        help="train a vid2vid generator (or the per-frame baseline) from a YAML config",
         description="Train from a recipe shipped with neurender (`neurender recipes` lists them) or a YAML config "
-                    "file. Writes checkpoint.pt, config.yaml, samples/ (labels | output | real at every phase change "
-                    "and at the end) and tensorboard/ into the run folder, and never into one that already holds a "
-                    "run unless --resume. Under torchrun every process runs this command; DDP uses NCCL on GPUs and "
-                    "gloo on CPUs.")
-    p.add_argument("--config", required=True, metavar="RECIPE|FILE",
-                   help="a recipe name (e.g. tiny-synth, demo; see `neurender recipes`) or a training config YAML")
+        "file. Writes checkpoint.pt, config.yaml, samples/ (labels | output | real at every phase change "
+        "and at the end) and tensorboard/ into the run folder, and never into one that already holds a "
+        "run unless --resume. Under torchrun every process runs this command; DDP uses NCCL on GPUs and "
+        "gloo on CPUs.",
+    )
+    p.add_argument(
+        "--config",
+        required=True,
+        metavar="RECIPE|FILE",
+        help="a recipe name (e.g. tiny-synth, demo; see `neurender recipes`) or a training config YAML",
+    )
     p.add_argument("--out", metavar="RUN_DIR", help="run folder (default: the config's log.dir, e.g. runs/tiny-synth)")
-    p.add_argument("--set", action="append", default=[], metavar="SECTION.OPTION=VALUE",
-                   help="override a config option, e.g. --set schedule.epochs=4 (repeatable)")
-    p.add_argument("--resume", nargs="?", const=True, default=False, metavar="CHECKPOINT",
-                   help="continue from the run folder's checkpoint.pt (or the given checkpoint)")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SECTION.OPTION=VALUE",
+        help="override a config option, e.g. --set schedule.epochs=4 (repeatable)",
+    )
+    p.add_argument(
+        "--resume",
+        nargs="?",
+        const=True,
+        default=False,
+        metavar="CHECKPOINT",
+        help="continue from the run folder's checkpoint.pt (or the given checkpoint)",
+    )
     p.add_argument("--baseline", action="store_true", help="train the per-frame baseline of the config's generator")
     p.add_argument("--minutes", type=float, help="wall-time budget; the schedule stretches over it")
-    p.add_argument("--max-steps", type=int, help="stop after this many iterations (with --minutes: whichever ends first)")
+    p.add_argument(
+        "--max-steps", type=int, help="stop after this many iterations (with --minutes: whichever ends first)"
+    )
     p.add_argument("--device", help="cpu or cuda (default: cuda when available)")
     p.add_argument("--threads", type=int, help="torch CPU threads per process (1 is fastest on a busy machine)")
     p.set_defaults(handler=_train)
 
-    p = subparsers.add_parser("recipes", help="list the training recipes shipped with neurender",
-                              description="The training configs shipped in the package: `neurender train --config NAME` "
-                                          "takes any of these names; each line shows the commands its file gives.")
+    p = subparsers.add_parser(
+        "recipes",
+        help="list the training recipes shipped with neurender",
+        description="The training configs shipped in the package: `neurender train --config NAME` "
+        "takes any of these names; each line shows the commands its file gives.",
+    )
     p.set_defaults(handler=_recipes)
 
-    p = subparsers.add_parser("export", help="write a model bundle from a training checkpoint (EMA weights)",
-                              description="Export a checkpoint (checkpoint.pt or its run folder) as a model bundle: "
-                                          "generator.onnx, model.json (class table, style clusters) and generator.pt.")
+    p = subparsers.add_parser(
+        "export",
+        help="write a model bundle from a training checkpoint (EMA weights)",
+        description="Export a checkpoint (checkpoint.pt or its run folder) as a model bundle: "
+        "generator.onnx, model.json (class table, style clusters) and generator.pt.",
+    )
     p.add_argument("checkpoint", help="checkpoint.pt or a run folder")
     p.add_argument("--out", required=True, type=Path, help="bundle folder to write")
     p.add_argument("--overwrite", action="store_true", help="replace a bundle already in --out")
@@ -48,19 +72,28 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--no-torch", action="store_true", help="leave generator.pt out of the bundle")
     p.set_defaults(handler=_export)
 
-    p = subparsers.add_parser("evaluate", help="score a bundle on a dataset (PSNR, SSIM, E_warp, tOF, sharpness)",
-                              description="Run BUNDLE through ONNX Runtime frame by frame on DATASET and write "
-                                          "report.json and contact_sheet.png. LPIPS and FID only with TorchScript "
-                                          "backbones you supply; nothing is downloaded.")
+    p = subparsers.add_parser(
+        "evaluate",
+        help="score a bundle on a dataset (PSNR, SSIM, E_warp, tOF, sharpness)",
+        description="Run BUNDLE through ONNX Runtime frame by frame on DATASET and write "
+        "report.json and contact_sheet.png. LPIPS and FID only with TorchScript "
+        "backbones you supply; nothing is downloaded.",
+    )
     p.add_argument("bundle")
     p.add_argument("dataset")
     p.add_argument("--out", type=Path, default=Path("eval"), help="output folder (default: eval)")
     p.add_argument("--overwrite", action="store_true", help="replace an earlier report in --out")
-    p.add_argument("--baseline", metavar="BUNDLE", help="also score this bundle (e.g. the per-frame baseline) on the same "
-                   "frames and print both side by side (its report goes to OUT/baseline/)")
+    p.add_argument(
+        "--baseline",
+        metavar="BUNDLE",
+        help="also score this bundle (e.g. the per-frame baseline) on the same "
+        "frames and print both side by side (its report goes to OUT/baseline/)",
+    )
     p.add_argument("--sequences", nargs="*", default=[], help="only these sequences")
     p.add_argument("--exclude", nargs="*", default=[], help="leave these sequences out")
-    p.add_argument("--frames", help="frame range FIRST:END of every sequence (negative counts from the end; END 0 = the end)")
+    p.add_argument(
+        "--frames", help="frame range FIRST:END of every sequence (negative counts from the end; END 0 = the end)"
+    )
     # `--frames -20:0` is a value, not an option: argparse only takes plain negative numbers for values.
     p._negative_number_matcher = re.compile(r"^-\d+(:-?\d+)?$|^-\d*\.\d+$")
     p.add_argument("--max-frames", type=int, help="at most this many frames per sequence")
@@ -102,8 +135,10 @@ def _train(args: argparse.Namespace) -> int:
     except (FileNotFoundError, ValueError) as err:  # data or config that cannot be trained on (DatasetError too)
         raise UserError(str(err)) from None
     if trainer.dist.is_main:
-        print(f"trained {cfg.name}: {trainer.position.iteration} iterations, {trainer.position.g_steps} generator updates, "
-              f"{trainer.position.elapsed / 60:.1f} min; checkpoint in {cfg.log.dir}")
+        print(
+            f"trained {cfg.name}: {trainer.position.iteration} iterations, {trainer.position.g_steps} generator updates, "
+            f"{trainer.position.elapsed / 60:.1f} min; checkpoint in {cfg.log.dir}"
+        )
     return 0
 
 
@@ -126,12 +161,21 @@ def _export(args: argparse.Namespace) -> int:
     name = args.name or args.out.resolve().name
     prepare_output(args.out, ("generator.onnx", MODEL_JSON, "generator.pt"), args.overwrite)
     try:
-        bundle = export_checkpoint(args.checkpoint, args.out, name=name, use_ema=not args.raw_weights,
-                                   n_clusters=args.clusters, data_root=args.data, include_torch=not args.no_torch)
+        bundle = export_checkpoint(
+            args.checkpoint,
+            args.out,
+            name=name,
+            use_ema=not args.raw_weights,
+            n_clusters=args.clusters,
+            data_root=args.data,
+            include_torch=not args.no_torch,
+        )
     except (FileNotFoundError, ValueError) as err:
         raise UserError(str(err)) from None
     size = bundle.onnx_path.stat().st_size / 1e6
-    print(f"wrote {bundle.path}: model {bundle.description.name!r} (clients ask for this name), generator.onnx {size:.1f} MB")
+    print(
+        f"wrote {bundle.path}: model {bundle.description.name!r} (clients ask for this name), generator.onnx {size:.1f} MB"
+    )
     return 0
 
 
@@ -147,8 +191,15 @@ def _evaluate(args: argparse.Namespace) -> int:
         except ValueError:
             raise UserError(f"--frames {args.frames!r}: expected FIRST:END, e.g. 100:120 or -20:0") from None
         frames = (first, end)
-    options = EvalOptions(sequences=tuple(args.sequences), exclude=tuple(args.exclude), frames=frames,
-                          max_frames=args.max_frames, lpips=args.lpips, fid=args.fid, threads=args.threads)
+    options = EvalOptions(
+        sequences=tuple(args.sequences),
+        exclude=tuple(args.exclude),
+        frames=frames,
+        max_frames=args.max_frames,
+        lpips=args.lpips,
+        fid=args.fid,
+        threads=args.threads,
+    )
     prepare_output(args.out, OWNED + (("baseline",) if args.baseline else ()), args.overwrite)
     try:
         report = evaluate(args.bundle, args.dataset, args.out, options)
@@ -156,28 +207,40 @@ def _evaluate(args: argparse.Namespace) -> int:
     except (FileNotFoundError, ValueError) as err:  # BundleError and DatasetError are ValueErrors
         raise UserError(str(err)) from None
     print(evaluation_table(report, baseline))
-    print(f"report: {args.out / 'report.json'}; contact sheet: {args.out / 'contact_sheet.png'} "
-          f"(columns: {' | '.join(SHEET_COLUMNS)})")
+    print(
+        f"report: {args.out / 'report.json'}; contact sheet: {args.out / 'contact_sheet.png'} "
+        f"(columns: {' | '.join(SHEET_COLUMNS)})"
+    )
     return 0
 
 
 READING = {  # metric -> (label, which way is better)
-    "psnr": ("PSNR dB", "higher"), "ssim": ("SSIM", "higher"), "e_warp": ("E_warp", "lower; the ground truth's own is the floor"),
-    "tof": ("tOF px", "lower"), "sharpness_ratio": ("sharpness / real", "1 is the real frames'"),
-    "lpips": ("LPIPS", "lower"), "fid": ("FID", "lower"),
+    "psnr": ("PSNR dB", "higher"),
+    "ssim": ("SSIM", "higher"),
+    "e_warp": ("E_warp", "lower; the ground truth's own is the floor"),
+    "tof": ("tOF px", "lower"),
+    "sharpness_ratio": ("sharpness / real", "1 is the real frames'"),
+    "lpips": ("LPIPS", "lower"),
+    "fid": ("FID", "lower"),
 }
 
 
 def evaluation_table(report: dict, baseline: dict | None = None) -> str:
     """The overall figures as a small table: this bundle, the baseline's, and the ground truth's own E_warp."""
     overall = report["overall"]
-    heads = ["metric", report["model"]] + ([f"{baseline['model']} (baseline)"] if baseline else []) + ["ground truth", "better"]
+    heads = (
+        ["metric", report["model"]]
+        + ([f"{baseline['model']} (baseline)"] if baseline else [])
+        + ["ground truth", "better"]
+    )
     rows = [heads]
     for key, (label, better) in READING.items():
         if key not in overall:
             continue
         truth = f"{overall['e_warp_real']:.5f}" if key == "e_warp" else ("1" if key == "sharpness_ratio" else "")
-        row = [label, f"{overall[key]:.5g}"] + ([f"{baseline['overall'].get(key, float('nan')):.5g}"] if baseline else [])
+        row = [label, f"{overall[key]:.5g}"] + (
+            [f"{baseline['overall'].get(key, float('nan')):.5g}"] if baseline else []
+        )
         rows.append(row + [truth, better])
     widths = [max(len(r[i]) for r in rows) for i in range(len(heads))]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in rows)

@@ -23,25 +23,41 @@ def parse_size(text: str) -> tuple[int, int]:
 def add_server_options(parser: argparse.ArgumentParser) -> None:
     """--server, --token-file, --root-cert: where a client command renders. Without --server the command starts
     a private server on 127.0.0.1 with the model bundle --model names, and stops it at the end."""
-    parser.add_argument("--server", metavar="HOST:PORT",
-                        help="render through this running server (default: start a private local one with --model)")
-    parser.add_argument("--token-file", type=Path, metavar="FILE", help="file with the server's bearer token (with --server)")
+    parser.add_argument(
+        "--server",
+        metavar="HOST:PORT",
+        help="render through this running server (default: start a private local one with --model)",
+    )
+    parser.add_argument(
+        "--token-file", type=Path, metavar="FILE", help="file with the server's bearer token (with --server)"
+    )
     parser.add_argument("--root-cert", type=Path, metavar="PEM", help="CA certificate: connect to --server with TLS")
 
 
 def add_model_option(parser: argparse.ArgumentParser, default: str | None, models_dir: Path) -> None:
     """--model: a bundle folder or the name of a bundled model; with --server, a name the server serves."""
-    parser.add_argument("--model", default=default,
-                        help=f"model bundle folder, or a name: one served by --server, else a bundle in {models_dir} "
-                             f"(default {default or 'the server’s only model'})")
+    parser.add_argument(
+        "--model",
+        default=default,
+        help=f"model bundle folder, or a name: one served by --server, else a bundle in {models_dir} "
+        f"(default {default or 'the server’s only model'})",
+    )
 
 
 def add_output_options(parser: argparse.ArgumentParser, what: str, default: Path | None = None) -> None:
     """--out (required unless a default is given) and --overwrite: see neurender.common.outputs."""
-    parser.add_argument("--out", type=Path, required=default is None, default=default,
-                        help=f"{what}" + (f" (default {default})" if default is not None else ""))
-    parser.add_argument("--overwrite", action="store_true",
-                        help="replace what an earlier run of this command wrote in --out (never other files)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        required=default is None,
+        default=default,
+        help=f"{what}" + (f" (default {default})" if default is not None else ""),
+    )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace what an earlier run of this command wrote in --out (never other files)",
+    )
 
 
 def add_frames_option(parser: argparse.ArgumentParser, default: int, help_text: str) -> None:

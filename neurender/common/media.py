@@ -33,12 +33,12 @@ def contact_sheet(rows: list[list[np.ndarray]], captions: list[list[str]] | None
                 cv2.putText(tile, caption, (3, 12), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (0, 0, 0), 2, cv2.LINE_AA)
                 cv2.putText(tile, caption, (3, 12), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (255, 255, 255), 1, cv2.LINE_AA)
             y, x = r * (h + gap), c * (w + gap)
-            sheet[y:y + h, x:x + w] = tile
+            sheet[y : y + h, x : x + w] = tile
     return sheet
 
 
 class VideoWriter:
-    """    with VideoWriter("out.mp4", fps=30) as video:
+    """with VideoWriter("out.mp4", fps=30) as video:
                video.write(rgb)   # uint8 [H, W, 3], every frame the same size
 
     Odd sides are padded by one black row or column (yuv420p needs even sides)."""
@@ -57,22 +57,24 @@ class VideoWriter:
             raise ValueError(f"frame is {rgb.dtype} {list(rgb.shape)}, expected uint8 [H, W, 3]")
         if self._container is None:
             self._open(rgb.shape[0], rgb.shape[1])
-        if rgb.shape[:2] != self._size:
-            raise ValueError(f"frame {self.frames} is {rgb.shape[0]}x{rgb.shape[1]}, the video is {self._size[0]}x{self._size[1]}")
-        padded = np.pad(rgb, ((0, self._stream.height - rgb.shape[0]), (0, self._stream.width - rgb.shape[1]), (0, 0)))
-        for packet in self._stream.encode(av.VideoFrame.from_ndarray(padded, format="rgb24")):
-            self._container.mux(packet)
+        container, stream, size = self._container, self._stream, self._size
+        assert container is not None and stream is not None and size is not None
+        if rgb.shape[:2] != size:
+            raise ValueError(f"frame {self.frames} is {rgb.shape[0]}x{rgb.shape[1]}, the video is {size[0]}x{size[1]}")
+        padded = np.pad(rgb, ((0, stream.height - rgb.shape[0]), (0, stream.width - rgb.shape[1]), (0, 0)))
+        for packet in stream.encode(av.VideoFrame.from_ndarray(padded, format="rgb24")):
+            container.mux(packet)
         self.frames += 1
 
     def close(self) -> None:
-        if self._container is None:
+        if self._container is None or self._stream is None:
             return
         for packet in self._stream.encode():
             self._container.mux(packet)
         self._container.close()
         self._container = None
 
-    def __enter__(self) -> "VideoWriter":
+    def __enter__(self) -> VideoWriter:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -81,8 +83,9 @@ class VideoWriter:
     def _open(self, height: int, width: int) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._container = av.open(str(self.path), mode="w")
-        self._stream = self._container.add_stream("libx264", rate=Fraction(self.fps).limit_denominator(1001),
-                                                  options={"crf": str(self.crf)})
+        self._stream = self._container.add_stream(
+            "libx264", rate=Fraction(self.fps).limit_denominator(1001), options={"crf": str(self.crf)}
+        )
         self._stream.width, self._stream.height = width + width % 2, height + height % 2
         self._stream.pix_fmt = "yuv420p"
         self._size = (height, width)

@@ -27,8 +27,10 @@ def prepare_output(out: Path, owned: Iterable[str], overwrite: bool) -> None:
         raise UserError(f"--out {out}: exists and is not a folder")
     present = sorted(name for name in owned if (out / name).exists())
     if present and not overwrite:
-        raise OutputExistsError(f"--out {out} already holds {', '.join(present)} from an earlier run; choose a new "
-                                "--out folder, or pass --overwrite to replace them")
+        raise OutputExistsError(
+            f"--out {out} already holds {', '.join(present)} from an earlier run; choose a new "
+            "--out folder, or pass --overwrite to replace them"
+        )
     for name in present:
         path = out / name
         if path.is_dir() and not path.is_symlink():
@@ -42,5 +44,6 @@ def prepare_output_file(path: Path, overwrite: bool) -> None:
     write itself, so a run that fails first leaves it as it was)."""
     path = Path(path)
     if path.exists() and not overwrite:
-        raise OutputExistsError(f"--out {path} exists from an earlier run; choose a new --out, or pass --overwrite to "
-                                "replace it")
+        raise OutputExistsError(
+            f"--out {path} exists from an earlier run; choose a new --out, or pass --overwrite to replace it"
+        )

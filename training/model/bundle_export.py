@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import platform
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import torch
@@ -59,27 +59,45 @@ def describe(cfg: GeneratorConfig, info: BundleInfo, label_dtype: int) -> model_
     dtype, shape, text = label_specs[label]
     d.inputs.add(name=label, dtype=dtype, shape=shape, required=True, description=text)
     if cfg.use_instances:
-        d.inputs.add(name="instances", dtype=tensor_pb2.UINT16, shape=[-1, -1], required=False, description="instance IDs")
+        d.inputs.add(
+            name="instances", dtype=tensor_pb2.UINT16, shape=[-1, -1], required=False, description="instance IDs"
+        )
     if cfg.use_depth:
-        d.inputs.add(name="depth", dtype=tensor_pb2.FLOAT16, shape=[-1, -1], required=False, description="view depth, scene units")
+        d.inputs.add(
+            name="depth",
+            dtype=tensor_pb2.FLOAT16,
+            shape=[-1, -1],
+            required=False,
+            description="view depth, scene units",
+        )
     if cfg.use_motion:
-        d.inputs.add(name="motion", dtype=tensor_pb2.FLOAT16, shape=[-1, -1, 2], required=False,
-                     description="backward motion in pixels (x, y): p in t came from p + mv in t-1")
+        d.inputs.add(
+            name="motion",
+            dtype=tensor_pb2.FLOAT16,
+            shape=[-1, -1, 2],
+            required=False,
+            description="backward motion in pixels (x, y): p in t came from p + mv in t-1",
+        )
     m = cfg.multiple_of
-    d.frame_size.CopyFrom(model_pb2.FrameSizeRule(
-        min_height=m * 2, min_width=m * 2, max_height=info.max_size[0], max_width=info.max_size[1], multiple_of=m))
+    d.frame_size.CopyFrom(
+        model_pb2.FrameSizeRule(
+            min_height=m * 2, min_width=m * 2, max_height=info.max_size[0], max_width=info.max_size[1], multiple_of=m
+        )
+    )
     d.style.style_dim = cfg.style_dim
     for class_id, centres in sorted(info.style_clusters.items()):
         d.style.clusters.add(class_id=class_id, n_clusters=len(centres), centres=[v for c in centres for v in c])
     if cfg.modality == "pose":
         default = model_pb2.PoseConvention(skeleton="body25", face=False, hands=False, limb_width=3)
         d.pose.CopyFrom(info.pose if info.pose is not None else default)
-    d.provenance.update({
-        "exported_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "torch": torch.__version__,
-        "python": platform.python_version(),
-        **info.provenance,
-    })
+    d.provenance.update(
+        {
+            "exported_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "torch": torch.__version__,
+            "python": platform.python_version(),
+            **info.provenance,
+        }
+    )
     return d
 
 
@@ -109,7 +127,9 @@ def export_bundle(generator: Vid2VidGenerator, out: str | Path, info: BundleInfo
     was_training = generator.training
     generator.eval()
     try:
-        onnx_bytes = export_step_onnx(generator, label_dtype=torch.uint8 if label_dtype == tensor_pb2.UINT8 else torch.uint16)
+        onnx_bytes = export_step_onnx(
+            generator, label_dtype=torch.uint8 if label_dtype == tensor_pb2.UINT8 else torch.uint16
+        )
         info.provenance.setdefault("parameters", str(generator.parameter_count()))
         info.provenance.setdefault("generator_config", repr(cfg.to_dict()))
         description = describe(cfg, info, label_dtype)

@@ -19,22 +19,22 @@ class GeneratorConfig:
     """Everything that fixes the generator's shape. Saved in checkpoints and bundles."""
 
     modality: str = "segmentation"  # segmentation | pose | edges
-    num_classes: int = 36           # segmentation only
-    history: int = 2                # L: previous label maps and generated frames read per step
-    ngf: int = 32                   # width of the coarsest scale's first layer
+    num_classes: int = 36  # segmentation only
+    history: int = 2  # L: previous label maps and generated frames read per step
+    ngf: int = 32  # width of the coarsest scale's first layer
     n_downsample: int = 2
-    n_blocks: int = 6               # residual blocks of the coarsest scale, split between encoder and decoders
-    n_scales: int = 1               # coarse-to-fine spatial scales (1-3); finer ones are local enhancers
+    n_blocks: int = 6  # residual blocks of the coarsest scale, split between encoder and decoders
+    n_scales: int = 1  # coarse-to-fine spatial scales (1-3); finer ones are local enhancers
     n_blocks_local: int = 3
-    norm: str = "instance"          # instance | batch | none
-    use_instances: bool = False     # instance-boundary channel from instance IDs
-    use_depth: bool = False         # normalised depth channel from the G-buffer
-    max_depth: float = 100.0        # depth normalisation range, scene units
-    use_motion: bool = False        # engine motion vectors: input channels and the flow's base
-    style_dim: int = 0              # per-class style code width (0: no style input)
+    norm: str = "instance"  # instance | batch | none
+    use_instances: bool = False  # instance-boundary channel from instance IDs
+    use_depth: bool = False  # normalised depth channel from the G-buffer
+    max_depth: float = 100.0  # depth normalisation range, scene units
+    use_motion: bool = False  # engine motion vectors: input channels and the flow's base
+    style_dim: int = 0  # per-class style code width (0: no style input)
     fg_classes: tuple[int, ...] = ()  # classes drawn by the label-only foreground branch (never warped)
-    flow_multiplier: float = 20.0   # flow head output x this = pixels at the coarsest scale
-    use_flow: bool = True           # False: per-frame baseline (no warping, no history)
+    flow_multiplier: float = 20.0  # flow head output x this = pixels at the coarsest scale
+    use_flow: bool = True  # False: per-frame baseline (no warping, no history)
     warp_sampling: str = "bilinear"  # how the previous frame is resampled along the flow: bilinear | bicubic
 
     def __post_init__(self) -> None:
@@ -76,7 +76,7 @@ class GeneratorConfig:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "GeneratorConfig":
+    def from_dict(cls, d: dict[str, Any]) -> GeneratorConfig:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:
@@ -98,13 +98,24 @@ def frame_size_problem(height: int, width: int, multiple: int) -> str | None:
 # The paper's configurations (Wang et al. 2018 and the reference scripts) and small presets for CPUs.
 PRESETS: dict[str, GeneratorConfig] = {
     # Street scenes: ngf 128, 3 downsamples, 9 blocks; 3 scales for 2048x1024.
-    "paper-street": GeneratorConfig(ngf=128, n_downsample=3, n_blocks=9, n_scales=3, num_classes=36, use_instances=True, fg_classes=(26,)),
+    "paper-street": GeneratorConfig(
+        ngf=128, n_downsample=3, n_blocks=9, n_scales=3, num_classes=36, use_instances=True, fg_classes=(26,)
+    ),
     "paper-face": GeneratorConfig(modality="edges", ngf=64, n_downsample=3, n_blocks=9, n_scales=1),
     "paper-pose": GeneratorConfig(modality="pose", ngf=64, n_downsample=3, n_blocks=9, n_scales=1),
     # Runs interactively on 2 CPU cores.
     "tiny": GeneratorConfig(ngf=16, n_downsample=2, n_blocks=4, n_scales=1, num_classes=12),
     "tiny-2scale": GeneratorConfig(ngf=16, n_downsample=2, n_blocks=4, n_scales=2, num_classes=12),
-    "tiny-engine": GeneratorConfig(ngf=16, n_downsample=2, n_blocks=4, n_scales=1, num_classes=12, use_instances=True, use_depth=True, use_motion=True),
+    "tiny-engine": GeneratorConfig(
+        ngf=16,
+        n_downsample=2,
+        n_blocks=4,
+        n_scales=1,
+        num_classes=12,
+        use_instances=True,
+        use_depth=True,
+        use_motion=True,
+    ),
     "tiny-pose": GeneratorConfig(modality="pose", ngf=16, n_downsample=2, n_blocks=4),
     "tiny-edges": GeneratorConfig(modality="edges", ngf=16, n_downsample=2, n_blocks=4),
 }

@@ -55,7 +55,9 @@ def region_average(features: torch.Tensor, regions: torch.Tensor) -> torch.Tenso
     return means[index].reshape(b, h, w, c).permute(0, 3, 1, 2)
 
 
-def region_vectors(features: torch.Tensor, regions: torch.Tensor, classes: torch.Tensor) -> list[tuple[int, torch.Tensor]]:
+def region_vectors(
+    features: torch.Tensor, regions: torch.Tensor, classes: torch.Tensor
+) -> list[tuple[int, torch.Tensor]]:
     """(class ID, style vector) for every region of one image: features [S, H, W] already region-averaged,
     regions [H, W] region IDs, classes [H, W] class IDs (a region takes the class of most of its pixels)."""
     out = []

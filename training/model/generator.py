@@ -46,10 +46,10 @@ class GeneratorInputs:
 class ScaleOutput:
     """One scale's results; `flow`, `mask` and `warped` are None for the per-frame model."""
 
-    image: torch.Tensor          # the composite frame [B, 3, h, w]
-    hallucinated: torch.Tensor   # H
-    flow: torch.Tensor | None    # W, pixels at this scale
-    mask: torch.Tensor | None    # M (1 = hallucinate)
+    image: torch.Tensor  # the composite frame [B, 3, h, w]
+    hallucinated: torch.Tensor  # H
+    flow: torch.Tensor | None  # W, pixels at this scale
+    mask: torch.Tensor | None  # M (1 = hallucinate)
     warped: torch.Tensor | None  # warp(previous output, W)
     fg_mask: torch.Tensor | None
 
@@ -89,7 +89,9 @@ class ScaleGenerator(nn.Module):
         dec_blocks = cfg.n_blocks // 2 if coarsest else cfg.n_blocks_local
         temporal = cfg.use_flow
         label_frames = cfg.history + 1 if temporal else 1
-        self.label_encoder = Encoder(cfg.label_channels * label_frames + cfg.extra_channels, ngf, n_down, enc_blocks, cfg.norm)
+        self.label_encoder = Encoder(
+            cfg.label_channels * label_frames + cfg.extra_channels, ngf, n_down, enc_blocks, cfg.norm
+        )
         deep = ngf * 2**n_down
         self.image_decoder = Decoder(deep, n_down, dec_blocks, cfg.norm)
         self.image_head = head(ngf, 3)

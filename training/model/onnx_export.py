@@ -43,7 +43,9 @@ def export_step_onnx(generator: Vid2VidGenerator, label_dtype: torch.dtype = tor
     was_training = generator.training
     step = _PositionalStep(GeneratorStep(generator), input_names(cfg)).eval()
     m = cfg.multiple_of
-    inputs = example_inputs(cfg, batch=2, height=m * max(2, 32 // m), width=m * max(3, 48 // m), label_dtype=label_dtype)
+    inputs = example_inputs(
+        cfg, batch=2, height=m * max(2, 32 // m), width=m * max(3, 48 // m), label_dtype=label_dtype
+    )
     names = input_names(cfg)
     uint16_inputs = {n for n, t in inputs.items() if t.dtype == torch.uint16}
     traced = {n: t.to(torch.int32) if n in uint16_inputs else t for n, t in inputs.items()}
@@ -90,7 +92,9 @@ def _retype_int32_as_uint16(model: onnx.ModelProto, inputs: set[str], outputs: s
         if value.name in inputs:
             consumers = [n for n in graph.node if value.name in n.input]
             if any(n.op_type not in ("Cast", "Shape") for n in consumers):
-                raise RuntimeError(f"uint16 input {value.name!r} feeds {[n.op_type for n in consumers]}, expected only Cast or Shape")
+                raise RuntimeError(
+                    f"uint16 input {value.name!r} feeds {[n.op_type for n in consumers]}, expected only Cast or Shape"
+                )
             value.type.tensor_type.elem_type = onnx.TensorProto.UINT16
     for value in graph.output:
         if value.name in outputs:

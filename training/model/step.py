@@ -138,7 +138,9 @@ class GeneratorStep(nn.Module):
         return rgb, next_prev_labels, next_prev_frames
 
 
-def example_inputs(cfg: GeneratorConfig, batch: int, height: int, width: int, seed: int = 0, label_dtype: torch.dtype = torch.uint8) -> dict[str, torch.Tensor]:
+def example_inputs(
+    cfg: GeneratorConfig, batch: int, height: int, width: int, seed: int = 0, label_dtype: torch.dtype = torch.uint8
+) -> dict[str, torch.Tensor]:
     """Random raw inputs of the right dtypes and shapes (for export, tests and benchmarks)."""
     g = torch.Generator().manual_seed(seed)
     L = cfg.history

@@ -24,7 +24,9 @@ def warp(image: torch.Tensor, flow: torch.Tensor, sampling: str = "bilinear") ->
     xs = torch.linspace(-1.0, 1.0, width, device=flow.device).view(1, 1, 1, width)
     ys = torch.linspace(-1.0, 1.0, height, device=flow.device).view(1, 1, height, 1)
     x_channel = torch.tensor([1.0, 0.0], device=flow.device).view(1, 2, 1, 1)
-    sides = torch.stack((torch.as_tensor(width - 1, device=flow.device), torch.as_tensor(height - 1, device=flow.device)))
+    sides = torch.stack(
+        (torch.as_tensor(width - 1, device=flow.device), torch.as_tensor(height - 1, device=flow.device))
+    )
     sides = sides.to(flow32.dtype).view(1, 2, 1, 1)
     grid = (flow32 * 2.0 / sides + xs * x_channel + ys * (1.0 - x_channel)).permute(0, 2, 3, 1)
     warped = F.grid_sample(image.float(), grid, mode=sampling, padding_mode="border", align_corners=True)
