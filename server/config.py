@@ -6,21 +6,18 @@ server/serve.yaml lists every setting with its default and what it does; a test 
 from __future__ import annotations
 
 import os
+import typing
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from neurender.common.errors import UserError
+from neurender.common.typed_config import ConfigError, check
 
 BACKENDS = ("onnxruntime", "openvino", "torch")
 LOG_FORMATS = ("json", "text")
 DEFAULT_CONFIG_FILE = Path(__file__).with_name("serve.yaml")
-
-
-class ConfigError(UserError, ValueError):
-    """A bad setting; the message names the key and what was expected."""
 
 
 @dataclass(frozen=True)
@@ -142,24 +139,14 @@ def config_from_dict(raw: dict[str, Any], source: str = "config") -> ServerConfi
     """Settings from a parsed YAML mapping; unknown keys and wrong types are errors naming the key."""
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: expected a mapping of settings, got {type(raw).__name__}")
-    known = {f.name: f for f in fields(ServerConfig)}
-    unknown = sorted(set(raw) - set(known))
+    unknown = sorted(set(raw) - {f.name for f in fields(ServerConfig)})
     if unknown:
-        raise ConfigError(f"{source}: unknown setting(s) {unknown}; known: {sorted(known)}")
-    values: dict[str, Any] = {}
-    defaults = ServerConfig()
-    for key, value in raw.items():
-        default = getattr(defaults, key)
-        if key == "tls":
-            values[key] = _tls_from_dict(value, source)
-        elif key == "providers":
-            if isinstance(value, str) or not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                raise ConfigError(f"{source}: providers must be a list of ONNX Runtime provider names")
-            values[key] = tuple(value)
-        else:
-            values[key] = _typed(key, value, default, source)
+        raise ConfigError(
+            f"{source}: unknown setting(s) {unknown}; known: {sorted(f.name for f in fields(ServerConfig))}"
+        )
+    hints = typing.get_type_hints(ServerConfig)
     try:
-        return replace(defaults, **values)
+        return replace(ServerConfig(), **{key: check(hints[key], value, key) for key, value in raw.items()})
     except ConfigError as err:
         raise ConfigError(f"{source}: {err}") from None
 
@@ -176,37 +163,3 @@ def load_config(path: str | Path | None) -> ServerConfig:
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: not valid YAML ({err})") from None
     return config_from_dict(raw or {}, str(path))
-
-
-_NULLABLE = {"token_file", "metrics_port"}
-
-
-def _typed(key: str, value: Any, default: Any, source: str) -> Any:
-    if value is None and key in _NULLABLE:
-        return None
-    if key == "metrics_port" or isinstance(default, int) and not isinstance(default, bool):
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{source}: {key} is {value!r}, expected an integer")
-        return value
-    if isinstance(default, float):
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{source}: {key} is {value!r}, expected a number")
-        return float(value)
-    if not isinstance(value, str):
-        raise ConfigError(f"{source}: {key} is {value!r}, expected a string")
-    return value
-
-
-def _tls_from_dict(raw: Any, source: str) -> TlsConfig:
-    if raw is None:
-        return TlsConfig()
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{source}: tls must be a mapping with cert_file, key_file, client_ca_file")
-    known = {f.name for f in fields(TlsConfig)}
-    unknown = sorted(set(raw) - known)
-    if unknown:
-        raise ConfigError(f"{source}: unknown tls setting(s) {unknown}; known: {sorted(known)}")
-    for key, value in raw.items():
-        if value is not None and not isinstance(value, str):
-            raise ConfigError(f"{source}: tls.{key} is {value!r}, expected a file path or null")
-    return TlsConfig(**raw)

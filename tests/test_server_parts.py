@@ -44,7 +44,7 @@ def test_serve_yaml_documents_exactly_the_defaults():
         ({"max_batch": 0}, "max_batch is 0: expected at least 1"),
         ({"backend": "tensorflow"}, "backend 'tensorflow': expected one of onnxruntime, openvino, torch"),
         ({"tls": {"cert_file": "c.pem"}}, "tls needs both cert_file and key_file"),
-        ({"providers": "CPUExecutionProvider"}, "providers must be a list"),
+        ({"providers": "CPUExecutionProvider"}, "providers is 'CPUExecutionProvider', expected a list of str"),
         ({"idle_timeout_s": 0}, "idle_timeout_s is 0.0: expected more than 0"),
     ],
 )

@@ -7,12 +7,14 @@ one. Paths in the file are relative to the current directory.
 
 from __future__ import annotations
 
+import typing
 from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from neurender.common.typed_config import ConfigError, apply_overrides, build, check
 from neurender.training.losses import GAN_MODES
 from neurender.training.model.config import GeneratorConfig, load_generator_config, per_frame_baseline
 
@@ -176,25 +178,12 @@ SECTIONS = {
 }
 
 
-def _section(cls: type, values: Any, where: str) -> Any:
-    if values is None:
-        return cls()
-    if not isinstance(values, dict):
-        raise ValueError(f"{where}: expected a mapping of options, got {values!r}")
-    known = {f.name: f for f in fields(cls)}
-    unknown = sorted(set(values) - set(known))
-    if unknown:
-        raise ValueError(f"{where}: unknown option(s) {unknown}; known: {sorted(known)}")
-    converted = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
-    return cls(**converted)
-
-
 def train_config_from_dict(d: dict[str, Any]) -> TrainConfig:
     d = dict(d)
     known = {f.name for f in fields(TrainConfig)}
     unknown = sorted(set(d) - known)
     if unknown:
-        raise ValueError(f"unknown top-level option(s) {unknown}; known: {sorted(known)}")
+        raise ConfigError(f"unknown top-level option(s) {unknown}; known: {sorted(known)}")
     generator = d.pop("generator", None)
     if isinstance(generator, str):
         gen = load_generator_config(generator)
@@ -206,29 +195,20 @@ def train_config_from_dict(d: dict[str, Any]) -> TrainConfig:
         gen = generator
     else:
         gen = GeneratorConfig()
-    sections = {name: _section(cls, d.pop(name, None), name) for name, cls in SECTIONS.items()}
-    return TrainConfig(generator=gen, **sections, **d)
+    sections = {name: build(cls, d.pop(name, None), name) for name, cls in SECTIONS.items()}
+    top = {k: check(typing.get_type_hints(TrainConfig)[k], v, k) for k, v in d.items()}
+    return TrainConfig(generator=gen, **sections, **top)
 
 
 def load_train_config(path: str | Path, overrides: list[str] | None = None) -> TrainConfig:
-    """A YAML file, then `section.option=value` overrides (values parsed as YAML)."""
+    """A YAML file, then `section.option=value` overrides (values read as YAML scalars, numbers as numbers)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"training config {path}: no such file")
     d = yaml.safe_load(path.read_text()) or {}
     if not isinstance(d, dict):
-        raise ValueError(f"training config {path}: expected a mapping at the top level")
-    for item in overrides or []:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise ValueError(f"override {item!r}: expected section.option=value")
-        target = d
-        *parents, leaf = key.split(".")
-        for p in parents:
-            target = target.setdefault(p, {})
-            if not isinstance(target, dict):
-                raise ValueError(f"override {item!r}: {p} is not a section")
-        target[leaf] = yaml.safe_load(value)
+        raise ConfigError(f"training config {path}: expected a mapping at the top level")
+    d = apply_overrides(d, overrides or [])
     return train_config_from_dict(d)
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from neurender.common.typed_config import build
 
 MODALITY_CHANNELS = {"pose": 3, "edges": 1}
 # Bicubic resampling keeps texture sharp when a frame is warped again and again (bilinear blurs it a little at
@@ -77,14 +79,7 @@ class GeneratorConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> GeneratorConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"unknown generator option(s) {unknown}; known: {sorted(known)}")
-        d = dict(d)
-        if "fg_classes" in d:
-            d["fg_classes"] = tuple(d["fg_classes"])
-        return cls(**d)
+        return build(cls, d, "generator")
 
 
 def frame_size_problem(height: int, width: int, multiple: int) -> str | None:
