@@ -28,6 +28,7 @@ from tqdm import tqdm
 
 from neurender.common.errors import UserError
 from neurender.training.dataset import DatasetMeta, SequenceWriter, write_meta
+from neurender.training.metrics import non_occluded
 
 log = logging.getLogger(__name__)
 CANNY_THRESHOLDS = (50, 150)
@@ -121,26 +122,11 @@ class BackwardFlow:
         self.dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
 
     def __call__(self, previous: np.ndarray, current: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(flow float32 [H, W, 2], valid bool [H, W]) for grey uint8 frames t-1 and t.
-
-        valid: following the backward flow to frame t-1 and the forward flow back lands within
-        0.01 * (|b|^2 + |f|^2) + 0.5 px of the start (Sundaram et al. 2010)."""
+        """(flow float32 [H, W, 2], valid bool [H, W]) for grey uint8 frames t-1 and t; valid is the
+        forward-backward check evaluation uses (training.metrics.non_occluded)."""
         backward = self.dis.calc(current, previous, None)
         forward = self.dis.calc(previous, current, None)
-        h, w = current.shape
-        gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-        forward_there = cv2.remap(
-            forward,
-            gx + backward[..., 0],
-            gy + backward[..., 1],
-            cv2.INTER_LINEAR,
-            borderMode=cv2.BORDER_CONSTANT,
-            borderValue=(np.nan, np.nan),
-        )
-        loop = backward + forward_there
-        bound = 0.01 * ((backward**2).sum(-1) + (forward_there**2).sum(-1)) + 0.5
-        valid = np.isfinite(loop).all(-1) & ((np.nan_to_num(loop, nan=1e9) ** 2).sum(-1) < bound)
-        return backward, valid
+        return backward, non_occluded(backward, forward)
 
 
 def video_to_dataset(

@@ -5,19 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from neurender.common.args import add_frames_option, add_output_options
+from neurender.common.args import add_frames_option, add_output_options, parse_size
 
 OWNED = ("pose", "keypoints", "parts", "preview.mp4", "contact_sheet.png", "retarget.json")
-
-
-def _size(text: str) -> tuple[int, int]:
-    try:
-        h, w = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected HEIGHTxWIDTH, e.g. 256x256") from None
-    if h < 8 or w < 8:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected at least 8x8")
-    return h, w
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -44,7 +34,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     add_output_options(p, "output folder")
     p.add_argument(
-        "--size", type=_size, help="frame size HEIGHTxWIDTH (default: the target footage's, the bundle's, or 256x256)"
+        "--size",
+        type=lambda text: parse_size(text, 8),
+        help="frame size HEIGHTxWIDTH (default: the target footage's, the bundle's, or 256x256)",
     )
     p.add_argument("--bundle", type=Path, help="draw in this model bundle's pose convention (and its trained size)")
     p.add_argument(

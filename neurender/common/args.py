@@ -8,8 +8,9 @@ from pathlib import Path
 from neurender.common.errors import UserError
 
 
-def parse_size(text: str) -> tuple[int, int]:
-    """argparse type for frame sizes: "HEIGHTxWIDTH" (or one number for a square) -> (height, width)."""
+def parse_size(text: str, min_side: int = 1) -> tuple[int, int]:
+    """argparse type for frame sizes: "HEIGHTxWIDTH" (or one number for a square) -> (height, width), each side
+    at least `min_side` (`type=lambda text: parse_size(text, 8)` for a larger minimum)."""
     parts = text.lower().split("x")
     try:
         height, width = (int(parts[0]), int(parts[-1])) if len(parts) <= 2 else (None, None)
@@ -17,6 +18,8 @@ def parse_size(text: str) -> tuple[int, int]:
         height = width = None
     if height is None or width is None or height < 1 or width < 1:
         raise argparse.ArgumentTypeError(f"size {text!r}: expected HEIGHTxWIDTH, e.g. 128x256")
+    if height < min_side or width < min_side:
+        raise argparse.ArgumentTypeError(f"size {text!r}: expected at least {min_side}x{min_side}")
     return height, width
 
 
