@@ -19,7 +19,7 @@ import argparse
 import contextlib
 import json
 import time
-from collections import deque
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -230,7 +230,7 @@ def run_dance(
                 local = stack.enter_context(local_server(bundle_path))
                 client = stack.enter_context(RenderClient(local.address))
             with client.session(description.name, size, max_in_flight=in_flight) as session:
-                timings = _stream(session, keypoints, convention, size, result.fps, out, in_flight)
+                timings = _stream(session, keypoints, convention, size, result.fps, out)
     except (BundleError, RegistryError) as err:
         raise UserError(str(err)) from None
     except NeurenderError as err:
@@ -261,7 +261,7 @@ def run_dance(
 
 
 def _stream(
-    session, keypoints: np.ndarray, convention, size: tuple[int, int], fps: float, out: Path, in_flight: int
+    session, keypoints: np.ndarray, convention, size: tuple[int, int], fps: float, out: Path
 ) -> dict[str, float]:
     """Draw each frame's pose map, render it in the session (`in_flight` frames ahead) and write the outputs;
     returns the mean timings."""
@@ -278,13 +278,16 @@ def _stream(
     sheet_maps: list[np.ndarray] = []
     sheet_renders: list[np.ndarray] = []
     inference_ms, round_trip_ms = [], []
-    waiting: deque = deque()
     start = time.perf_counter()
     with VideoWriter(out / "dance.mp4", fps=fps) as video, tqdm(total=n, desc="dance", unit="frame") as bar:
 
-        def collect() -> None:
-            t, pose_map, future = waiting.popleft()
-            rendered = future.result()
+        def pose_maps() -> Iterator[tuple[tuple[int, np.ndarray], dict[str, np.ndarray]]]:
+            for t in range(n):
+                pose_map = draw_pose_map(keypoints[t], size[0], size[1], convention)
+                cv2.imwrite(str(out / "pose" / f"{t:06d}.png"), cv2.cvtColor(pose_map, cv2.COLOR_RGB2BGR))
+                yield (t, pose_map), {"pose_map": pose_map}
+
+        for (t, pose_map), rendered in session.stream(pose_maps()):
             inference_ms.append(rendered.timings.inference_ms)
             round_trip_ms.append(rendered.latency_ms)
             video.write(np.concatenate((pose_map, rendered.image), axis=1))
@@ -293,15 +296,6 @@ def _stream(
                 sheet_maps.append(pose_map)
                 sheet_renders.append(rendered.image)
             bar.update()
-
-        for t in range(n):
-            pose_map = draw_pose_map(keypoints[t], size[0], size[1], convention)
-            cv2.imwrite(str(out / "pose" / f"{t:06d}.png"), cv2.cvtColor(pose_map, cv2.COLOR_RGB2BGR))
-            waiting.append((t, pose_map, session.submit(pose_map=pose_map)))
-            if len(waiting) >= in_flight:
-                collect()
-        while waiting:
-            collect()
     wall = time.perf_counter() - start
     captions = [f"#{t}" for t in sorted(sheet_index)]
     cv2.imwrite(

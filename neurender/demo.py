@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -82,7 +83,7 @@ def run_demo(out: Path, model: Path, frames: int, size: tuple[int, int] | None, 
     from tqdm import tqdm
 
     from neurender.common.media import VideoWriter, contact_sheet
-    from neurender.engine_plugin.gbuffer.renderer import GBufferRenderer
+    from neurender.engine_plugin.gbuffer.renderer import GBufferFrame, GBufferRenderer
     from neurender.engine_plugin.gbuffer.scenes import street_scene
     from neurender.engine_plugin.gbuffer.stream import colourise, frame_inputs
     from neurender.engine_plugin.sdk.client import NeurenderError, RenderClient
@@ -115,15 +116,20 @@ def run_demo(out: Path, model: Path, frames: int, size: tuple[int, int] | None, 
         with (
             server,
             RenderClient(server.address) as client,
-            client.session(description.name, size) as session,
+            client.session(description.name, size, max_in_flight=2) as session,
             GBufferRenderer(*size) as renderer,
             VideoWriter(out / "demo.mp4", fps=scene.fps) as video,
         ):
-            for t in tqdm(range(frames), desc="demo", unit="frame"):
-                began = time.perf_counter()
-                gbuffer = renderer.render(scene, t)
-                gbuffer_s.append(time.perf_counter() - began)
-                result = session.submit(**frame_inputs(gbuffer, wanted, description.max_depth or 100.0)).result()
+
+            def gbuffers() -> Iterator[tuple[tuple[int, GBufferFrame], dict[str, np.ndarray]]]:
+                for t in range(frames):
+                    began = time.perf_counter()
+                    gbuffer = renderer.render(scene, t)
+                    gbuffer_s.append(time.perf_counter() - began)
+                    yield (t, gbuffer), frame_inputs(gbuffer, wanted, description.max_depth or 100.0)
+
+            results = session.stream(gbuffers())
+            for (t, gbuffer), result in tqdm(results, total=frames, desc="demo", unit="frame"):
                 inference_ms.append(result.timings.inference_ms)
                 server_ms.append(result.timings.total_ms)
                 round_trip_ms.append(result.latency_ms)

@@ -13,7 +13,6 @@ them); depth's background (inf) is sent as the model's max_depth.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -57,20 +56,17 @@ def stream_scene(
     model = session.model
     wanted = [spec.name for spec in model.inputs]
     max_depth = model.max_depth or 100.0
-    pending: deque = deque()
     indices = list(range(scene.num_frames) if frames is None else frames)
-    with tqdm(total=len(indices), desc="stream", unit="frame", disable=not progress) as bar:
+
+    def gbuffers() -> Iterator[tuple[GBufferFrame, dict[str, np.ndarray]]]:
         for t in indices:
             frame = renderer.render(scene, t)
-            pending.append((frame, session.submit(**frame_inputs(frame, wanted, max_depth))))
-            while pending and pending[0][1].done():
-                done, future = pending.popleft()
-                bar.update(1)
-                yield done, future.result().image
-        while pending:
-            done, future = pending.popleft()
+            yield frame, frame_inputs(frame, wanted, max_depth)
+
+    with tqdm(total=len(indices), desc="stream", unit="frame", disable=not progress) as bar:
+        for frame, result in session.stream(gbuffers()):
             bar.update(1)
-            yield done, future.result().image
+            yield frame, result.image
 
 
 def colourise(classes: np.ndarray, table: tuple[ClassInfo, ...]) -> np.ndarray:

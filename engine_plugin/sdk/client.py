@@ -20,7 +20,8 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import threading
-from collections.abc import Coroutine
+from collections import deque
+from collections.abc import Coroutine, Iterable, Iterator
 from typing import Any, TypeVar
 
 import numpy as np
@@ -116,6 +117,19 @@ class Session:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def stream(self, frames: Iterable[tuple[T, dict[str, np.ndarray]]]) -> Iterator[tuple[T, RenderResult]]:
+        """Pipelined rendering: (tag, frame inputs) in, (tag, RenderResult) out, in order. Up to max_in_flight
+        frames travel at once, and the next frame is made (the iterable advanced) while earlier ones render."""
+        pending: deque[tuple[T, concurrent.futures.Future[RenderResult]]] = deque()
+        for tag, inputs in frames:
+            pending.append((tag, self.submit(**inputs)))
+            while pending and pending[0][1].done():
+                done, future = pending.popleft()
+                yield done, future.result()
+        while pending:
+            done, future = pending.popleft()
+            yield done, future.result()
 
     def render(self, *, reset: bool = False, **inputs: np.ndarray | None) -> np.ndarray:
         """Render one frame and wait for it: uint8 [H, W, 3]. Inputs by name: labels, instances, depth, motion,

@@ -39,7 +39,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def render_video(args: argparse.Namespace) -> int:
-    from collections import deque
 
     from tqdm import tqdm
 
@@ -76,22 +75,15 @@ def render_video(args: argparse.Namespace) -> int:
                 VideoWriter(args.out, fps=args.fps) as video,
                 tqdm(total=len(paths), desc="render-video", unit="frame") as bar,
             ):
-                waiting: deque = deque()
-
-                def write_oldest() -> None:
-                    path, pending = waiting.popleft()
+                frames = ((path, read_label_image(path, description)) for path in paths)
+                results = session.stream(frames)
+                for path in paths:
                     try:
-                        video.write(pending.result().image)
+                        _, result = next(results)
                     except FrameRejected as err:
                         raise UserError(f"{path}: {err.message}") from None
+                    video.write(result.image)
                     bar.update()
-
-                for path in paths:
-                    waiting.append((path, session.submit(**read_label_image(path, description))))
-                    if len(waiting) >= args.in_flight:
-                        write_oldest()
-                while waiting:
-                    write_oldest()
     except (NeurenderError, LabelImageError, ValueError) as err:
         raise UserError(str(err)) from None
     print(f"wrote {video.frames} frames ({width}x{height}) to {args.out}")
