@@ -25,12 +25,16 @@ MODEL_JSON = "model.json"
 GENERATOR_ONNX = "generator.onnx"
 GENERATOR_PT = "generator.pt"
 
-# The label inputs a modality's frames carry; every other input is optional.
+# The one modality table: config/dataset names <-> the wire's enum, and the label input each modality's frames
+# carry (every other input is optional).
+MODALITIES = {"segmentation": model_pb2.SEGMENTATION, "pose": model_pb2.POSE, "edges": model_pb2.EDGES}
+MODALITY_NAMES = {value: name for name, value in MODALITIES.items()}
 REQUIRED_INPUT = {
     model_pb2.SEGMENTATION: "labels",
     model_pb2.POSE: "pose_map",
     model_pb2.EDGES: "edges",
 }
+LABEL_INPUT = {name: REQUIRED_INPUT[value] for name, value in MODALITIES.items()}  # by modality name
 POSE_SKELETONS = ("body25", "coco18")
 KNOWN_INPUTS = {
     "labels": (tensor_pb2.UINT8, tensor_pb2.UINT16),

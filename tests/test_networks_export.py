@@ -10,10 +10,11 @@ import onnxruntime as ort
 import pytest
 import torch
 
+from neurender.proto.bundle import LABEL_INPUT
 from neurender.training.model.config import PRESETS, GeneratorConfig
 from neurender.training.model.generator import Vid2VidGenerator
 from neurender.training.model.onnx_export import OPSET, export_step_onnx
-from neurender.training.model.step import LABEL_INPUT, GeneratorStep, example_inputs, input_names, step_arguments
+from neurender.training.model.step import GeneratorStep, example_inputs, input_names, step_arguments
 from tests.train_support import randomise_batch_norm
 
 CONFIGS = {

@@ -31,13 +31,14 @@ import numpy as np
 import torch
 
 from neurender.common.errors import UserError
+from neurender.proto.bundle import MODALITIES as proto_modalities
 from neurender.proto.classes import ClassInfo
 from neurender.proto.neurender.v1 import model_pb2
 from neurender.retarget.draw import pose_layout
 
 FORMAT_NAME = "neurender-dataset"
 FORMAT_VERSION = 1
-MODALITIES = ("segmentation", "edges", "pose")
+MODALITIES = tuple(proto_modalities)
 # The folder holding each modality's generator input.
 INPUT_FOLDER = {"segmentation": "labels", "edges": "edges", "pose": "poses"}
 # Every folder a sequence may hold -> the file extensions it accepts (the first is what the writer uses).

@@ -10,15 +10,12 @@ from pathlib import Path
 
 import torch
 
-from neurender.proto.bundle import SCHEMA_VERSION, Bundle, write_bundle
+from neurender.proto.bundle import LABEL_INPUT, MODALITIES, SCHEMA_VERSION, Bundle, write_bundle
 from neurender.proto.classes import ClassInfo, default_classes
 from neurender.proto.neurender.v1 import model_pb2, tensor_pb2
 from neurender.training.model.config import GeneratorConfig
 from neurender.training.model.generator import Vid2VidGenerator
 from neurender.training.model.onnx_export import export_step_onnx
-from neurender.training.model.step import LABEL_INPUT
-
-MODALITY = {"segmentation": model_pb2.SEGMENTATION, "pose": model_pb2.POSE, "edges": model_pb2.EDGES}
 
 
 @dataclass
@@ -39,7 +36,7 @@ def describe(cfg: GeneratorConfig, info: BundleInfo, label_dtype: int) -> model_
     d = model_pb2.ModelDescription(
         schema_version=SCHEMA_VERSION,
         name=info.name,
-        modality=MODALITY[cfg.modality],
+        modality=MODALITIES[cfg.modality],
         history_length=cfg.history,
         motion_vectors=cfg.use_motion,
         colour_space="sRGB",

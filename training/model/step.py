@@ -18,6 +18,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from neurender.proto.bundle import LABEL_INPUT
 from neurender.training.model.config import GeneratorConfig
 from neurender.training.model.encoding import (
     float_to_frames,
@@ -29,7 +30,6 @@ from neurender.training.model.encoding import (
 )
 from neurender.training.model.generator import GeneratorInputs, Vid2VidGenerator
 
-LABEL_INPUT = {"segmentation": "labels", "pose": "pose_map", "edges": "edges"}
 STATE_INPUTS = ("prev_labels", "prev_frames", "has_history")
 OUTPUTS = ("rgb", "next_prev_labels", "next_prev_frames")
 
