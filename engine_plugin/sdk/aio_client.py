@@ -21,6 +21,7 @@ import asyncio
 import time
 from collections import OrderedDict
 from collections.abc import Mapping
+from typing import TypeVar
 
 import grpc
 import numpy as np
@@ -43,6 +44,14 @@ from neurender.engine_plugin.sdk.common import (
     reconnectable,
 )
 from neurender.proto.neurender.v1 import model_pb2, render_pb2, render_pb2_grpc
+
+_Part = TypeVar("_Part")
+
+
+def _opened(part: _Part | None) -> _Part:
+    """A part the session makes when it opens; the methods that use it run only on an open session."""
+    assert part is not None, "the session is not open"
+    return part
 
 
 class AsyncRenderClient:
@@ -235,7 +244,7 @@ class AsyncSession:
         future = asyncio.get_running_loop().create_future()
         future.add_done_callback(self._release)
         try:
-            async with self._lock:  # frames go out in frame_id order, never between a reconnect's resends
+            async with _opened(self._lock):  # frames go out in frame_id order, never between a reconnect's resends
                 if self._broken is not None:
                     await self._reopen(self._broken)
                 if self._failed is not None:
@@ -245,7 +254,7 @@ class AsyncSession:
                 self._next_id += 1
                 self._reset_next = False
                 self._pending[request.frame.frame_id] = (request, future, time.perf_counter())
-                self._outbox.put_nowait(request)  # if the stream broke, the frame is resent after reconnecting
+                _opened(self._outbox).put_nowait(request)  # if the stream broke, the frame is resent after reconnecting
         except BaseException:
             if not future.done():
                 future.cancel()
@@ -253,7 +262,7 @@ class AsyncSession:
         return future
 
     def _release(self, future: asyncio.Future) -> None:
-        self._slots.release()
+        _opened(self._slots).release()
         if not future.cancelled():
             future.exception()  # marks it seen: a frame nobody awaits (a dropped one, say) is not logged as an error
 
@@ -264,11 +273,11 @@ class AsyncSession:
             return
         self._closed = True
         self.client.sessions.discard(self)
-        async with self._lock:  # after any reconnect in progress
+        async with _opened(self._lock):  # after any reconnect in progress
             call, reader = self._call, self._reader
             if call is not None and self._broken is None and self._failed is None:
-                self._outbox.put_nowait(render_pb2.RenderRequest(end=render_pb2.EndSession()))
-                self._outbox.put_nowait(None)
+                _opened(self._outbox).put_nowait(render_pb2.RenderRequest(end=render_pb2.EndSession()))
+                _opened(self._outbox).put_nowait(None)
         if reader is not None:
             try:
                 await reader
@@ -347,7 +356,7 @@ class AsyncSession:
             )
 
     async def _recover(self, broken: grpc.aio.StreamStreamCall, error: ServerError) -> None:
-        async with self._lock:
+        async with _opened(self._lock):
             if self._call is broken and self._failed is None and not self._closed:
                 await self._reopen(error)
 

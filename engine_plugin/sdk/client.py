@@ -118,7 +118,7 @@ class Session:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def stream(self, frames: Iterable[tuple[T, dict[str, np.ndarray]]]) -> Iterator[tuple[T, RenderResult]]:
+    def stream(self, frames: Iterable[tuple[T, dict[str, Any]]]) -> Iterator[tuple[T, RenderResult]]:
         """Pipelined rendering: (tag, frame inputs) in, (tag, RenderResult) out, in order. Up to max_in_flight
         frames travel at once, and the next frame is made (the iterable advanced) while earlier ones render."""
         pending: deque[tuple[T, concurrent.futures.Future[RenderResult]]] = deque()
