@@ -1,13 +1,10 @@
-from collections.abc import Iterable as _Iterable
-from collections.abc import Mapping as _Mapping
-from typing import ClassVar as _ClassVar
-
-from google.protobuf import descriptor as _descriptor
-from google.protobuf import message as _message
+from neurender.proto.neurender.v1 import tensor_pb2 as _tensor_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
-
-from neurender.proto.neurender.v1 import tensor_pb2 as _tensor_pb2
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
@@ -17,7 +14,6 @@ class Modality(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     SEGMENTATION: _ClassVar[Modality]
     POSE: _ClassVar[Modality]
     EDGES: _ClassVar[Modality]
-
 MODALITY_UNSPECIFIED: Modality
 SEGMENTATION: Modality
 POSE: Modality
@@ -31,7 +27,7 @@ class ClassInfo(_message.Message):
     id: int
     name: str
     color: _containers.RepeatedScalarFieldContainer[int]
-    def __init__(self, id: int | None = ..., name: str | None = ..., color: _Iterable[int] | None = ...) -> None: ...
+    def __init__(self, id: _Optional[int] = ..., name: _Optional[str] = ..., color: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class InputSpec(_message.Message):
     __slots__ = ("name", "dtype", "shape", "required", "description")
@@ -45,14 +41,7 @@ class InputSpec(_message.Message):
     shape: _containers.RepeatedScalarFieldContainer[int]
     required: bool
     description: str
-    def __init__(
-        self,
-        name: str | None = ...,
-        dtype: _tensor_pb2.DType | str | None = ...,
-        shape: _Iterable[int] | None = ...,
-        required: bool | None = ...,
-        description: str | None = ...,
-    ) -> None: ...
+    def __init__(self, name: _Optional[str] = ..., dtype: _Optional[_Union[_tensor_pb2.DType, str]] = ..., shape: _Optional[_Iterable[int]] = ..., required: _Optional[bool] = ..., description: _Optional[str] = ...) -> None: ...
 
 class FrameSizeRule(_message.Message):
     __slots__ = ("min_height", "min_width", "max_height", "max_width", "multiple_of")
@@ -66,14 +55,7 @@ class FrameSizeRule(_message.Message):
     max_height: int
     max_width: int
     multiple_of: int
-    def __init__(
-        self,
-        min_height: int | None = ...,
-        min_width: int | None = ...,
-        max_height: int | None = ...,
-        max_width: int | None = ...,
-        multiple_of: int | None = ...,
-    ) -> None: ...
+    def __init__(self, min_height: _Optional[int] = ..., min_width: _Optional[int] = ..., max_height: _Optional[int] = ..., max_width: _Optional[int] = ..., multiple_of: _Optional[int] = ...) -> None: ...
 
 class StyleCluster(_message.Message):
     __slots__ = ("class_id", "centres", "n_clusters")
@@ -83,9 +65,7 @@ class StyleCluster(_message.Message):
     class_id: int
     centres: _containers.RepeatedScalarFieldContainer[float]
     n_clusters: int
-    def __init__(
-        self, class_id: int | None = ..., centres: _Iterable[float] | None = ..., n_clusters: int | None = ...
-    ) -> None: ...
+    def __init__(self, class_id: _Optional[int] = ..., centres: _Optional[_Iterable[float]] = ..., n_clusters: _Optional[int] = ...) -> None: ...
 
 class StyleTable(_message.Message):
     __slots__ = ("style_dim", "clusters")
@@ -93,9 +73,7 @@ class StyleTable(_message.Message):
     CLUSTERS_FIELD_NUMBER: _ClassVar[int]
     style_dim: int
     clusters: _containers.RepeatedCompositeFieldContainer[StyleCluster]
-    def __init__(
-        self, style_dim: int | None = ..., clusters: _Iterable[StyleCluster | _Mapping] | None = ...
-    ) -> None: ...
+    def __init__(self, style_dim: _Optional[int] = ..., clusters: _Optional[_Iterable[_Union[StyleCluster, _Mapping]]] = ...) -> None: ...
 
 class PoseConvention(_message.Message):
     __slots__ = ("skeleton", "face", "hands", "limb_width")
@@ -107,41 +85,17 @@ class PoseConvention(_message.Message):
     face: bool
     hands: bool
     limb_width: int
-    def __init__(
-        self,
-        skeleton: str | None = ...,
-        face: bool | None = ...,
-        hands: bool | None = ...,
-        limb_width: int | None = ...,
-    ) -> None: ...
+    def __init__(self, skeleton: _Optional[str] = ..., face: _Optional[bool] = ..., hands: _Optional[bool] = ..., limb_width: _Optional[int] = ...) -> None: ...
 
 class ModelDescription(_message.Message):
-    __slots__ = (
-        "schema_version",
-        "name",
-        "modality",
-        "classes",
-        "inputs",
-        "frame_size",
-        "history_length",
-        "motion_vectors",
-        "style",
-        "colour_space",
-        "provenance",
-        "trained_height",
-        "trained_width",
-        "pose",
-        "description",
-        "max_depth",
-    )
+    __slots__ = ("schema_version", "name", "modality", "classes", "inputs", "frame_size", "history_length", "motion_vectors", "style", "colour_space", "provenance", "trained_height", "trained_width", "pose", "description", "max_depth")
     class ProvenanceEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
         VALUE_FIELD_NUMBER: _ClassVar[int]
         key: str
         value: str
-        def __init__(self, key: str | None = ..., value: str | None = ...) -> None: ...
-
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     SCHEMA_VERSION_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     MODALITY_FIELD_NUMBER: _ClassVar[int]
@@ -174,22 +128,4 @@ class ModelDescription(_message.Message):
     pose: PoseConvention
     description: str
     max_depth: float
-    def __init__(
-        self,
-        schema_version: int | None = ...,
-        name: str | None = ...,
-        modality: Modality | str | None = ...,
-        classes: _Iterable[ClassInfo | _Mapping] | None = ...,
-        inputs: _Iterable[InputSpec | _Mapping] | None = ...,
-        frame_size: FrameSizeRule | _Mapping | None = ...,
-        history_length: int | None = ...,
-        motion_vectors: bool | None = ...,
-        style: StyleTable | _Mapping | None = ...,
-        colour_space: str | None = ...,
-        provenance: _Mapping[str, str] | None = ...,
-        trained_height: int | None = ...,
-        trained_width: int | None = ...,
-        pose: PoseConvention | _Mapping | None = ...,
-        description: str | None = ...,
-        max_depth: float | None = ...,
-    ) -> None: ...
+    def __init__(self, schema_version: _Optional[int] = ..., name: _Optional[str] = ..., modality: _Optional[_Union[Modality, str]] = ..., classes: _Optional[_Iterable[_Union[ClassInfo, _Mapping]]] = ..., inputs: _Optional[_Iterable[_Union[InputSpec, _Mapping]]] = ..., frame_size: _Optional[_Union[FrameSizeRule, _Mapping]] = ..., history_length: _Optional[int] = ..., motion_vectors: _Optional[bool] = ..., style: _Optional[_Union[StyleTable, _Mapping]] = ..., colour_space: _Optional[str] = ..., provenance: _Optional[_Mapping[str, str]] = ..., trained_height: _Optional[int] = ..., trained_width: _Optional[int] = ..., pose: _Optional[_Union[PoseConvention, _Mapping]] = ..., description: _Optional[str] = ..., max_depth: _Optional[float] = ...) -> None: ...

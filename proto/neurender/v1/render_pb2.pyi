@@ -1,14 +1,11 @@
-from collections.abc import Iterable as _Iterable
-from collections.abc import Mapping as _Mapping
-from typing import ClassVar as _ClassVar
-
-from google.protobuf import descriptor as _descriptor
-from google.protobuf import message as _message
+from neurender.proto.neurender.v1 import tensor_pb2 as _tensor_pb2
+from neurender.proto.neurender.v1 import model_pb2 as _model_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
-
-from neurender.proto.neurender.v1 import model_pb2 as _model_pb2
-from neurender.proto.neurender.v1 import tensor_pb2 as _tensor_pb2
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
@@ -22,7 +19,6 @@ class DropPolicy(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     QUEUE: _ClassVar[DropPolicy]
     DROP_STALE: _ClassVar[DropPolicy]
-
 RAW: ImageEncoding
 PNG: ImageEncoding
 JPEG: ImageEncoding
@@ -35,29 +31,17 @@ class StyleCode(_message.Message):
     CODE_FIELD_NUMBER: _ClassVar[int]
     class_id: int
     code: _containers.RepeatedScalarFieldContainer[float]
-    def __init__(self, class_id: int | None = ..., code: _Iterable[float] | None = ...) -> None: ...
+    def __init__(self, class_id: _Optional[int] = ..., code: _Optional[_Iterable[float]] = ...) -> None: ...
 
 class OpenSession(_message.Message):
-    __slots__ = (
-        "model",
-        "height",
-        "width",
-        "encoding",
-        "jpeg_quality",
-        "style_seed",
-        "style_codes",
-        "label_remap",
-        "drop_policy",
-        "resume",
-    )
+    __slots__ = ("model", "height", "width", "encoding", "jpeg_quality", "style_seed", "style_codes", "label_remap", "drop_policy", "resume")
     class LabelRemapEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
         VALUE_FIELD_NUMBER: _ClassVar[int]
         key: int
         value: int
-        def __init__(self, key: int | None = ..., value: int | None = ...) -> None: ...
-
+        def __init__(self, key: _Optional[int] = ..., value: _Optional[int] = ...) -> None: ...
     MODEL_FIELD_NUMBER: _ClassVar[int]
     HEIGHT_FIELD_NUMBER: _ClassVar[int]
     WIDTH_FIELD_NUMBER: _ClassVar[int]
@@ -78,19 +62,7 @@ class OpenSession(_message.Message):
     label_remap: _containers.ScalarMap[int, int]
     drop_policy: DropPolicy
     resume: SessionState
-    def __init__(
-        self,
-        model: str | None = ...,
-        height: int | None = ...,
-        width: int | None = ...,
-        encoding: ImageEncoding | str | None = ...,
-        jpeg_quality: int | None = ...,
-        style_seed: int | None = ...,
-        style_codes: _Iterable[StyleCode | _Mapping] | None = ...,
-        label_remap: _Mapping[int, int] | None = ...,
-        drop_policy: DropPolicy | str | None = ...,
-        resume: SessionState | _Mapping | None = ...,
-    ) -> None: ...
+    def __init__(self, model: _Optional[str] = ..., height: _Optional[int] = ..., width: _Optional[int] = ..., encoding: _Optional[_Union[ImageEncoding, str]] = ..., jpeg_quality: _Optional[int] = ..., style_seed: _Optional[int] = ..., style_codes: _Optional[_Iterable[_Union[StyleCode, _Mapping]]] = ..., label_remap: _Optional[_Mapping[int, int]] = ..., drop_policy: _Optional[_Union[DropPolicy, str]] = ..., resume: _Optional[_Union[SessionState, _Mapping]] = ...) -> None: ...
 
 class SessionState(_message.Message):
     __slots__ = ("labels", "frames")
@@ -98,11 +70,7 @@ class SessionState(_message.Message):
     FRAMES_FIELD_NUMBER: _ClassVar[int]
     labels: _containers.RepeatedCompositeFieldContainer[FrameInputs]
     frames: _containers.RepeatedCompositeFieldContainer[_tensor_pb2.Tensor]
-    def __init__(
-        self,
-        labels: _Iterable[FrameInputs | _Mapping] | None = ...,
-        frames: _Iterable[_tensor_pb2.Tensor | _Mapping] | None = ...,
-    ) -> None: ...
+    def __init__(self, labels: _Optional[_Iterable[_Union[FrameInputs, _Mapping]]] = ..., frames: _Optional[_Iterable[_Union[_tensor_pb2.Tensor, _Mapping]]] = ...) -> None: ...
 
 class FrameInputs(_message.Message):
     __slots__ = ("labels", "instances", "depth", "motion", "keypoints", "pose_map", "edges")
@@ -120,16 +88,7 @@ class FrameInputs(_message.Message):
     keypoints: _tensor_pb2.Tensor
     pose_map: _tensor_pb2.Tensor
     edges: _tensor_pb2.Tensor
-    def __init__(
-        self,
-        labels: _tensor_pb2.Tensor | _Mapping | None = ...,
-        instances: _tensor_pb2.Tensor | _Mapping | None = ...,
-        depth: _tensor_pb2.Tensor | _Mapping | None = ...,
-        motion: _tensor_pb2.Tensor | _Mapping | None = ...,
-        keypoints: _tensor_pb2.Tensor | _Mapping | None = ...,
-        pose_map: _tensor_pb2.Tensor | _Mapping | None = ...,
-        edges: _tensor_pb2.Tensor | _Mapping | None = ...,
-    ) -> None: ...
+    def __init__(self, labels: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., instances: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., depth: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., motion: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., keypoints: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., pose_map: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., edges: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ...) -> None: ...
 
 class Frame(_message.Message):
     __slots__ = ("frame_id", "inputs", "reset")
@@ -139,9 +98,7 @@ class Frame(_message.Message):
     frame_id: int
     inputs: FrameInputs
     reset: bool
-    def __init__(
-        self, frame_id: int | None = ..., inputs: FrameInputs | _Mapping | None = ..., reset: bool | None = ...
-    ) -> None: ...
+    def __init__(self, frame_id: _Optional[int] = ..., inputs: _Optional[_Union[FrameInputs, _Mapping]] = ..., reset: _Optional[bool] = ...) -> None: ...
 
 class RenderRequest(_message.Message):
     __slots__ = ("open", "frame", "end")
@@ -151,12 +108,7 @@ class RenderRequest(_message.Message):
     open: OpenSession
     frame: Frame
     end: EndSession
-    def __init__(
-        self,
-        open: OpenSession | _Mapping | None = ...,
-        frame: Frame | _Mapping | None = ...,
-        end: EndSession | _Mapping | None = ...,
-    ) -> None: ...
+    def __init__(self, open: _Optional[_Union[OpenSession, _Mapping]] = ..., frame: _Optional[_Union[Frame, _Mapping]] = ..., end: _Optional[_Union[EndSession, _Mapping]] = ...) -> None: ...
 
 class EndSession(_message.Message):
     __slots__ = ()
@@ -174,14 +126,7 @@ class Timings(_message.Message):
     encode_ms: float
     total_ms: float
     batch_size: int
-    def __init__(
-        self,
-        queue_ms: float | None = ...,
-        inference_ms: float | None = ...,
-        encode_ms: float | None = ...,
-        total_ms: float | None = ...,
-        batch_size: int | None = ...,
-    ) -> None: ...
+    def __init__(self, queue_ms: _Optional[float] = ..., inference_ms: _Optional[float] = ..., encode_ms: _Optional[float] = ..., total_ms: _Optional[float] = ..., batch_size: _Optional[int] = ...) -> None: ...
 
 class FrameError(_message.Message):
     __slots__ = ("code", "message")
@@ -189,7 +134,7 @@ class FrameError(_message.Message):
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
     code: str
     message: str
-    def __init__(self, code: str | None = ..., message: str | None = ...) -> None: ...
+    def __init__(self, code: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
 
 class RenderedFrame(_message.Message):
     __slots__ = ("frame_id", "encoding", "rgb", "encoded", "timings", "dropped")
@@ -205,15 +150,7 @@ class RenderedFrame(_message.Message):
     encoded: bytes
     timings: Timings
     dropped: int
-    def __init__(
-        self,
-        frame_id: int | None = ...,
-        encoding: ImageEncoding | str | None = ...,
-        rgb: _tensor_pb2.Tensor | _Mapping | None = ...,
-        encoded: bytes | None = ...,
-        timings: Timings | _Mapping | None = ...,
-        dropped: int | None = ...,
-    ) -> None: ...
+    def __init__(self, frame_id: _Optional[int] = ..., encoding: _Optional[_Union[ImageEncoding, str]] = ..., rgb: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., encoded: _Optional[bytes] = ..., timings: _Optional[_Union[Timings, _Mapping]] = ..., dropped: _Optional[int] = ...) -> None: ...
 
 class SessionInfo(_message.Message):
     __slots__ = ("session_id", "model")
@@ -221,9 +158,7 @@ class SessionInfo(_message.Message):
     MODEL_FIELD_NUMBER: _ClassVar[int]
     session_id: str
     model: _model_pb2.ModelDescription
-    def __init__(
-        self, session_id: str | None = ..., model: _model_pb2.ModelDescription | _Mapping | None = ...
-    ) -> None: ...
+    def __init__(self, session_id: _Optional[str] = ..., model: _Optional[_Union[_model_pb2.ModelDescription, _Mapping]] = ...) -> None: ...
 
 class RenderResponse(_message.Message):
     __slots__ = ("opened", "frame", "error")
@@ -233,12 +168,7 @@ class RenderResponse(_message.Message):
     opened: SessionInfo
     frame: RenderedFrame
     error: FrameRejected
-    def __init__(
-        self,
-        opened: SessionInfo | _Mapping | None = ...,
-        frame: RenderedFrame | _Mapping | None = ...,
-        error: FrameRejected | _Mapping | None = ...,
-    ) -> None: ...
+    def __init__(self, opened: _Optional[_Union[SessionInfo, _Mapping]] = ..., frame: _Optional[_Union[RenderedFrame, _Mapping]] = ..., error: _Optional[_Union[FrameRejected, _Mapping]] = ...) -> None: ...
 
 class FrameRejected(_message.Message):
     __slots__ = ("frame_id", "error")
@@ -246,7 +176,7 @@ class FrameRejected(_message.Message):
     ERROR_FIELD_NUMBER: _ClassVar[int]
     frame_id: int
     error: FrameError
-    def __init__(self, frame_id: int | None = ..., error: FrameError | _Mapping | None = ...) -> None: ...
+    def __init__(self, frame_id: _Optional[int] = ..., error: _Optional[_Union[FrameError, _Mapping]] = ...) -> None: ...
 
 class RenderFrameRequest(_message.Message):
     __slots__ = ("session", "inputs")
@@ -254,15 +184,13 @@ class RenderFrameRequest(_message.Message):
     INPUTS_FIELD_NUMBER: _ClassVar[int]
     session: OpenSession
     inputs: FrameInputs
-    def __init__(
-        self, session: OpenSession | _Mapping | None = ..., inputs: FrameInputs | _Mapping | None = ...
-    ) -> None: ...
+    def __init__(self, session: _Optional[_Union[OpenSession, _Mapping]] = ..., inputs: _Optional[_Union[FrameInputs, _Mapping]] = ...) -> None: ...
 
 class RenderFrameResponse(_message.Message):
     __slots__ = ("frame",)
     FRAME_FIELD_NUMBER: _ClassVar[int]
     frame: RenderedFrame
-    def __init__(self, frame: RenderedFrame | _Mapping | None = ...) -> None: ...
+    def __init__(self, frame: _Optional[_Union[RenderedFrame, _Mapping]] = ...) -> None: ...
 
 class ListModelsRequest(_message.Message):
     __slots__ = ()
@@ -278,22 +206,16 @@ class ModelSummary(_message.Message):
     modality: _model_pb2.Modality
     num_classes: int
     description: str
-    def __init__(
-        self,
-        name: str | None = ...,
-        modality: _model_pb2.Modality | str | None = ...,
-        num_classes: int | None = ...,
-        description: str | None = ...,
-    ) -> None: ...
+    def __init__(self, name: _Optional[str] = ..., modality: _Optional[_Union[_model_pb2.Modality, str]] = ..., num_classes: _Optional[int] = ..., description: _Optional[str] = ...) -> None: ...
 
 class ListModelsResponse(_message.Message):
     __slots__ = ("models",)
     MODELS_FIELD_NUMBER: _ClassVar[int]
     models: _containers.RepeatedCompositeFieldContainer[ModelSummary]
-    def __init__(self, models: _Iterable[ModelSummary | _Mapping] | None = ...) -> None: ...
+    def __init__(self, models: _Optional[_Iterable[_Union[ModelSummary, _Mapping]]] = ...) -> None: ...
 
 class GetModelRequest(_message.Message):
     __slots__ = ("name",)
     NAME_FIELD_NUMBER: _ClassVar[int]
     name: str
-    def __init__(self, name: str | None = ...) -> None: ...
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
