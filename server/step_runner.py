@@ -60,8 +60,8 @@ class SessionRunner:
     """runner = SessionRunner.open("bundles/street", 256, 256)
            rgb = runner.step(labels=class_ids)          # uint8 [H, W, 3], exactly what a session renders
 
-    `open` accepts what a session's OpenSession carries (style seed and codes, label remap); a bad frame raises
-    FrameError with the server's own message."""
+    `open` accepts what a session's OpenSession carries (style seed and codes, label remap) and `threads` (0: the
+    server's automatic share of the cores); a bad frame raises FrameError with the server's own message."""
 
     def __init__(self, spec: SessionSpec, max_people: int = ServerConfig.max_people) -> None:
         self.spec = spec
@@ -76,11 +76,11 @@ class SessionRunner:
         width: int,
         *,
         backend: str = "onnxruntime",
-        threads: int = 1,
+        threads: int = 0,
         open_request: render_pb2.OpenSession | None = None,
     ) -> SessionRunner:
         config = replace(ServerConfig(), backend=backend, providers=("CPUExecutionProvider",), intra_op_threads=threads)
-        model = load_model(Path(bundle_dir), config, threads)
+        model = load_model(Path(bundle_dir), config, config.resolved_intra_op_threads())
         request = render_pb2.OpenSession()
         if open_request is not None:
             request.CopyFrom(open_request)

@@ -167,7 +167,7 @@ def evaluate(
     if data.meta.modality != expected:
         raise DatasetError(f"the dataset's modality is {data.meta.modality}, the bundle's is {expected}")
     height, width = evaluated_size(description, bundle, data)
-    runner = SessionRunner.open(bundle, height, width, threads=options.threads or 1)
+    runner = SessionRunner.open(bundle, height, width, threads=options.threads or 0)
     label_name = runner.spec.model.label_input
     num_classes = max((c.id for c in description.classes), default=0) + 1
     colours = palette([(c.id, tuple(c.color)) for c in data.meta.classes], max(num_classes, data.meta.num_classes, 1))
